@@ -1,0 +1,1 @@
+"""A small host LMS that uses flask-learning-contracts through its public API only."""

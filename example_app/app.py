@@ -1,0 +1,126 @@
+"""The example LMS: members with logins, activities of three kinds, host enrollments, an outbox.
+
+Run it with ``python -m example_app`` (creates ``instance/example.db`` with demo data on first run).
+"""
+from __future__ import annotations
+
+import os
+
+import sqlalchemy as sa
+from flask import Flask, flash, redirect, render_template, request, url_for
+from flask_admin import Admin, AdminIndexView, expose
+from flask_admin.theme import Bootstrap4Theme
+from flask_login import LoginManager, current_user, login_required, login_user, logout_user
+
+from flask_learning_contracts import LearningContracts, services
+
+from .models import ActivityEnrollment, LearningActivity, Member, OutboxMessage, db
+from .rules import ExampleRules
+
+
+class LmsAdminIndex(AdminIndexView):
+    """The host's own admin home: only LMS administrators get in."""
+
+    def is_accessible(self) -> bool:
+        return current_user.is_authenticated and current_user.is_admin
+
+    def inaccessible_callback(self, name, **kwargs):
+        return redirect(url_for("login", next=request.url))
+
+    @expose("/")
+    def index(self):
+        return self.render("admin_home.html")
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.update(
+        SECRET_KEY=os.environ.get("EXAMPLE_SECRET_KEY", "example-lms-dev-secret"),
+        SQLALCHEMY_DATABASE_URI=os.environ.get(
+            "EXAMPLE_DATABASE_URL", "sqlite:///" + os.path.join(app.instance_path, "example.db")),
+    )
+    app.config.update(config or {})
+    db.init_app(app)
+
+    login_manager = LoginManager(app)
+    login_manager.login_view = "login"
+
+    @login_manager.user_loader
+    def load_member(member_id: str):
+        return db.session.get(Member, int(member_id))
+
+    admin = Admin(app, name="Example LMS admin", theme=Bootstrap4Theme(), index_view=LmsAdminIndex())
+    LearningContracts(app, db=db, user_model=Member, activity_model=LearningActivity, rules=ExampleRules(),
+                      admin=admin)
+
+    @app.route("/")
+    def home():
+        if not current_user.is_authenticated:
+            return redirect(url_for("login"))
+        enrollments = db.session.execute(
+            sa.select(ActivityEnrollment).where(ActivityEnrollment.member_id == current_user.id)
+            .options(sa.orm.joinedload(ActivityEnrollment.activity))).scalars().all()
+        is_contract_admin = any(services.contracts_for_admin(current_user).values())
+        return render_template("home.html", enrollments=enrollments, is_contract_admin=is_contract_admin)
+
+    @app.route("/login", methods=["GET", "POST"])
+    def login():
+        error = None
+        if request.method == "POST":
+            member = db.session.execute(sa.select(Member).where(
+                sa.func.lower(Member.email) == request.form.get("email", "").strip().lower())).scalars().first()
+            if member is not None and member.check_password(request.form.get("password", "")):
+                login_user(member)
+                services.link_registered_user(member)
+                target = request.args.get("next") or ""
+                return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("home"))
+            error = "Wrong e-mail or password."
+        return render_template("login.html", error=error, demo_logins=DEMO_LOGINS)
+
+    @app.route("/signup", methods=["GET", "POST"])
+    def signup():
+        error = None
+        if request.method == "POST":
+            email = request.form.get("email", "").strip().lower()
+            name = request.form.get("full_name", "").strip()
+            password = request.form.get("password", "")
+            if not email or "@" not in email or not name or len(password) < 8:
+                error = "Enter your name, a valid e-mail and a password of at least 8 characters."
+            elif db.session.execute(sa.select(Member.id).where(Member.email == email)).first():
+                error = "An account with this e-mail already exists. Log in instead."
+            else:
+                member = Member(email=email, full_name=name)
+                member.set_password(password)
+                db.session.add(member)
+                db.session.commit()
+                services.link_registered_user(member)  # Not Registered invitations become Outstanding
+                login_user(member)
+                flash("Welcome! Any learning contract invitations sent to your e-mail are now yours.")
+                return redirect(url_for("home"))
+        return render_template("signup.html", error=error)
+
+    @app.route("/logout", methods=["POST"])
+    def logout():
+        logout_user()
+        return redirect(url_for("login"))
+
+    @app.route("/outbox")
+    @login_required
+    def outbox():
+        query = sa.select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(100)
+        if not current_user.is_admin:
+            query = query.where(OutboxMessage.to == current_user.email.lower())
+        return render_template("outbox.html", messages=db.session.execute(query).scalars().all())
+
+    return app
+
+
+DEMO_PASSWORD = "demo-pass-1"
+DEMO_LOGINS = [
+    ("admin@example.com", "LMS administrator: manages learning contracts in the admin panel"),
+    ("contracts@example.com", "Contract admin of the Acme contracts (dashboard)"),
+    ("ana@example.com", "Learner with invitations to both demo contracts"),
+    ("ben@example.com", "Learner invited to the Acme Voucher contract"),
+    ("cleo@example.com", "Learner never invited: try the Subscription code"),
+]

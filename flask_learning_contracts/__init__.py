@@ -1,0 +1,14 @@
+"""flask-learning-contracts: Learning Contracts (seat pools, invitations, codes, enrollments) for a Flask LMS."""
+from __future__ import annotations
+
+from . import errors, services, signals
+from .enums import ContractState, ContractType, InvitationStatus
+from .extension import LearningContracts, migrations_path
+from .models import exclude_object, include_object
+from .rules import ContractRules
+
+__all__ = [
+    "LearningContracts", "ContractRules", "ContractType", "InvitationStatus", "ContractState",
+    "errors", "services", "signals", "include_object", "exclude_object", "migrations_path",
+]
+__version__ = "0.1.0"

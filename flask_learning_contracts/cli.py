@@ -1,0 +1,131 @@
+"""``flask contracts …``: operator commands, thin over ``services``."""
+from __future__ import annotations
+
+import sys
+
+import click
+from flask.cli import with_appcontext
+
+from . import services
+from .enums import ContractType
+from .errors import LearningContractError
+
+
+@click.group("contracts", help="Manage learning contracts.")
+def contracts_cli() -> None:
+    pass
+
+
+@contracts_cli.command("list")
+@with_appcontext
+def list_contracts() -> None:
+    """List contracts with their seats and state."""
+    import sqlalchemy as sa
+
+    m = services._m()
+    contracts = services._session().execute(sa.select(m.Contract).order_by(m.Contract.code)).scalars().all()
+    summaries = services.seat_summaries(contracts)
+    if not contracts:
+        click.echo("No learning contracts yet.")
+    for c in contracts:
+        s = summaries[c.id]
+        click.echo(f"{c.code:<20} {c.contract_type.label:<12} {s.state.label:<8} "
+                   f"{s.used}/{s.seats} seats used  {c.valid_from} – {c.valid_until}  {c.title}")
+
+
+@contracts_cli.command("check")
+@with_appcontext
+def check() -> None:
+    """Recompute seats used from the seat rows and report every mismatch (exit 1 if any)."""
+    problems = services.check_seats()
+    if not problems:
+        click.echo("All seat counters agree with the seat and enrollment rows.")
+        return
+    for p in problems:
+        click.echo(f"MISMATCH {p.code} (id {p.contract_id}): {p.problem}", err=True)
+    sys.exit(1)
+
+
+@contracts_cli.command("create")
+@click.option("--code", required=True)
+@click.option("--title", required=True)
+@click.option("--type", "contract_type", type=click.Choice([t.value for t in ContractType]), required=True)
+@click.option("--seats", type=int, required=True)
+@click.option("--start", "valid_from", type=click.DateTime(["%Y-%m-%d"]), required=True)
+@click.option("--end", "valid_until", type=click.DateTime(["%Y-%m-%d"]), required=True)
+@click.option("--per-user-limit", type=int, default=0, show_default=True)
+@click.option("--require-code/--no-require-code", default=True, show_default=True)
+@with_appcontext
+def create(code, title, contract_type, seats, valid_from, valid_until, per_user_limit, require_code) -> None:
+    """Create a contract and print its invitation code."""
+    try:
+        contract = services.create_contract(
+            code=code, title=title, contract_type=contract_type, seats=seats, valid_from=valid_from.date(),
+            valid_until=valid_until.date(), per_user_limit=per_user_limit, require_invitation_code=require_code)
+    except LearningContractError as error:
+        raise click.ClickException(str(error)) from error
+    from .codes import format_code
+
+    click.echo(f"Created {contract.code}; invitation code {format_code(contract.invitation_code)}")
+
+
+@contracts_cli.command("invite-csv")
+@click.argument("code")
+@click.argument("csv_file", type=click.File("rb"))
+@with_appcontext
+def invite_csv(code, csv_file) -> None:
+    """Invite every e-mail of CSV_FILE to the contract CODE and print the per-line report."""
+    import sqlalchemy as sa
+
+    m = services._m()
+    contract = services._session().execute(
+        sa.select(m.Contract).where(m.Contract.code_key == code.lower())).scalars().first()
+    if contract is None:
+        raise click.ClickException(f"No contract has the code {code}.")
+    try:
+        report = services.invite_csv(contract, csv_file)
+    except LearningContractError as error:
+        raise click.ClickException(str(error)) from error
+    for row in report.invalid:
+        click.echo(f"line {row.line}: {row.email!r}: {row.message}")
+    click.echo(f"{len(report.invited)} invited, {len(report.not_registered)} not registered, "
+               f"{len(report.already_invited)} already invited, {len(report.invalid)} invalid")
+
+
+@contracts_cli.group("db", help="Run the extension's own migrations (for hosts without Flask-Migrate).")
+def db_cli() -> None:
+    pass
+
+
+@db_cli.command("upgrade")
+@click.argument("revision", default="heads")
+@with_appcontext
+def db_upgrade(revision: str) -> None:
+    """Create or upgrade the lc_ tables."""
+    from . import migrate
+
+    migrate.upgrade(revision)
+
+
+@db_cli.command("downgrade")
+@click.argument("revision", default="base")
+@with_appcontext
+def db_downgrade(revision: str) -> None:
+    """Downgrade the lc_ tables (default: remove them)."""
+    from . import migrate
+
+    migrate.downgrade(revision)
+
+
+@db_cli.command("check")
+@with_appcontext
+def db_check() -> None:
+    """Exit 1 when the models and the migrated database disagree."""
+    from . import migrate
+
+    diffs = migrate.drift()
+    if diffs:
+        for diff in diffs:
+            click.echo(repr(diff), err=True)
+        sys.exit(1)
+    click.echo("No new upgrade operations detected.")

@@ -1,0 +1,105 @@
+"""Every refusal of the domain as a value, each with a message fit to show a person.
+
+Views translate these to HTTP in one place; services raise them and never return error codes.
+"""
+from __future__ import annotations
+
+from .i18n import _
+
+
+class LearningContractError(Exception):
+    """Base of every refusal the extension makes. ``str(error)`` is a message for people."""
+
+    #: HTTP status a view should answer with when this error reaches it.
+    http_status = 400
+    default_message = "The learning contract operation could not be completed."
+
+    def __init__(self, message: str | None = None, **details: object) -> None:
+        self.message = message or _(self.default_message)
+        self.details = details
+        super().__init__(self.message)
+
+
+class ValidationError(LearningContractError):
+    """Input was wrong; ``field`` names the form field when there is one."""
+
+    default_message = "Some of the values are not valid."
+
+    def __init__(self, message: str | None = None, *, field: str | None = None, **details: object) -> None:
+        self.field = field
+        super().__init__(message, **details)
+
+
+class ImmutableField(ValidationError):
+    default_message = "This field cannot be changed after the contract is created."
+
+
+class ContractNotActive(LearningContractError):
+    default_message = "This learning contract is not active today."
+    http_status = 409
+
+
+class NoSeatsAvailable(LearningContractError):
+    default_message = "There are no seats left on this learning contract. Ask the contract's administrator for more seats."
+    http_status = 409
+
+
+class PerUserLimitReached(LearningContractError):
+    default_message = "You have reached the number of activities you may take through this learning contract."
+    http_status = 409
+
+
+class InvalidCode(LearningContractError):
+    default_message = "That invitation code is not valid. Check it and try again."
+
+
+class InvitationRevoked(LearningContractError):
+    default_message = (
+        "Your invitation to this learning contract was revoked. Ask the contract's administrator to invite you again."
+    )
+    http_status = 403
+
+
+class NotInvited(LearningContractError):
+    default_message = "You have not been invited to this learning contract."
+    http_status = 403
+
+
+class CodeRequired(LearningContractError):
+    default_message = "Enter this learning contract's invitation code before you enroll."
+    http_status = 403
+
+
+class ActivityNotInInvitation(LearningContractError):
+    default_message = "This activity is not part of your invitation."
+    http_status = 403
+
+
+class RevokeNotAllowed(LearningContractError):
+    default_message = "This invitation cannot be revoked: the learner has already enrolled through it."
+    http_status = 409
+
+
+class ResendNotAllowed(LearningContractError):
+    default_message = "Only outstanding invitations can be resent."
+    http_status = 409
+
+
+class PermissionDenied(LearningContractError):
+    default_message = "You are not allowed to do this."
+    http_status = 403
+
+
+class RateLimited(LearningContractError):
+    default_message = "Too many wrong invitation codes. Wait a few minutes and try again."
+    http_status = 429
+
+
+class HostEnrollmentFailed(LearningContractError):
+    default_message = "The enrollment could not be completed. No seat was used; please try again later."
+    http_status = 502
+
+
+class Busy(LearningContractError):
+    default_message = "The system is busy. Please try again in a moment."
+    http_status = 503

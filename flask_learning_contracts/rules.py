@@ -1,0 +1,159 @@
+"""``ContractRules``: the host's policy decisions, one overridable method each.
+
+Subclass it, override what your LMS decides differently, and pass an instance as ``rules=`` to
+``LearningContracts``. Every default is safe: nobody manages contracts until the host says so, and
+host enrollment refuses until the host wires it up.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+
+from . import codes
+from .config import config_value
+
+
+class ContractRules:
+    """Overridable hooks. ``self.state`` (set by ``init_app``) gives access to ``db`` and the models."""
+
+    state: Any = None
+
+    # -- time -------------------------------------------------------------------------------------
+    def now(self) -> dt.datetime:
+        """The current moment, timezone-aware UTC. Tests override this to move time."""
+        return dt.datetime.now(dt.timezone.utc)
+
+    def today(self) -> dt.date:
+        """The date valid periods are compared with (both ends inclusive). Default: the date of ``now()``."""
+        return self.now().date()
+
+    # -- people -----------------------------------------------------------------------------------
+    def can_manage_contracts(self, user: Any) -> bool:
+        """Whether ``user`` may use the admin views (create, edit, delete, invite …). Default: nobody."""
+        return False
+
+    def is_contract_admin(self, user: Any, contract: Any) -> bool:
+        """Whether ``user`` manages ``contract``'s invitations. Default: named as one of its contract admins."""
+        if user is None or not getattr(user, "is_authenticated", True):
+            return False
+        user_id = self.state.user_id(user)
+        return any(self.state.user_id(admin) == user_id for admin in contract.admins)
+
+    def user_email(self, user: Any) -> str | None:
+        """The e-mail address of ``user``. Default: the attribute named by ``LEARNING_CONTRACTS_USER_EMAIL_ATTR``."""
+        return getattr(user, config_value("USER_EMAIL_ATTR"), None)
+
+    def user_display_name(self, user: Any) -> str:
+        """How people see ``user`` in lists. Default: ``name``/``full_name`` if present, else the e-mail."""
+        for attr in ("full_name", "name", "display_name", "username"):
+            value = getattr(user, attr, None)
+            if value:
+                return str(value)
+        return self.user_email(user) or str(self.state.user_id(user))
+
+    def find_user_by_email(self, email: str) -> Any | None:
+        """The user with this e-mail (compared case-insensitively), or ``None``."""
+        column = getattr(self.state.user_model, config_value("USER_EMAIL_ATTR"))
+        stmt = sa.select(self.state.user_model).where(sa.func.lower(column) == email.lower())
+        return self.state.db.session.execute(stmt).scalars().first()
+
+    def find_users_by_email(self, emails: Iterable[str]) -> dict[str, Any]:
+        """Batch form of ``find_user_by_email``: a dict from lower-case e-mail to user (missing ones left out).
+
+        Bulk invitations call this once per batch. When ``find_user_by_email`` is not overridden the
+        default answers with one query; otherwise it calls ``find_user_by_email`` for each e-mail —
+        override this too with one query of your own.
+        """
+        wanted = {e.lower() for e in emails}
+        if not wanted:
+            return {}
+        if type(self).find_user_by_email is not ContractRules.find_user_by_email:
+            found = {}
+            for email in wanted:
+                user = self.find_user_by_email(email)
+                if user is not None:
+                    found[email] = user
+            return found
+        attr = config_value("USER_EMAIL_ATTR")
+        column = getattr(self.state.user_model, attr)
+        stmt = sa.select(self.state.user_model).where(sa.func.lower(column).in_(sorted(wanted)))
+        return {getattr(u, attr).lower(): u for u in self.state.db.session.execute(stmt).scalars()}
+
+    def search_users(self, text: str, limit: int = 20) -> list[Any]:
+        """Users matching ``text`` for the admin pickers (by e-mail; override for names). At most ``limit``."""
+        column = getattr(self.state.user_model, config_value("USER_EMAIL_ATTR"))
+        stmt = (
+            sa.select(self.state.user_model)
+            .where(sa.func.lower(column).contains(text.lower().strip(), autoescape=True))
+            .order_by(column)
+            .limit(limit)
+        )
+        return list(self.state.db.session.execute(stmt).scalars())
+
+    # -- activities -------------------------------------------------------------------------------
+    def eligible_activities(self) -> sa.Select:
+        """A ``select()`` of the host activities that may be attached to contracts. Default: all of them."""
+        return sa.select(self.state.activity_model)
+
+    def activity_kind(self, activity: Any) -> str:
+        """``"online"``, ``"ilt"`` (instructor-led) or ``"certification"``. Default: the ``kind`` attribute."""
+        return getattr(activity, config_value("ACTIVITY_KIND_ATTR"), None) or "online"
+
+    def activity_title(self, activity: Any) -> str:
+        """The activity's display name. Default: the ``title`` attribute (or ``name``)."""
+        return str(
+            getattr(activity, config_value("ACTIVITY_TITLE_ATTR"), None)
+            or getattr(activity, "name", None)
+            or self.state.activity_id(activity)
+        )
+
+    def activity_url(self, activity: Any) -> str | None:
+        """Where the learner opens an activity once enrolled. Default: no link."""
+        return None
+
+    # -- host enrollment --------------------------------------------------------------------------
+    def enroll_in_activity(self, user: Any, activity: Any, contract: Any) -> None:
+        """Enroll ``user`` in ``activity`` in the host LMS.
+
+        Runs inside the same database transaction as the seat: add rows with ``db.session`` and do not
+        commit. Raise any exception to refuse; then no seat is used and nothing is kept.
+        """
+        raise NotImplementedError(
+            "ContractRules.enroll_in_activity is not implemented: subclass ContractRules and enroll the learner"
+        )
+
+    def is_enrolled_in_activity(self, user: Any, activity: Any) -> bool:
+        """Whether the host already has ``user`` enrolled in ``activity`` (by any route). Default: no."""
+        return False
+
+    # -- notifications ----------------------------------------------------------------------------
+    def send_invitation(self, invitation: Any, resend: bool = False) -> None:
+        """Notify the learner of ``invitation`` (include the contract's code when ``invitation.require_code``).
+
+        Called after the invitation was committed; an exception is reported to the admin and recorded in
+        the history, and the invitation stays. Default: send nothing.
+        """
+
+    def send_invitations(self, invitations: Iterable[Any]) -> list[tuple[Any, Exception]]:
+        """Batch form of ``send_invitation`` for bulk invites; returns the ``(invitation, error)`` pairs that failed."""
+        failures = []
+        for invitation in invitations:
+            try:
+                self.send_invitation(invitation)
+            except Exception as exc:  # noqa: BLE001 - any host failure is reported, never swallowed silently
+                failures.append((invitation, exc))
+        return failures
+
+    # -- codes ------------------------------------------------------------------------------------
+    def generate_code(self) -> str:
+        """A new contract invitation code (normalised form). Default: 12 Crockford base-32 characters, 60 bits."""
+        return codes.generate_code()
+
+
+def current_rules() -> ContractRules:
+    """The ``ContractRules`` of the current app."""
+    return current_app.extensions["learning_contracts"].rules

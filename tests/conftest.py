@@ -1,0 +1,94 @@
+"""Shared fixtures: a host app on SQLite (or PostgreSQL when LEARNING_CONTRACTS_TEST_DATABASE_URL is set)."""
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+
+import pytest
+import sqlalchemy as sa
+
+from flask_learning_contracts import ContractType, services
+
+from . import host
+
+PG_URL = os.environ.get("LEARNING_CONTRACTS_TEST_DATABASE_URL")
+_emails = itertools.count(1)
+
+
+def database_url(tmp_path) -> str:
+    return PG_URL or f"sqlite:///{tmp_path / 'test.db'}"
+
+
+def reset_database(db) -> None:
+    db.drop_all()
+    db.create_all()
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = host.create_app(database_url(tmp_path))
+    with app.app_context():
+        reset_database(host.db)
+        yield app
+        host.db.session.remove()
+        if PG_URL:
+            host.db.drop_all()
+        host.db.engine.dispose()
+
+
+@pytest.fixture
+def db(app):
+    return host.db
+
+
+@pytest.fixture
+def rules(app):
+    return app.extensions["learning_contracts"].rules
+
+
+@pytest.fixture
+def make_user(db):
+    def make(email: str | None = None, *, manager: bool = False, name: str = ""):
+        user = host.Account(email_address=email or f"learner{next(_emails)}@example.com", is_manager=manager,
+                            name=name)
+        db.session.add(user)
+        db.session.commit()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def make_course(db):
+    counter = itertools.count(1)
+
+    def make(title: str | None = None, kind: str = "online", retired: bool = False):
+        course = host.Course(title=title or f"Course {next(counter)}", kind=kind, retired=retired)
+        db.session.add(course)
+        db.session.commit()
+        return course
+
+    return make
+
+
+@pytest.fixture
+def make_contract(app):
+    counter = itertools.count(1)
+
+    def make(contract_type=ContractType.VOUCHER, *, seats=10, activities=(), **fields):
+        values = dict(
+            code=f"LC-{next(counter)}", title="Contract", contract_type=contract_type, seats=seats,
+            valid_from=dt.date(2026, 1, 1), valid_until=dt.date(2026, 12, 31),
+        )
+        values.update(fields)
+        contract = services.create_contract(**values)
+        if activities:
+            services.add_activities(contract, activities)
+        return contract
+
+    return make
+
+
+def count(db, model, *where) -> int:
+    return db.session.execute(sa.select(sa.func.count()).select_from(model).where(*where)).scalar_one()
