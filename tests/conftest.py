@@ -13,6 +13,8 @@ from flask_learning_contracts import ContractType, services
 from . import host
 
 PG_URL = os.environ.get("LEARNING_CONTRACTS_TEST_DATABASE_URL")
+if os.environ.get("LC_REQUIRE_POSTGRES") and not (PG_URL or "").startswith("postgresql"):
+    raise pytest.UsageError("LC_REQUIRE_POSTGRES is set but LEARNING_CONTRACTS_TEST_DATABASE_URL is not PostgreSQL")
 _emails = itertools.count(1)
 
 
