@@ -566,8 +566,6 @@ def activity_impact(contract: Any, activity: Any) -> ActivityImpact:
     """Count the invitations and enrollments that removing ``activity`` from ``contract`` would touch."""
     m, st = _m(), _state()
     aid = activity if not isinstance(activity, st.activity_model) else st.activity_id(activity)
-    live = sa.and_(m.Invitation.contract_id == contract.id, m.Invitation.status != LIVE,
-                   m.Invitation.status != InvitationStatus.NOT_REGISTERED)
     live_any = sa.and_(m.Invitation.contract_id == contract.id, m.Invitation.status != LIVE)
     if contract.contract_type is ContractType.SUBSCRIPTION:
         invited_stmt = sa.select(sa.func.count()).select_from(m.Invitation).where(live_any)
@@ -577,7 +575,6 @@ def activity_impact(contract: Any, activity: Any) -> ActivityImpact:
             .join(m.Invitation, m.Invitation.id == m.InvitationActivity.invitation_id)
             .where(live_any, m.InvitationActivity.activity_id == aid)
         )
-    del live
     enrolled = _session().execute(
         sa.select(sa.func.count()).select_from(m.Enrollment)
         .where(m.Enrollment.contract_id == contract.id, m.Enrollment.activity_id == aid)
@@ -596,7 +593,8 @@ def remove_activity(contract: Any, activity: Any, *, actor: Any = None) -> Activ
     if aid not in _contract_activity_ids(contract):
         raise errors.ValidationError(_("This activity is not part of the contract."), field="activity")
     impact = activity_impact(contract, aid)
-    title = _activity_title(_load_activities([aid])[0]) if _load_activities([aid]) else str(aid)
+    loaded = _load_activities([aid])
+    title = _activity_title(loaded[0]) if loaded else str(aid)
     invitation_ids = sa.select(m.Invitation.id).where(m.Invitation.contract_id == contract.id).scalar_subquery()
     _session().execute(sa.delete(m.InvitationActivity).where(
         m.InvitationActivity.invitation_id.in_(invitation_ids), m.InvitationActivity.activity_id == aid))
