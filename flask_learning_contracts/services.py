@@ -21,7 +21,6 @@ import csv
 import dataclasses
 import datetime as dt
 import functools
-import io
 import random
 import re
 import time
@@ -1480,7 +1479,3 @@ def check_seats() -> list[SeatMismatch]:
                                          f"invitation {iid} counts {count} enrollments but has {enrolled.get(iid, 0)}"))
     return problems
 
-
-def read_text_for_tests(text: str) -> IO[bytes]:  # pragma: no cover - convenience for hosts' tests
-    """A binary stream of ``text`` (UTF-8), for :func:`invite_csv` in tests."""
-    return io.BytesIO(text.encode("utf-8"))
