@@ -45,7 +45,7 @@ __all__ = [
     "seat_summary", "seat_summaries", "contract_state", "history", "check_seats", "contracts_for_admin",
     "ensure_can_manage", "ensure_contract_admin", "get_contract", "get_invitation",
     "InviteReport", "InviteResult", "SeatSummary", "ActivityImpact", "ActivityOffer", "InvitationOffer",
-    "SeatMismatch",
+    "SeatMismatch", "invitation_page", "InvitationPage", "deletion_impact", "DeletionImpact",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -1424,6 +1424,77 @@ def history(contract: Any, *, limit: int = 100, offset: int = 0) -> list[Any]:
         sa.select(m.HistoryEntry).where(m.HistoryEntry.contract_id == contract.id)
         .order_by(m.HistoryEntry.id.desc()).limit(limit).offset(offset)
     ).scalars())
+
+
+@dataclasses.dataclass
+class InvitationPage:
+    """One page of a contract's invitations, each with the host activities it covers."""
+
+    items: list[Any]
+    activities: dict[int, list[Any]]  #: invitation id -> the activities it covers
+    total: int  #: invitations matching the filters, on every page
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def invitation_page(contract: Any, *, search: str | None = None, status: InvitationStatus | str | None = None,
+                    page: int = 1, per_page: int | None = None) -> InvitationPage:
+    """The invitations of ``contract`` newest first, filtered by e-mail text and status, one page at a time.
+
+    Issues the same number of queries whatever the page size or the number of invitations (count, page,
+    learners, activities), so admin lists of 100,000 invitations stay fast.
+    """
+    m, st, session = _m(), _state(), _session()
+    per_page = max(1, min(int(per_page or config_value("PAGE_SIZE")), 500))
+    where = [m.Invitation.contract_id == contract.id]
+    if search and search.strip():
+        where.append(m.Invitation.email.contains(search.strip().lower(), autoescape=True))
+    if status:
+        where.append(m.Invitation.status == InvitationStatus(status))
+    total = session.execute(sa.select(sa.func.count()).select_from(m.Invitation).where(*where)).scalar_one()
+    page = max(1, min(int(page or 1), max(1, -(-total // per_page))))
+    items = list(session.execute(
+        sa.select(m.Invitation).where(*where).options(sa.orm.selectinload(m.Invitation.user))
+        .order_by(m.Invitation.invited_at.desc(), m.Invitation.id.desc())
+        .limit(per_page).offset((page - 1) * per_page)
+    ).scalars())
+    activities: dict[int, list[Any]] = {inv.id: [] for inv in items}
+    if items and contract.contract_type is ContractType.SUBSCRIPTION:
+        shared = list(contract.activities)
+        activities = {inv.id: shared for inv in items}
+    elif items:
+        for iid, activity in session.execute(
+            sa.select(m.InvitationActivity.invitation_id, st.activity_model)
+            .join(st.activity_model, st.activity_pk_column == m.InvitationActivity.activity_id)
+            .where(m.InvitationActivity.invitation_id.in_(list(activities))).order_by(st.activity_pk_column)
+        ):
+            activities[iid].append(activity)
+    return InvitationPage(items, activities, total, page, per_page)
+
+
+@dataclasses.dataclass(frozen=True)
+class DeletionImpact:
+    """What deleting a contract removes (host enrollments are always kept)."""
+
+    seats_used: int
+    invitations: int
+    enrollments: int  #: the contract's enrollment records (the host's own enrollments stay)
+    activities: int
+
+
+def deletion_impact(contract: Any) -> DeletionImpact:
+    """Count what :func:`delete_contract` would remove, to show before asking for confirmation."""
+    m, session = _m(), _session()
+
+    def count(model: Any) -> int:
+        return session.execute(
+            sa.select(sa.func.count()).select_from(model).where(model.contract_id == contract.id)).scalar_one()
+
+    return DeletionImpact(contract.seats_used, count(m.Invitation), count(m.Enrollment), count(m.ContractActivity))
 
 
 def contracts_for_admin(user: Any) -> dict[ContractState, list[Any]]:
