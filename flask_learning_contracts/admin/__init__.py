@@ -6,8 +6,11 @@ from typing import Any
 from flask import Flask
 
 
-def register_admin(app: Flask, state: Any, admin: Any | None) -> None:
-    """Add the Learning Contracts views to ``admin`` (or the host's, or a new one)."""
+def register_admin(app: Flask, state: Any, admin: Any | None) -> Any:
+    """Add the Learning Contracts views to ``admin`` (or the host's first Flask-Admin, or a new one).
+
+    Stores the ``Admin`` used on ``state.admin`` and returns it.
+    """
     from .views import add_admin_views
 
-    add_admin_views(app, state, admin)
+    return add_admin_views(app, state, admin)

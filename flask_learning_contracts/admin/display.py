@@ -1,0 +1,74 @@
+"""How the admin screens show values to people: dates, numbers, codes, kinds, learners (no ids, no enum values)."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from ..codes import format_code
+from ..i18n import _, _l
+from ..rules import current_rules
+
+KIND_LABELS = {
+    "online": _l("Online"),
+    "ilt": _l("Instructor-led"),
+    "certification": _l("Certification program"),
+}
+STATE_BADGES = {"future": "info", "active": "success", "expired": "secondary"}
+STATUS_BADGES = {"outstanding": "warning", "accepted": "primary", "enrolled": "success",
+                 "not_registered": "info", "revoked": "secondary"}
+
+
+class Display:
+    """Formatting helpers handed to every admin template as ``lc``."""
+
+    kind_labels = KIND_LABELS
+    state_badges = STATE_BADGES
+    status_badges = STATUS_BADGES
+
+    @staticmethod
+    def date(value: dt.date | None) -> str:
+        if value is None:
+            return "—"
+        return f"{value.day} {value.strftime('%b %Y')}"
+
+    @staticmethod
+    def datetime(value: dt.datetime | None) -> str:
+        if value is None:
+            return "—"
+        return f"{value.day} {value.strftime('%b %Y, %H:%M')} UTC"
+
+    @classmethod
+    def period(cls, start: dt.date, end: dt.date) -> str:
+        return f"{cls.date(start)} – {cls.date(end)}"
+
+    @staticmethod
+    def number(value: int | None) -> str:
+        return "—" if value is None else f"{value:,}"
+
+    @staticmethod
+    def code(value: str) -> str:
+        return format_code(value)
+
+    @staticmethod
+    def kind(activity: Any) -> str:
+        kind = current_rules().activity_kind(activity)
+        return str(KIND_LABELS.get(kind, kind.replace("_", " ").capitalize()))
+
+    @staticmethod
+    def title(activity: Any) -> str:
+        return current_rules().activity_title(activity)
+
+    @staticmethod
+    def user(user: Any) -> str:
+        return current_rules().user_display_name(user) if user is not None else _("No account yet")
+
+    @staticmethod
+    def email(user: Any) -> str:
+        return current_rules().user_email(user) or ""
+
+    @staticmethod
+    def yes_no(value: bool) -> str:
+        return _("Yes") if value else _("No")
+
+
+DISPLAY = Display()
