@@ -1,14 +1,47 @@
-"""Learner and contract-admin pages (a blueprint), thin over ``services``."""
+"""Learner and contract-admin pages (the ``learning_contracts`` blueprint), thin over ``services``.
+
+* ``learner``: the invitations page, the embeddable widget (Jinja global ``learning_contracts_widget()``),
+  the code form, the learner's contract page and enrolling;
+* ``dashboard``: the contract-admin dashboard and per-contract management;
+* ``forms``: the CSRF-protected forms; ``ratelimit``: wrong-code counting;
+* ``responses``: domain errors turned into responses, in one place; ``rendering``: template context.
+
+Every page needs a logged-in user: anonymous visitors are handed to the host's login manager
+(``login_manager.unauthorized()``: a redirect to its ``login_view``, or 401 when it has none).
+"""
 from __future__ import annotations
 
 from typing import Any
 
 from flask import Blueprint, Flask
+from flask_login import current_user
 
 from ..config import config_value
+from .dashboard import register_dashboard_pages
+from .learner import learning_contracts_widget, register_learner_pages
+from .ratelimit import CodeAttemptLimiter
+from .responses import register_error_handlers
+
+__all__ = ["register_pages", "learning_contracts_widget", "CodeAttemptLimiter"]
+
+
+def _require_login() -> Any:
+    from flask import current_app, request
+
+    if request.endpoint == "learning_contracts.static" or getattr(current_user, "is_authenticated", False):
+        return None
+    return current_app.login_manager.unauthorized()
 
 
 def register_pages(app: Flask, state: Any) -> None:
-    bp = Blueprint("learning_contracts", __name__.rsplit(".", 1)[0], template_folder="../templates",
-                   static_folder="../static", static_url_path="/static")
+    """Register the blueprint under ``LEARNING_CONTRACTS_URL_PREFIX``, the widget global and the code limiter."""
+    bp = Blueprint("learning_contracts", __name__.rsplit(".", 1)[0], template_folder="templates",
+                   static_folder="static", static_url_path="/static")
+    bp.before_request(_require_login)
+    register_learner_pages(bp)
+    register_dashboard_pages(bp)
+    register_error_handlers(bp)
     app.register_blueprint(bp, url_prefix=config_value("URL_PREFIX", app))
+    app.add_template_global(learning_contracts_widget, "learning_contracts_widget")
+    state.limiter = CodeAttemptLimiter(config_value("CODE_ATTEMPTS_LIMIT", app),
+                                       config_value("RATELIMIT_STORAGE_URI", app))

@@ -1,0 +1,260 @@
+"""The contract-admin dashboard: a user's contracts with their seats, and per contract its code,
+title, invitations, inviting (users or CSV, with the Voucher activity step), resend, revoke and
+View Activities.
+
+Who sees what (one rule, used by every route here):
+
+* ``/manage/`` answers 403 to a user who is neither a contract admin of any contract nor allowed to
+  manage contracts (the host's ``can_manage_contracts`` hook); contract admins see their contracts.
+* Every per-contract URL answers **404** to a user who is not one of that contract's admins and cannot
+  manage contracts, so ids of other organisations' contracts reveal nothing. Managers may open any
+  contract by its URL.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask_login import current_user
+
+from .. import errors, services
+from ..enums import ContractState, ContractType, InvitationStatus
+from ..i18n import _
+from .forms import (ActionForm, InvitationActivitiesForm, InviteCsvForm, InviteUsersForm, TitleForm,
+                    validate_or_raise)
+from ..rules import current_rules
+from .rendering import lc_state, current_path, render_page, safe_next
+
+GROUP_ORDER = (ContractState.ACTIVE, ContractState.EXPIRED, ContractState.FUTURE)
+SEARCH_MIN_CHARS = 2
+SEARCH_LIMIT = 20
+
+
+def _managed_contract(contract_id: int) -> Any:
+    """The contract, if the current user administers it (or manages contracts); 404 otherwise."""
+    try:
+        contract = services.get_contract(contract_id)
+        services.ensure_contract_admin(current_user, contract)
+    except (errors.ValidationError, errors.PermissionDenied):
+        abort(404)
+    return contract
+
+
+def _managed_invitation(contract: Any, invitation_id: int) -> Any:
+    try:
+        return services.get_invitation(invitation_id, contract=contract)
+    except errors.ValidationError:
+        abort(404)
+
+
+def _back_to(contract: Any) -> Any:
+    return redirect(url_for("learning_contracts.manage_contract", contract_id=contract.id))
+
+
+def dashboard() -> Any:
+    """GET: the user's contracts grouped Active / Expired / Future, with seats and the seats-by-status chart."""
+    grouped = services.contracts_for_admin(current_user)
+    contracts = [c for state in GROUP_ORDER for c in grouped[state]]
+    is_manager = current_rules().can_manage_contracts(current_user)
+    if not contracts and not is_manager:
+        abort(403, description=_("The Learning Contracts dashboard is for contract admins. "
+                                 "You are not named as an admin of any learning contract."))
+    summaries = services.seat_summaries(contracts)
+    groups = [(state, grouped[state]) for state in GROUP_ORDER]
+    return render_page("learning_contracts/manage/index.html", groups=groups, summaries=summaries,
+                       is_manager=is_manager, lc_show_dashboard=True)
+
+
+def _status_filter(value: str | None) -> InvitationStatus | None:
+    try:
+        return InvitationStatus(value) if value else None
+    except ValueError:
+        return None
+
+
+def _page_number(value: str | None) -> int:
+    try:
+        return max(1, int(value or 1))
+    except ValueError:
+        return 1
+
+
+def manage_contract(contract_id: int) -> Any:
+    """GET: one contract: seats and chart, title, invitation code, and its invitations (search, filter, pages)."""
+    contract = _managed_contract(contract_id)
+    search = (request.args.get("q") or "").strip()[:320]
+    status = _status_filter(request.args.get("status"))
+    page = services.invitation_page(contract, search=search or None, status=status,
+                                    page=_page_number(request.args.get("page")))
+    title_form = TitleForm(data={"title": contract.title})
+    return render_page(
+        "learning_contracts/manage/contract.html", contract=contract, summary=services.seat_summary(contract),
+        page=page, search=search, status=status, statuses=list(InvitationStatus), title_form=title_form,
+        action_form=ActionForm(), next_url=current_path(), lc_show_dashboard=True)
+
+
+def edit_title(contract_id: int) -> Any:
+    """POST ``title``: rename the contract."""
+    contract = _managed_contract(contract_id)
+    form = TitleForm()
+    validate_or_raise(form)
+    services.update_contract(contract, title=form.title.data, actor=current_user)
+    flash(_("Title saved."), "success")
+    return _back_to(contract)
+
+
+def regenerate_code(contract_id: int) -> Any:
+    """GET: confirm; POST: give the contract a new invitation code (the old one stops working at once)."""
+    contract = _managed_contract(contract_id)
+    form = ActionForm()
+    if request.method == "GET":
+        return render_page("learning_contracts/manage/regenerate.html", contract=contract, form=form,
+                           lc_show_dashboard=True)
+    validate_or_raise(form)
+    services.regenerate_code(contract, actor=current_user)
+    flash(_("A new invitation code was generated. The previous code no longer works."), "success")
+    return _back_to(contract)
+
+
+def _activity_choices(activities: list[Any]) -> list[tuple[str, str]]:
+    rules, state = current_rules(), lc_state()
+    return [(str(state.activity_id(a)), rules.activity_title(a)) for a in activities]
+
+
+def _needs_activity_step(contract: Any) -> bool:
+    """The Voucher activity step: choose one, some or all activities when there is more than one."""
+    return contract.contract_type is ContractType.VOUCHER and len(contract.activities) > 1
+
+
+def _prepare_activity_step(form: Any, contract: Any) -> None:
+    form.activities.choices = _activity_choices(list(contract.activities))
+    if request.method == "GET":
+        form.activities.data = [value for value, _label in form.activities.choices]
+
+
+def _chosen_activities(form: Any, contract: Any) -> list[Any] | None:
+    """The activities picked in the Voucher step (``None``: all, the services' default)."""
+    if not _needs_activity_step(contract):
+        return None
+    chosen = set(form.activities.data or [])
+    if not chosen:
+        raise errors.ValidationError(_("Choose at least one activity the invitations cover."), field="activities")
+    state = lc_state()
+    return [a for a in contract.activities if str(state.activity_id(a)) in chosen]
+
+
+def invite(contract_id: int) -> Any:
+    """GET: the invite page: search learners by name or e-mail (never a list of every user) or upload a CSV."""
+    contract = _managed_contract(contract_id)
+    query = (request.args.get("q") or "").strip()[:100]
+    found = current_rules().search_users(query, limit=SEARCH_LIMIT) if len(query) >= SEARCH_MIN_CHARS else []
+    users_form, csv_form = InviteUsersForm(), InviteCsvForm()
+    for form in (users_form, csv_form):
+        _prepare_activity_step(form, contract)
+    rules = current_rules()
+    people = [(rules.user_email(u), rules.user_display_name(u)) for u in found]
+    return render_page(
+        "learning_contracts/manage/invite.html", contract=contract, query=query, people=people,
+        searched=len(query) >= SEARCH_MIN_CHARS, min_chars=SEARCH_MIN_CHARS, users_form=users_form,
+        csv_form=csv_form, activity_step=_needs_activity_step(contract), lc_show_dashboard=True)
+
+
+def invite_users(contract_id: int) -> Any:
+    """POST ``emails`` (+ ``activities``): invite the selected learners; show each one's outcome."""
+    contract = _managed_contract(contract_id)
+    form = InviteUsersForm()
+    _prepare_activity_step(form, contract)
+    validate_or_raise(form)
+    emails = [e for e in (form.emails.data or []) if e]
+    if not emails:
+        raise errors.ValidationError(_("Choose at least one learner to invite."), field="emails")
+    report = services.invite(contract, emails=emails, activities=_chosen_activities(form, contract),
+                             actor=current_user)
+    return render_page("learning_contracts/manage/invite_result.html", contract=contract, report=report,
+                       lc_show_dashboard=True)
+
+
+def invite_csv(contract_id: int) -> Any:
+    """POST ``file`` (+ ``activities``): invite every e-mail of an uploaded CSV; show each line's outcome."""
+    contract = _managed_contract(contract_id)
+    form = InviteCsvForm()
+    _prepare_activity_step(form, contract)
+    validate_or_raise(form)
+    report = services.invite_csv(contract, form.file.data.stream, activities=_chosen_activities(form, contract),
+                                 actor=current_user)
+    return render_page("learning_contracts/manage/invite_result.html", contract=contract, report=report,
+                       lc_show_dashboard=True)
+
+
+def resend(contract_id: int, invitation_id: int) -> Any:
+    """POST: send an Outstanding invitation's notification again."""
+    contract = _managed_contract(contract_id)
+    invitation = _managed_invitation(contract, invitation_id)
+    form = ActionForm()
+    validate_or_raise(form)
+    services.resend(invitation, actor=current_user)
+    flash(_("The invitation was sent again to %(email)s.", email=invitation.email), "success")
+    return redirect(safe_next(form.next.data, _invite_list(contract)))
+
+
+def revoke(contract_id: int, invitation_id: int) -> Any:
+    """GET: confirm; POST: revoke an invitation whose learner has not enrolled (the record stays)."""
+    contract = _managed_contract(contract_id)
+    invitation = _managed_invitation(contract, invitation_id)
+    form = ActionForm()
+    if request.method == "GET":
+        return render_page("learning_contracts/manage/revoke.html", contract=contract, invitation=invitation,
+                           form=form, lc_show_dashboard=True)
+    validate_or_raise(form)
+    email = invitation.email
+    services.revoke(invitation, actor=current_user)
+    flash(_("The invitation of %(email)s was revoked.", email=email), "success")
+    return redirect(_invite_list(contract))
+
+
+def invitation_activities(contract_id: int, invitation_id: int) -> Any:
+    """GET: the activities one invitation covers; POST (Voucher): add more of the contract's activities to it."""
+    contract = _managed_contract(contract_id)
+    invitation = _managed_invitation(contract, invitation_id)
+    covered = invitation.activities
+    state = lc_state()
+    covered_ids = {state.activity_id(a) for a in covered}
+    addable = [a for a in contract.activities if state.activity_id(a) not in covered_ids]
+    can_add = (contract.contract_type is ContractType.VOUCHER and invitation.is_live and bool(addable))
+    form = InvitationActivitiesForm()
+    form.activities.choices = _activity_choices(addable)
+    if request.method == "POST":
+        validate_or_raise(form)
+        if not can_add:
+            raise errors.ValidationError(_("No activities can be added to this invitation."))
+        chosen = set(form.activities.data or [])
+        if not chosen:
+            raise errors.ValidationError(_("Choose at least one activity to add."), field="activities")
+        added = services.add_invitation_activities(
+            invitation, [a for a in addable if str(state.activity_id(a)) in chosen], actor=current_user)
+        flash(_("Added %(n)s activities to the invitation of %(email)s.", n=len(added), email=invitation.email),
+              "success")
+        return redirect(url_for("learning_contracts.manage_invitation", contract_id=contract.id,
+                                invitation_id=invitation.id))
+    return render_page("learning_contracts/manage/invitation.html", contract=contract, invitation=invitation,
+                       covered=covered, can_add=can_add, form=form, lc_show_dashboard=True)
+
+
+def _invite_list(contract: Any) -> str:
+    return url_for("learning_contracts.manage_contract", contract_id=contract.id, _anchor="invitations")
+
+
+def register_dashboard_pages(bp: Blueprint) -> None:
+    bp.add_url_rule("/manage/", "dashboard", dashboard)
+    bp.add_url_rule("/manage/<int:contract_id>", "manage_contract", manage_contract)
+    bp.add_url_rule("/manage/<int:contract_id>/title", "manage_title", edit_title, methods=["POST"])
+    bp.add_url_rule("/manage/<int:contract_id>/code", "manage_regenerate", regenerate_code, methods=["GET", "POST"])
+    bp.add_url_rule("/manage/<int:contract_id>/invite", "manage_invite", invite)
+    bp.add_url_rule("/manage/<int:contract_id>/invite/users", "manage_invite_users", invite_users, methods=["POST"])
+    bp.add_url_rule("/manage/<int:contract_id>/invite/csv", "manage_invite_csv", invite_csv, methods=["POST"])
+    bp.add_url_rule("/manage/<int:contract_id>/invitations/<int:invitation_id>", "manage_invitation",
+                    invitation_activities, methods=["GET", "POST"])
+    bp.add_url_rule("/manage/<int:contract_id>/invitations/<int:invitation_id>/resend", "manage_resend", resend,
+                    methods=["POST"])
+    bp.add_url_rule("/manage/<int:contract_id>/invitations/<int:invitation_id>/revoke", "manage_revoke", revoke,
+                    methods=["GET", "POST"])

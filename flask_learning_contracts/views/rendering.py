@@ -1,0 +1,118 @@
+"""What every learner and contract-admin template needs, passed from Python.
+
+Templates never read the ``config`` or ``g`` Jinja globals (a host may replace them): the base
+template name, the stylesheet URL, the translation function and the formatters come from here.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import current_app, render_template, request, url_for
+from flask_login import current_user
+from markupsafe import Markup
+
+from .. import codes
+from ..config import DEFAULTS, config_value
+from ..i18n import _, _l
+from ..rules import current_rules
+
+ACTIVITY_KINDS = {
+    "online": _l("Online course"),
+    "ilt": _l("Instructor-led training"),
+    "certification": _l("Certification program"),
+}
+
+
+def lc_state() -> Any:
+    """The extension's per-app state (db, models, rules, limiter)."""
+    return current_app.extensions["learning_contracts"]
+
+
+def format_date(value: dt.date | dt.datetime | None) -> str:
+    """A date for people: ``31 Dec 2026`` (empty for ``None``)."""
+    if value is None:
+        return ""
+    return f"{value.day} {value.strftime('%b %Y')}"
+
+
+def format_number(value: int) -> str:
+    return f"{value:,}"
+
+
+def activity_kind_label(kind: str | None) -> str:
+    """``ilt`` -> ``Instructor-led training``; unknown kinds are shown tidied up, never raw."""
+    if not kind:
+        return str(ACTIVITY_KINDS["online"])
+    label = ACTIVITY_KINDS.get(kind)
+    return str(label) if label is not None else kind.replace("_", " ").replace("-", " ").capitalize()
+
+
+def is_contract_admin_somewhere(user: Any) -> bool:
+    """Whether the dashboard link belongs in the navigation for ``user``."""
+    from .. import services
+
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if current_rules().can_manage_contracts(user):
+        return True
+    return any(services.contracts_for_admin(user).values())
+
+
+def template_context(**extra: Any) -> dict[str, Any]:
+    """The variables every template of the extension may use (``lc_*``, ``_`` and the formatters)."""
+    base = config_value("BASE_TEMPLATE")
+    context = {
+        "_": _,
+        "lc_base": base,
+        "lc_own_base": base == DEFAULTS["BASE_TEMPLATE"],
+        "lc_css": url_for("learning_contracts.static", filename="learning_contracts/learning_contracts.css"),
+        "lc_js": url_for("learning_contracts.static", filename="learning_contracts/learning_contracts.js"),
+        "lc_date": format_date,
+        "lc_number": format_number,
+        "lc_code": codes.format_code,
+        "lc_kind": activity_kind_label,
+        "lc_home_url": (request.script_root or "") + "/",
+        "lc_user_name": _display_name(current_user),
+        "lc_activity_title": lambda activity: current_rules().activity_title(activity),
+        "lc_activity_kind": lambda activity: current_rules().activity_kind(activity),
+    }
+    context.update(extra)
+    return context
+
+
+def _display_name(user: Any) -> str:
+    if not getattr(user, "is_authenticated", False):
+        return ""
+    return current_rules().user_display_name(user)
+
+
+def render_page(template: str, **context: Any) -> str:
+    """Render one of the extension's pages (it extends ``LEARNING_CONTRACTS_BASE_TEMPLATE``)."""
+    show_dashboard = context.pop("lc_show_dashboard", None)
+    if show_dashboard is None:
+        show_dashboard = is_contract_admin_somewhere(current_user)
+    return render_template(template, **template_context(lc_show_dashboard=show_dashboard, **context))
+
+
+def render_fragment(template: str, **context: Any) -> Markup:
+    """Render a fragment the host embeds in its own pages (the widget)."""
+    return Markup(render_template(template, **template_context(lc_show_dashboard=False, **context)))
+
+
+def safe_next(value: str | None, fallback: str) -> str:
+    """``value`` when it is a path on this site (no scheme, no host, no ``//``), else ``fallback``."""
+    if not value:
+        return fallback
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return fallback
+    return value
+
+
+def current_path() -> str:
+    """The current request's path and query, for a form's ``next`` field."""
+    path = request.full_path
+    return path[:-1] if path.endswith("?") else path

@@ -1,0 +1,74 @@
+"""Domain refusals and HTTP errors turned into responses, in one place.
+
+* A :class:`~flask_learning_contracts.errors.LearningContractError` raised while handling a form post is
+  flashed and the learner is sent back where they came from (the form's ``next`` field, else a sensible
+  page); on any other request, and always for ``RateLimited`` (HTTP 429), a friendly page with the error's
+  ``http_status`` is shown.
+* A missing or wrong CSRF token gives a friendly 400 page; ``abort(403/404)`` give friendly pages too.
+
+Only the extension's own blueprint is covered: the host's error handlers are never touched.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, request, url_for
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import Forbidden, NotFound
+
+from .. import errors
+from ..i18n import _
+from .rendering import render_page, safe_next
+
+
+
+def fallback_url() -> str:
+    """Where a failed form post goes back to when it did not say (the page the form lives on)."""
+    endpoint = request.endpoint or ""
+    contract_id = (request.view_args or {}).get("contract_id")
+    if endpoint.startswith("learning_contracts.manage_") and contract_id is not None:
+        return url_for("learning_contracts.manage_contract", contract_id=contract_id)
+    if endpoint.startswith("learning_contracts.manage"):
+        return url_for("learning_contracts.dashboard")
+    return url_for("learning_contracts.invitations")
+
+
+def error_page(title: str, message: str, status: int, **extra: Any) -> tuple[str, int]:
+    return render_page("learning_contracts/error.html", error_title=title, error_message=message,
+                       status=status, **extra), status
+
+
+def handle_domain_error(error: errors.LearningContractError) -> Any:
+    if request.method == "POST" and not isinstance(error, errors.RateLimited):
+        flash(error.message, "error")
+        return redirect(safe_next(request.form.get("next"), fallback_url()))
+    if isinstance(error, errors.RateLimited):
+        return error_page(_("Too many wrong codes"), error.message, error.http_status,
+                          back_url=url_for("learning_contracts.invitations"))
+    return error_page(_("This could not be done"), error.message, error.http_status, back_url=fallback_url())
+
+
+def handle_csrf(error: CSRFError) -> Any:
+    return error_page(
+        _("The form has expired"),
+        _("For your security the form could not be accepted (%(reason)s). Go back, reload the page and try again.",
+          reason=error.description or _("missing security token")),
+        400, back_url=fallback_url())
+
+
+def handle_not_found(error: NotFound) -> Any:
+    return error_page(_("Page not found"),
+                      _("There is nothing here, or it is not yours to see. Check the link and try again."), 404,
+                      back_url=url_for("learning_contracts.invitations"))
+
+
+def handle_forbidden(error: Forbidden) -> Any:
+    return error_page(_("Not allowed"), error.description or errors.PermissionDenied.default_message, 403,
+                      back_url=url_for("learning_contracts.invitations"))
+
+
+def register_error_handlers(bp: Blueprint) -> None:
+    bp.register_error_handler(errors.LearningContractError, handle_domain_error)
+    bp.register_error_handler(CSRFError, handle_csrf)
+    bp.register_error_handler(NotFound, handle_not_found)
+    bp.register_error_handler(Forbidden, handle_forbidden)
