@@ -11,9 +11,20 @@ from wtforms import fields, validators
 from ..enums import ContractType
 from ..i18n import _l
 
+try:  # WTForms 3.3+ wants SelectChoice objects; older versions take (value, label) tuples
+    from wtforms.fields.choices import SelectChoice
+
+    def choice(value: str, label: Any) -> Any:
+        return SelectChoice(value, label)
+except ImportError:  # pragma: no cover - WTForms < 3.3
+    def choice(value: str, label: Any) -> Any:
+        return (value, label)
+
+
 _YES_NO = [
-    ("yes", _l("Yes – learners must enter the invitation code before they can enroll, even after being notified.")),
-    ("no", _l("No – invited activities appear in the learner's widget and can be enrolled in directly.")),
+    choice("yes", _l("Yes – learners must enter the invitation code before they can enroll, even after being "
+                     "notified.")),
+    choice("no", _l("No – invited activities appear in the learner's widget and can be enrolled in directly.")),
 ]
 
 
@@ -52,7 +63,7 @@ class _SeatsAndScheduling(FlaskForm):
 class ContractCreateForm(_GeneralDetails, _SeatsAndScheduling):
     contract_type = fields.RadioField(
         _l("Contract type"), [validators.InputRequired(message=_l("Choose Voucher or Subscription."))],
-        choices=[(t.value, t.label) for t in ContractType],
+        choices=[choice(t.value, t.label) for t in ContractType],
         description=_l("Cannot be changed after the contract is created."))
 
     general_fields = ("code", "title", "description", "group", "external_id", "source")

@@ -393,7 +393,7 @@ class ContractView(ModelView):
         others = list(_state().db.session.execute(
             sa.select(m.Contract).where(m.Contract.id != contract.id).order_by(m.Contract.code)).scalars())
         form = forms.ImportActivitiesForm()
-        form.source_contract.choices = [("", _("Choose a contract"))] + [(str(c.id), str(c)) for c in others]
+        form.source_contract.choices = [forms.choice(str(c.id), str(c)) for c in others]
         source = None
         raw_source = form.source_contract.data if request.method == "POST" else request.args.get("source")
         if raw_source:
@@ -406,7 +406,7 @@ class ContractView(ModelView):
                 return redirect(self._url(".activities_view", contract))
         preview = services.preview_import(contract, source) if source is not None else None
         return self._page("activities_import.html", contract, "activities", form=form, source=source,
-                          preview=preview)
+                          preview=preview, sources=others)
 
     @expose("/<int:contract_id>/activities/<activity_id>/remove", methods=("GET", "POST"))
     def remove_activity_view(self, contract_id: int, activity_id: str) -> Any:
@@ -536,11 +536,9 @@ class ContractView(ModelView):
 
     def _activity_step(self, contract: Any, form: Any) -> str:
         st = _state()
-        choices = [(str(st.activity_id(a)), DISPLAY.title(a)) for a in contract.activities]
-        form.activity_ids.choices = choices
-        form.user_ids.choices = [(u, u) for u in form.user_ids.data or []]
+        values = [str(st.activity_id(a)) for a in contract.activities]
         if form.activity_ids.data is None or request.form.get("step") != "activities":
-            form.activity_ids.data = [value for value, _label in choices]
+            form.activity_ids.data = values
         people = len(form.user_ids.data or [])
         return self._page("invite_activities.html", contract, "invitations", form=form, people=people,
                           activities=list(contract.activities), activity_id=st.activity_id)
