@@ -20,17 +20,21 @@ import contextvars
 import csv
 import dataclasses
 import datetime as dt
+import codecs
 import functools
+import io
+import itertools
 import random
 import re
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, Any, TypeVar
 
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import orm as sa_orm
 
 from . import codes, errors, signals
 from .config import config_value
@@ -113,6 +117,13 @@ def _is_transient(error: BaseException) -> bool:
     return bool(getattr(error, "connection_invalidated", False))
 
 
+#: Transactions retried by :func:`transactional` in this process, by kind ("transient" conflicts such as
+#: deadlocks, serialization failures or a locked SQLite file; "integrity" races on a unique key).
+retry_counts: Counter[str] = Counter()
+#: Whether the running service transaction is the last attempt :func:`transactional` will make.
+_last_attempt: contextvars.ContextVar[bool] = contextvars.ContextVar("learning_contracts_last_attempt", default=True)
+
+
 def transactional(fn: F) -> F:
     """Make ``fn`` one transaction: commit on success, roll back on any error, retry transient conflicts."""
 
@@ -126,6 +137,7 @@ def transactional(fn: F) -> F:
         for attempt in range(attempts):
             pending: list[Callable[[], None]] = []
             token = _in_transaction.set(pending)
+            last_token = _last_attempt.set(attempt == attempts - 1)
             try:
                 result = fn(*args, **kwargs)
                 session.commit()
@@ -137,6 +149,7 @@ def transactional(fn: F) -> F:
                         raise errors.Busy() from error
                     raise
                 last_error = error
+                retry_counts["transient" if _is_transient(error) else "integrity"] += 1
                 time.sleep(min(0.2, 0.005 * 2**attempt) * (0.5 + random.random()))
                 continue
             except BaseException:
@@ -144,6 +157,7 @@ def transactional(fn: F) -> F:
                 raise
             finally:
                 _in_transaction.reset(token)
+                _last_attempt.reset(last_token)
             for callback in pending:
                 callback()
             return result
@@ -384,7 +398,7 @@ def update_contract(contract: Any, *, actor: Any = None, **changes: Any) -> Any:
     """
     for name in changes:
         if name in _IMMUTABLE:
-            if name == "contract_type" and ContractType(changes[name]) is contract.contract_type:
+            if name == "contract_type" and changes[name] in {contract.contract_type, contract.contract_type.value}:
                 continue
             raise errors.ImmutableField(
                 _("%(field)s cannot be changed after the contract is created.", field=name.replace("_", " ").capitalize()),
@@ -680,17 +694,21 @@ def _invite_activity_ids(contract: Any, activities: Iterable[Any] | None) -> lis
     return chosen
 
 
-def _invite_candidates(contract: Any, candidates: list[_Candidate], activities: Iterable[Any] | None,
+def _invite_candidates(contract: Any, candidates: Iterable[_Candidate], activities: Iterable[Any] | None,
                        report: InviteReport, actor: Any, source: str) -> InviteReport:
-    """Create invitations for ``candidates`` in batches (one transaction) and fill ``report``."""
+    """Create invitations for ``candidates`` in batches (one transaction) and fill ``report``.
+
+    ``candidates`` may be a generator (a CSV being read): it is consumed ``_BATCH`` at a time, so the
+    working memory does not grow with the file; a fixed number of statements is issued per batch.
+    """
     _ensure_active(contract)
     activity_ids = _invite_activity_ids(contract, activities)
     st, m, session = _state(), _m(), _session()
     now, invited_by = _now(), _actor_fields(actor)["actor_name"]
     seen: dict[str, int | None] = {}
     created_ids: list[tuple[InviteResult, int]] = []
-    for start in range(0, len(candidates), _BATCH):
-        batch = candidates[start:start + _BATCH]
+    pending_candidates = iter(candidates)
+    while batch := list(itertools.islice(pending_candidates, _BATCH)):
         unique_batch = []
         for cand in batch:
             if cand.email in seen:
@@ -738,11 +756,17 @@ def _invite_candidates(contract: Any, candidates: list[_Candidate], activities: 
                 _("Invited.") if registered else _("Invited; no account uses this e-mail yet."), cand.line))
         if not rows:
             continue
-        ids = session.execute(
-            sa.insert(m.Invitation).returning(m.Invitation.id, sort_by_parameter_order=True), rows
-        ).scalars().all()
+        # Core executemany on the session's connection (same transaction). The ORM bulk path leaves out
+        # None values, so a mixed file (user_id set / NULL) became one INSERT per run of alike rows.
+        invitation_table = m.Invitation.__table__
+        # RETURNING (id, email) without sort_by_parameter_order: SQLite has no implicit sentinel, and asking
+        # for the order there falls back to one INSERT per row. E-mails are unique within a batch.
+        id_by_email = dict((email, iid) for iid, email in session.connection().execute(
+            sa.insert(invitation_table).returning(invitation_table.c.id, invitation_table.c.email), rows
+        ))
+        ids = [id_by_email[row["email"]] for row in rows]
         if activity_ids:
-            session.execute(sa.insert(m.InvitationActivity), [
+            session.connection().execute(sa.insert(m.InvitationActivity.__table__), [
                 {"invitation_id": iid, "activity_id": aid} for iid in ids for aid in activity_ids
             ])
         for result, iid in zip(results, ids):
@@ -771,8 +795,11 @@ def _notify_new(app: Any, contract_id: int, created: list[tuple[InviteResult, in
     failures: list[tuple[Any, Exception]] = []
     ids = list(by_id)
     for start in range(0, len(ids), _BATCH):
+        # All share one contract: let ``invitation.contract`` come from the identity map instead of joining
+        # (and select-in loading its admins) once per batch.
         invitations = session.execute(
             sa.select(m.Invitation).where(m.Invitation.id.in_(ids[start:start + _BATCH])).order_by(m.Invitation.id)
+            .options(sa_orm.lazyload(m.Invitation.contract))
         ).scalars().all()
         failures.extend(_rules().send_invitations(invitations))
         if signals.invitation_created.receivers:
@@ -819,29 +846,76 @@ def _valid_email(email: str) -> bool:
     return 3 <= len(email) <= 320 and bool(_EMAIL_RE.match(email))
 
 
-def _read_upload(stream: IO[Any]) -> str:
+_CHUNK = 1 << 16
+
+
+def _too_large(limit: int) -> errors.ValidationError:
+    return errors.ValidationError(
+        _("The file is larger than %(mb)s MB. Split it into smaller files.", mb=round(limit / 1048576, 1)),
+        field="file")
+
+
+def _upload_chunks(stream: IO[Any]) -> Iterator[str]:
+    """The decoded text of an uploaded file (binary or text stream), read and checked 64 KiB at a time
+    (size limit, binary content, encoding), so a large file is never held in memory whole."""
     limit = int(config_value("CSV_MAX_BYTES"))
-    data = stream.read(limit + 1)
-    if isinstance(data, str):
-        if len(data.encode("utf-8", "surrogatepass")) > limit:
-            raise errors.ValidationError(_("The file is larger than %(mb)s MB. Split it into smaller files.",
-                                           mb=round(limit / 1048576, 1)), field="file")
-        return data.lstrip("\ufeff")
-    if len(data) > limit:
-        raise errors.ValidationError(
-            _("The file is larger than %(mb)s MB. Split it into smaller files.", mb=round(limit / 1048576, 1)),
-            field="file")
-    if b"\x00" in data:
-        raise errors.ValidationError(
-            _("This does not look like a CSV text file. Upload a .csv with one e-mail address per line."), field="file")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
+    size, decoder, first = 0, None, True
+    while True:
+        data = stream.read(_CHUNK)
+        if not data:
+            break
+        if isinstance(data, str):
+            size += len(data.encode("utf-8", "surrogatepass"))
+            if size > limit:
+                raise _too_large(limit)
+            if first:
+                data, first = data.lstrip("\ufeff"), False
+            yield data
+            continue
+        size += len(data)
+        if size > limit:
+            raise _too_large(limit)
+        if decoder is None:
+            encoding = "utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+            decoder = codecs.getincrementaldecoder(encoding)()
+        # NUL bytes mean a binary file, except in UTF-16 text (checked once decoded instead).
+        if b"\x00" in data and encoding != "utf-16":
+            raise errors.ValidationError(
+                _("This does not look like a CSV text file. Upload a .csv with one e-mail address per line."),
+                field="file")
         try:
-            return data.decode("utf-16") if data[:2] in (b"\xff\xfe", b"\xfe\xff") else _raise_encoding()
+            text = decoder.decode(data)
         except UnicodeDecodeError:
             _raise_encoding()
-    return ""  # pragma: no cover
+        if "\x00" in text:
+            raise errors.ValidationError(
+                _("This does not look like a CSV text file. Upload a .csv with one e-mail address per line."),
+                field="file")
+        yield text
+    if decoder is not None:
+        try:
+            tail = decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            _raise_encoding()
+        if tail:
+            yield tail
+
+
+def _upload_lines(chunks: Iterable[str]) -> Iterator[str]:
+    """The lines of streamed text, cut as ``str.splitlines`` cuts them, without their line endings."""
+    pending = ""
+    for chunk in chunks:
+        parts = (pending + chunk).splitlines(keepends=True)
+        pending = parts.pop() if parts else ""  # may be cut mid-line (or between \r and \n): wait for more
+        for part in parts:
+            yield part.splitlines()[0]
+    if pending:
+        yield pending.splitlines()[0]
+
+
+def _read_upload(stream: IO[Any]) -> str:
+    """The whole decoded text of an upload (checked like :func:`_upload_chunks`)."""
+    return "".join(_upload_chunks(stream))
 
 
 def _raise_encoding() -> str:
@@ -852,15 +926,20 @@ def _raise_encoding() -> str:
 def parse_invitation_csv(text: str, report: InviteReport) -> list[_Candidate]:
     """One e-mail per line (first cell when there are several). Tolerates a header, blank lines, spaces,
     a BOM, duplicates and mixed case; every other bad line is reported as invalid with its number."""
+    return list(_parse_csv_lines(text.splitlines(), report))
+
+
+def _parse_csv_lines(lines: Iterable[str], report: InviteReport) -> Iterator[_Candidate]:
+    """:func:`parse_invitation_csv` over a stream of lines: yields candidates as it reads."""
     max_rows = int(config_value("CSV_MAX_ROWS"))
-    candidates: list[_Candidate] = []
     first_content = True
-    lines = text.splitlines()
-    if len(lines) > max_rows + 1:
-        raise errors.ValidationError(
-            _("The file has %(n)s lines; at most %(max)s can be invited at once. Split it into smaller files.",
-              n=f"{len(lines):,}", max=f"{max_rows:,}"), field="file")
+    lines = iter(lines)
     for number, line in enumerate(lines, start=1):
+        if number > max_rows + 1:
+            total = number + sum(1 for _line in lines)
+            raise errors.ValidationError(
+                _("The file has %(n)s lines; at most %(max)s can be invited at once. Split it into smaller files.",
+                  n=f"{total:,}", max=f"{max_rows:,}"), field="file")
         if not line.strip():
             continue
         try:
@@ -878,8 +957,7 @@ def parse_invitation_csv(text: str, report: InviteReport) -> list[_Candidate]:
         elif not _valid_email(email):
             report.add(InviteResult(cell.strip(), "invalid", _("Not a valid e-mail address."), number))
         else:
-            candidates.append(_Candidate(email, number))
-    return candidates
+            yield _Candidate(email, number)
 
 
 @transactional
@@ -892,10 +970,14 @@ def invite_csv(contract: Any, stream: IO[Any], *, activities: Iterable[Any] | No
     and every bad one is reported with its line number.
     """
     report = InviteReport()
-    candidates = parse_invitation_csv(_read_upload(stream), report)
-    if not candidates and not report.invalid:
+    # Streamed: read, parsed and written one batch at a time (memory does not grow with the file). A file
+    # found unreadable part-way raises, and the transaction rolls back whatever was already written.
+    candidates = _parse_csv_lines(_upload_lines(_upload_chunks(stream)), report)
+    first = list(itertools.islice(candidates, _BATCH))
+    if not first and not report.invalid:
         raise errors.ValidationError(_("The file has no e-mail addresses."), field="file")
-    return _invite_candidates(contract, candidates, activities, report, actor, _("CSV upload"))
+    return _invite_candidates(contract, itertools.chain(first, candidates), activities, report, actor,
+                              _("CSV upload"))
 
 
 @transactional
@@ -1231,8 +1313,8 @@ def enroll(user: Any, contract: Any, activity: Any) -> Any:
     except errors.LearningContractError:
         raise
     except (sa_exc.OperationalError, sa_exc.DBAPIError) as error:
-        if _is_transient(error):
-            raise
+        if _is_transient(error) and not _last_attempt.get():
+            raise  # a deadlock or dropped connection: @transactional runs the whole enrollment again
         _enrollment_failed(contract, invitation, user, activity_obj, error)
     except Exception as error:  # noqa: BLE001 - any host failure refuses the enrollment
         _enrollment_failed(contract, invitation, user, activity_obj, error)
@@ -1254,13 +1336,27 @@ def enroll(user: Any, contract: Any, activity: Any) -> Any:
 
 
 def _enrollment_failed(contract: Any, invitation: Any, user: Any, activity: Any, error: Exception) -> None:
+    """Record the failed enrollment in the history (in a transaction of its own, best effort: the database
+    may be the thing that failed), then refuse: ``Busy`` after the last retry of a transient database error,
+    ``HostEnrollmentFailed`` otherwise. Nothing of the enrollment is kept."""
     cid, code, iid, email = contract.id, contract.code, invitation.id, invitation.email
     title = _activity_title(activity)
+    detail = (str(getattr(error, "orig", None) or error).strip().splitlines() or [""])[0][:300]
     current_app.logger.warning("Host enrollment failed for %s in %s: %r", email, title, error)
-    _record_separately(cid, code, "enrollment_failed",
-                       _("The host refused to enroll %(email)s in %(title)s (%(error)s); no seat was used.",
-                         email=email, title=title, error=str(error) or error.__class__.__name__),
-                       actor=user, invitation_id=iid)
+    if _is_transient(error):
+        message = _("Enrolling %(email)s in %(title)s failed: the database stayed busy or unreachable after "
+                    "several attempts (%(error)s); no seat was used.", email=email, title=title,
+                    error=detail or error.__class__.__name__)
+    else:
+        message = _("The host refused to enroll %(email)s in %(title)s (%(error)s); no seat was used.",
+                    email=email, title=title, error=detail or error.__class__.__name__)
+    try:
+        _record_separately(cid, code, "enrollment_failed", message, actor=user, invitation_id=iid)
+    except Exception:  # noqa: BLE001 - the refusal below matters more than its trace
+        _session().rollback()
+        current_app.logger.exception("Could not record the failed enrollment of %s in %s", email, title)
+    if _is_transient(error):
+        raise errors.Busy() from error
     raise errors.HostEnrollmentFailed() from error
 
 
