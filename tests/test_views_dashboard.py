@@ -1,0 +1,345 @@
+"""Contract-admin dashboard: the contract list, code, title, inviting, the invitations list and its actions."""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+
+import pytest
+
+from flask_learning_contracts import ContractType, InvitationStatus, services
+from flask_learning_contracts.codes import format_code
+
+from . import host
+from .views_support import PREFIX, client_for, count_queries, text, token
+
+MANAGE = PREFIX + "/manage"
+
+
+@pytest.fixture
+def courses(make_course):
+    return [make_course("Safety Basics"), make_course("Leadership Lab", kind="ilt")]
+
+
+@pytest.fixture
+def admin(make_user):
+    return make_user("casey@example.com", name="Casey Contracts")
+
+
+@pytest.fixture
+def contract(make_contract, admin, courses):
+    contract = make_contract(title="Acme training", activities=courses, seats=20)
+    services.add_contract_admin(contract, admin)
+    return contract
+
+
+@pytest.fixture
+def client(app, admin):
+    return client_for(app, admin)
+
+
+def fresh(db, obj):
+    db.session.expire_all()
+    return db.session.get(type(obj), obj.id)
+
+
+# ---------------------------------------------------------------------------------------------
+# who may see what
+# ---------------------------------------------------------------------------------------------
+def test_permissions_on_dashboard_and_contract_pages(app, make_user, make_contract, contract, admin):
+    learner, manager, other_admin = make_user(), make_user(manager=True), make_user()
+    other = make_contract(title="Other organisation")
+    services.add_contract_admin(other, other_admin)
+    pages = [f"{MANAGE}/{contract.id}", f"{MANAGE}/{contract.id}/invite", f"{MANAGE}/{contract.id}/code"]
+
+    assert client_for(app).get(MANAGE + "/").status_code == 401
+    assert client_for(app, learner).get(MANAGE + "/").status_code == 403
+    assert "not named as an admin" in text(client_for(app, learner).get(MANAGE + "/"))
+    for url in pages:
+        assert client_for(app, learner).get(url).status_code == 404
+        assert client_for(app, other_admin).get(url).status_code == 404
+        assert client_for(app, admin).get(url).status_code == 200
+        assert client_for(app, manager).get(url).status_code == 200
+    assert client_for(app, admin).get(f"{MANAGE}/{other.id}").status_code == 404
+    assert client_for(app, admin).get(f"{MANAGE}/424242").status_code == 404
+    assert client_for(app, manager).get(MANAGE + "/").status_code == 200
+
+
+def test_posts_by_someone_elses_admin_are_not_found_and_change_nothing(app, db, make_user, contract):
+    intruder = make_user()
+    client = client_for(app, intruder)
+    csrf = token(client)
+
+    assert client.post(f"{MANAGE}/{contract.id}/title", data={"title": "Hacked", "csrf_token": csrf}).status_code == 404
+    assert client.post(f"{MANAGE}/{contract.id}/code", data={"csrf_token": csrf}).status_code == 404
+    code = contract.invitation_code
+    assert fresh(db, contract).title == "Acme training" and fresh(db, contract).invitation_code == code
+
+
+def test_dashboard_groups_contracts_active_expired_future_with_seats_and_chart(app, make_contract, admin,
+                                                                                contract, make_user, courses):
+    expired = make_contract(title="Last year", valid_from=dt.date(2025, 1, 1), valid_until=dt.date(2025, 12, 31),
+                            seats=7)
+    future = make_contract(ContractType.SUBSCRIPTION, title="Next year", valid_from=dt.date(2027, 1, 1),
+                           valid_until=dt.date(2027, 12, 31))
+    for c in (expired, future):
+        services.add_contract_admin(c, admin)
+    services.invite(contract, users=[make_user(), make_user()], emails=["nobody@example.com"])
+
+    page = text(client_for(app, admin).get(MANAGE + "/"))
+
+    active_at, expired_at, future_at = (page.index(f'id="lc-group-{s}"') for s in ("active", "expired", "future"))
+    assert active_at < page.index("Acme training") < expired_at < page.index("Last year") < future_at
+    assert page.index("Next year") > future_at
+    assert "Valid until 31 Dec 2026" in page and "Expired on 31 Dec 2025" in page
+    assert "Starts on 1 Jan 2027" in page
+    assert "Voucher" in page and "Subscription" in page
+    assert "Expired unused" in page
+    assert page.count("<svg") == 3
+    assert 'aria-label="Invitations by status: Outstanding 2, Accepted 0, Enrolled 0, Not Registered 1, Revoked 0"' in page
+
+
+# ---------------------------------------------------------------------------------------------
+# the contract page: code and title
+# ---------------------------------------------------------------------------------------------
+def test_contract_page_shows_the_code_for_copying_and_the_seats(client, contract):
+    page = text(client.get(f"{MANAGE}/{contract.id}"))
+
+    assert format_code(contract.invitation_code) in page
+    assert "data-lc-copy" in page and "Copy code" in page
+    assert "Regenerate code" in page
+    assert "Nobody has been invited yet." in page
+
+
+def test_regenerate_code_asks_for_confirmation_then_replaces_the_code(client, db, contract):
+    old = contract.invitation_code
+    confirm = text(client.get(f"{MANAGE}/{contract.id}/code"))
+    assert "stops working at once" in confirm and format_code(old) in confirm
+    assert fresh(db, contract).invitation_code == old
+
+    response = client.post(f"{MANAGE}/{contract.id}/code", data={"csrf_token": token(client)}, follow_redirects=True)
+
+    new = fresh(db, contract).invitation_code
+    assert new != old
+    assert format_code(new) in text(response) and "previous code no longer works" in text(response)
+
+
+def test_edit_title(client, db, contract):
+    response = client.post(f"{MANAGE}/{contract.id}/title", data={"title": "Acme 2026", "csrf_token": token(client)},
+                           follow_redirects=True)
+    assert "Title saved." in text(response)
+    assert fresh(db, contract).title == "Acme 2026"
+
+    empty = client.post(f"{MANAGE}/{contract.id}/title", data={"title": "  ", "csrf_token": token(client)},
+                        follow_redirects=True)
+    assert "Enter a title learners will see." in text(empty)
+    assert fresh(db, contract).title == "Acme 2026"
+
+
+def test_missing_csrf_token_is_400_and_changes_nothing(client, db, contract, make_user):
+    invitation_report = services.invite(contract, users=[make_user()])
+    iid = invitation_report.invited[0].invitation_id
+    old_code = contract.invitation_code
+
+    for url, data in [
+        (f"{MANAGE}/{contract.id}/title", {"title": "Changed"}),
+        (f"{MANAGE}/{contract.id}/code", {}),
+        (f"{MANAGE}/{contract.id}/invite/users", {"emails": "someone@example.com"}),
+        (f"{MANAGE}/{contract.id}/invitations/{iid}/revoke", {}),
+        (f"{MANAGE}/{contract.id}/invitations/{iid}/resend", {}),
+    ]:
+        assert client.post(url, data=data).status_code == 400, url
+
+    contract = fresh(db, contract)
+    assert contract.title == "Acme training" and contract.invitation_code == old_code
+    assert services.seat_summary(contract).by_status[InvitationStatus.OUTSTANDING] == 1
+    assert services.seat_summary(contract).by_status[InvitationStatus.NOT_REGISTERED] == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# inviting
+# ---------------------------------------------------------------------------------------------
+def test_user_search_lists_only_matches_never_everyone(client, contract, make_user):
+    make_user("zoe.match@example.com")
+    make_user("yann.match@example.com")
+    make_user("unrelated@example.com")
+
+    assert "zoe.match@example.com" not in text(client.get(f"{MANAGE}/{contract.id}/invite"))
+    assert "zoe.match" not in text(client.get(f"{MANAGE}/{contract.id}/invite?q=z"))  # too short
+    page = text(client.get(f"{MANAGE}/{contract.id}/invite?q=MATCH"))
+    assert "zoe.match@example.com" in page and "yann.match@example.com" in page
+    assert "unrelated@example.com" not in page
+    assert "Nobody matches" in text(client.get(f"{MANAGE}/{contract.id}/invite?q=qqqq"))
+
+
+def test_invite_selected_users_with_the_voucher_activity_step(client, db, contract, courses, make_user):
+    zoe = make_user("zoe@example.com")
+    page = text(client.get(f"{MANAGE}/{contract.id}/invite?q=zoe"))
+    assert "Activities the invitations cover" in page and "Step 2" in page
+
+    response = client.post(f"{MANAGE}/{contract.id}/invite/users", data={
+        "csrf_token": token(client), "emails": ["zoe@example.com", "ghost@example.com"],
+        "activities": [str(courses[1].id)]})
+
+    result = text(response)
+    assert response.status_code == 200
+    assert "Invited</span>" in result and "Not registered</span>" in result
+    invitation = services.invitations_for(zoe)[0]
+    assert [c.id for c in invitation.activities] == [courses[1].id]
+
+
+def test_invite_needs_at_least_one_activity_and_one_learner(client, db, contract, make_user):
+    make_user("zoe@example.com")
+    none_chosen = client.post(f"{MANAGE}/{contract.id}/invite/users", data={
+        "csrf_token": token(client), "emails": ["zoe@example.com"]}, follow_redirects=True)
+    assert "Choose at least one activity" in text(none_chosen)
+    nobody = client.post(f"{MANAGE}/{contract.id}/invite/users", data={"csrf_token": token(client)},
+                         follow_redirects=True)
+    assert "Choose at least one learner" in text(nobody)
+    assert services.seat_summary(contract).by_status[InvitationStatus.OUTSTANDING] == 0
+
+
+def test_subscription_and_single_activity_contracts_skip_the_activity_step(client, make_contract, admin, courses):
+    sub = make_contract(ContractType.SUBSCRIPTION, activities=courses)
+    single = make_contract(activities=courses[:1])
+    for c in (sub, single):
+        services.add_contract_admin(c, admin)
+        assert "Activities the invitations cover" not in text(client.get(f"{MANAGE}/{c.id}/invite"))
+
+
+def test_csv_upload_reports_each_line(client, db, contract, make_user):
+    make_user("known@example.com")
+    make_user("already@example.com")
+    services.invite(contract, emails=["already@example.com"])
+    csv = "\ufeffEmail\nKnown@Example.com\n\nnot-an-email\nalready@example.com\nnew.person@example.org\nknown@example.com\n"
+
+    response = client.post(f"{MANAGE}/{contract.id}/invite/csv", data={
+        "csrf_token": token(client), "activities": [str(a.id) for a in contract.activities],
+        "file": (io.BytesIO(csv.encode()), "people.csv")}, content_type="multipart/form-data")
+
+    page = text(response)
+    assert response.status_code == 200
+    rows = re.findall(r"<tr>\s*<td>([^<]*)</td>\s*<td>([^<]*)</td>\s*<td><span[^>]*>([^<]*)</span>", page)
+    assert rows == [("2", "known@example.com", "Invited"), ("4", "not-an-email", "Invalid"),
+                    ("5", "already@example.com", "Already invited"),
+                    ("6", "new.person@example.org", "Not registered"),
+                    ("7", "known@example.com", "Already invited")]
+
+
+def test_csv_that_is_not_text_is_refused_with_a_message(client, contract):
+    response = client.post(f"{MANAGE}/{contract.id}/invite/csv", data={
+        "csrf_token": token(client), "activities": [str(a.id) for a in contract.activities],
+        "file": (io.BytesIO(b"\x00\x01\x02binary"), "photo.csv")}, content_type="multipart/form-data",
+        follow_redirects=True)
+    assert "does not look like a CSV text file" in text(response)
+    assert services.seat_summary(contract).by_status[InvitationStatus.OUTSTANDING] == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# the invitations list and its actions
+# ---------------------------------------------------------------------------------------------
+def test_invitations_list_search_filter_and_pages(app, client, contract, make_user):
+    app.config["LEARNING_CONTRACTS_PAGE_SIZE"] = 2
+    users = [make_user(f"person{i}@example.com") for i in range(3)]
+    services.invite(contract, users=users, emails=["outsider@example.org"])
+    services.redeem_code(users[0], contract.invitation_code)
+    url = f"{MANAGE}/{contract.id}"
+
+    first = text(client.get(url))
+    assert "Page 1 of 2" in first and first.count("<tr>") == 3  # header + 2 rows
+    assert "Page 2 of 2" in text(client.get(url + "?page=2"))
+    found = text(client.get(url + "?q=PERSON1"))
+    assert "person1@example.com" in found and "person2@example.com" not in found
+    accepted = text(client.get(url + "?status=accepted"))
+    assert "person0@example.com" in accepted and "person1@example.com" not in accepted
+    not_registered = text(client.get(url + "?status=not_registered"))
+    assert "outsider@example.org" in not_registered and "Not Registered" in not_registered
+    assert client.get(url + "?status=bogus&page=x").status_code == 200
+
+
+def test_resend_only_outstanding(client, rules, contract, make_user):
+    ana, ben = make_user(), make_user()
+    report = services.invite(contract, users=[ana, ben])
+    services.redeem_code(ben, contract.invitation_code)
+    ana_id, ben_id = (r.invitation_id for r in report.invited)
+    rules.sent.clear()
+
+    page = text(client.get(f"{MANAGE}/{contract.id}"))
+    assert page.count(">Resend<") == 1
+    ok = client.post(f"{MANAGE}/{contract.id}/invitations/{ana_id}/resend", data={"csrf_token": token(client)},
+                     follow_redirects=True)
+    assert "The invitation was sent again" in text(ok)
+    refused = client.post(f"{MANAGE}/{contract.id}/invitations/{ben_id}/resend", data={"csrf_token": token(client)},
+                          follow_redirects=True)
+    assert "Only outstanding invitations can be resent" in text(refused)
+    assert rules.sent == [(ana.email_address, True)]
+
+
+def test_revoke_with_confirmation_only_before_enrollment(client, db, contract, courses, make_user):
+    ana, ben = make_user(), make_user()
+    report = services.invite(contract, users=[ana, ben])
+    ana_id, ben_id = (r.invitation_id for r in report.invited)
+    services.redeem_code(ben, contract.invitation_code)
+    services.enroll(ben, contract, courses[0])
+
+    page = text(client.get(f"{MANAGE}/{contract.id}"))
+    assert page.count(">Revoke<") == 1
+    confirm = text(client.get(f"{MANAGE}/{contract.id}/invitations/{ana_id}/revoke"))
+    assert f"Revoke the invitation of {ana.email_address}?" in confirm
+    assert services.get_invitation(ana_id).status is InvitationStatus.OUTSTANDING
+
+    done = client.post(f"{MANAGE}/{contract.id}/invitations/{ana_id}/revoke", data={"csrf_token": token(client)},
+                       follow_redirects=True)
+    assert f"The invitation of {ana.email_address} was revoked." in text(done)
+    db.session.expire_all()
+    assert services.get_invitation(ana_id).status is InvitationStatus.REVOKED
+
+    refused = client.post(f"{MANAGE}/{contract.id}/invitations/{ben_id}/revoke", data={"csrf_token": token(client)},
+                          follow_redirects=True)
+    assert "already enrolled" in text(refused)
+    db.session.expire_all()
+    assert services.get_invitation(ben_id).status is InvitationStatus.ENROLLED
+
+
+def test_invitation_of_another_contract_is_not_found(client, make_contract, make_user, contract, courses):
+    other = make_contract(title="Other", activities=courses)
+    iid = services.invite(other, users=[make_user()]).invited[0].invitation_id
+
+    assert client.get(f"{MANAGE}/{contract.id}/invitations/{iid}").status_code == 404
+    assert client.post(f"{MANAGE}/{contract.id}/invitations/{iid}/revoke",
+                       data={"csrf_token": token(client)}).status_code == 404
+
+
+def test_view_activities_and_add_one_to_a_voucher_invitation(client, db, contract, courses, make_user):
+    ana = make_user()
+    iid = services.invite(contract, users=[ana], activities=[courses[0]]).invited[0].invitation_id
+    url = f"{MANAGE}/{contract.id}/invitations/{iid}"
+
+    page = text(client.get(url))
+    assert "Safety Basics" in page and "Add activities of the contract" in page
+
+    client.post(url, data={"csrf_token": token(client), "activities": [str(courses[1].id)]})
+
+    db.session.expire_all()
+    assert {c.id for c in services.get_invitation(iid).activities} == {courses[0].id, courses[1].id}
+    assert "Add activities of the contract" not in text(client.get(url))
+
+
+def _list_queries(app, db, make_user, make_contract, admin, courses, n):
+    contract = make_contract(title=f"Contract with {n}", activities=courses)
+    services.add_contract_admin(contract, admin)
+    emails = [f"bulk{n}-{i}@example.com" for i in range(n)]
+    services.invite(contract, users=[make_user(e) for e in emails[: n // 2]], emails=emails[n // 2:])
+    app.config["LEARNING_CONTRACTS_PAGE_SIZE"] = 500
+    client = client_for(app, admin)
+    client.get(f"{MANAGE}/{contract.id}")
+    with count_queries(db) as queries:
+        page = text(client.get(f"{MANAGE}/{contract.id}"))
+    assert page.count("<tr>") == n + 1
+    return len(queries)
+
+
+def test_invitations_list_issues_the_same_queries_for_10_or_200_invitations(app, db, make_user, make_contract,
+                                                                            admin, courses):
+    assert _list_queries(app, db, make_user, make_contract, admin, courses, 10) == \
+        _list_queries(app, db, make_user, make_contract, admin, courses, 200)
