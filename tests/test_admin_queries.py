@@ -1,0 +1,61 @@
+"""The admin list pages issue a fixed number of SQL queries, however many rows they show."""
+from __future__ import annotations
+
+import pytest
+
+from flask_learning_contracts import ContractType, services
+
+from . import host
+from .admin_support import as_manager, count_queries, login_client, manager, text, url  # noqa: F401 - fixtures
+
+
+def _contract_view(app):
+    return next(v for v in app.extensions["learning_contracts"].admin._views if v.endpoint == "lc_contract")
+
+
+def _queries(client, page: str) -> int:
+    client.get(page)  # warm up (first-request work, caches)
+    with count_queries(host.db.engine) as counter:
+        response = client.get(page)
+    assert response.status_code == 200
+    return counter[0]
+
+
+def _add_contracts(make_contract, make_user, n: int, start: int) -> None:
+    for i in range(start, start + n):
+        contract = make_contract(ContractType.VOUCHER if i % 2 else ContractType.SUBSCRIPTION, code=f"Q-{i:04d}")
+        services.add_contract_admin(contract, make_user())
+
+
+def test_contract_list_query_count_does_not_grow_with_rows(app, make_contract, make_user, as_manager):
+    _contract_view(app).page_size = 500  # every contract on one page
+    _add_contracts(make_contract, make_user, 10, 0)
+    few = _queries(as_manager, url())
+    assert text(as_manager.get(url())).count("Q-0") == 10
+    _add_contracts(make_contract, make_user, 190, 10)
+    many = _queries(as_manager, url())
+    assert text(as_manager.get(url())).count("Q-0") == 200
+    assert few == many, (few, many)
+
+
+@pytest.mark.parametrize("contract_type", [ContractType.VOUCHER, ContractType.SUBSCRIPTION])
+def test_invitations_tab_query_count_does_not_grow_with_rows(app, make_contract, make_course, make_user,
+                                                             as_manager, contract_type):
+    app.config["LEARNING_CONTRACTS_PAGE_SIZE"] = 500  # every invitation on one page
+    courses = [make_course(f"Course {i}") for i in range(3)]
+    contract = make_contract(contract_type, code="QC", seats=1000, activities=courses)
+
+    def invite(n: int, start: int) -> None:
+        users = [host.Account(email_address=f"u{i:04d}@example.com", name=f"User {i}") for i in range(start, start + n)]
+        host.db.session.add_all(users)
+        host.db.session.commit()
+        services.invite(contract, users=users, emails=[f"x{i:04d}@example.org" for i in range(start, start + 2)])
+
+    invite(8, 0)
+    page = url(f"{contract.id}/invitations")
+    few = _queries(as_manager, page)
+    assert text(as_manager.get(page)).count("Course 0") == 10
+    invite(188, 8)
+    many = _queries(as_manager, page)
+    assert text(as_manager.get(page)).count("Course 0") == 200
+    assert few == many, (few, many)
