@@ -494,3 +494,18 @@ def test_invitations_and_statuses_survive_in_the_report_of_seat_summary(make_con
     assert (summary.seats, summary.used, summary.available, summary.expired) == (3, 0, 3, 0)
     assert set(summary.by_status) == set(InvitationStatus)
     assert all(n == 0 for n in summary.by_status.values())
+
+
+def test_the_extension_runs_on_a_host_with_its_own_table_and_column_names(app, m, make_contract, make_user,
+                                                                          make_course):
+    """The test host keeps users in ``accounts`` (e-mail in ``email_address``) and activities in ``courses``."""
+    assert (host.Account.__tablename__, host.Course.__tablename__) == ("accounts", "courses")
+    assert not hasattr(host.Account, "email")
+    fks = {fk.target_fullname for fk in m.Invitation.__table__.foreign_keys | m.Enrollment.__table__.foreign_keys}
+    assert {"accounts.id", "courses.id"} <= fks
+    course = make_course()
+    contract = make_contract(VOUCHER, activities=[course], require_invitation_code=False)
+    learner = make_user("Host.User@Example.com")
+    report = services.invite(contract, emails=["host.user@example.com"])
+    assert [r.email for r in report.invited] == ["host.user@example.com"]
+    assert services.enroll(learner, contract, course).user_id == learner.id

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+import sqlalchemy as sa
 
 from flask_learning_contracts import ContractType, InvitationStatus, errors, services
 
@@ -463,13 +464,17 @@ def test_a_not_registered_invitation_is_linked_when_the_learner_enrolls(make_con
 # ---------------------------------------------------------------------------------------------
 # rule 14: the host enrollment is atomic with the seat
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("contract_type", [VOUCHER, SUBSCRIPTION])
+@pytest.mark.parametrize("contract_type, failure", [
+    (VOUCHER, RuntimeError("boom")),
+    (SUBSCRIPTION, RuntimeError("boom")),
+    (VOUCHER, sa.exc.IntegrityError("INSERT INTO course_enrollments", {}, Exception("boom: duplicate"))),
+])
 def test_a_failing_host_enrollment_uses_no_seat_and_leaves_nothing_behind(make_contract, make_user, courses,
-                                                                         rules, m, db, contract_type):
+                                                                         rules, m, db, contract_type, failure):
     contract = open_contract(make_contract, contract_type, courses[:2], seats=1)
     learner = make_user(name="Lea Learner")
     invitation = invite_one(contract, learner)
-    rules.fail_enrollment = RuntimeError("boom")
+    rules.fail_enrollment = failure
 
     with pytest.raises(errors.HostEnrollmentFailed) as refused:
         services.enroll(learner, contract, courses[0])
@@ -507,3 +512,50 @@ def test_a_failing_host_enrollment_on_a_later_subscription_activity_keeps_the_se
     assert count(db, m.Enrollment) == 1
     assert count(db, host.CourseEnrollment) == 1
     assert services.check_seats() == []
+
+
+# ---------------------------------------------------------------------------------------------
+# what the learner's widget is told (the same rules, as reasons in words)
+# ---------------------------------------------------------------------------------------------
+def reasons(learner) -> list[list[tuple[str, bool, str | None]]]:
+    return [[(a.title, a.can_enroll, a.reason) for a in offer.activities] for offer in services.invitation_offers(learner)]
+
+
+def test_the_widget_explains_why_an_activity_cannot_be_taken(make_contract, make_user, courses, rules):
+    rules.set_today(dt.date(2026, 6, 15))
+    coded = make_contract(VOUCHER, activities=courses[:1], title="Coded")
+    full = make_contract(VOUCHER, activities=courses[:2], seats=1, require_invitation_code=False, title="Full")
+    limited = make_contract(SUBSCRIPTION, activities=courses[:2], per_user_limit=1, require_invitation_code=False)
+    later = make_contract(VOUCHER, activities=courses[:1], valid_from=dt.date(2026, 6, 15),
+                          valid_until=dt.date(2026, 6, 30), require_invitation_code=False)
+    learner = make_user()
+    for contract in (coded, full, limited, later):
+        invite_one(contract, learner)
+    services.enroll(learner, full, courses[0])
+    services.enroll(learner, limited, courses[0])
+
+    offers = {o.contract.id: o for o in services.invitation_offers(learner)}
+    assert offers[coded.id].needs_code and offers[coded.id].activities[0].reason == "Enter the invitation code first."
+    assert [(a.enrolled, a.can_enroll, a.reason) for a in offers[full.id].activities] == [
+        (True, False, None), (False, False, "No seats left.")]
+    assert offers[limited.id].remaining == 0
+    assert "limit" in offers[limited.id].activities[1].reason
+    assert offers[later.id].activities[0].can_enroll
+
+    rules.set_today(dt.date(2026, 7, 1))
+    offers = {o.contract.id: o for o in services.invitation_offers(learner)}
+    assert offers[later.id].seats_available == 0
+    assert "expired" in offers[later.id].activities[0].reason
+
+
+def test_seat_summaries_match_seat_summary(make_contract, make_user, courses):
+    contracts = [open_contract(make_contract, t, courses[:2], seats=s) for t, s in ((VOUCHER, 3), (SUBSCRIPTION, 2))]
+    learner = make_user()
+    for contract in contracts:
+        invite_one(contract, learner)
+        services.enroll(learner, contract, courses[0])
+        services.enroll(learner, contract, courses[1])
+    contracts = [services.get_contract(c.id) for c in contracts]
+    many = services.seat_summaries(contracts)
+    assert [many[c.id] for c in contracts] == [services.seat_summary(c) for c in contracts]
+    assert [(many[c.id].used, many[c.id].available) for c in contracts] == [(2, 1), (1, 1)]
