@@ -15,6 +15,7 @@ import pytest
 
 CHROMIUM = os.environ.get("CHROMIUM_BIN") or shutil.which("chromium") or "/usr/bin/chromium"
 IN_CI = os.environ.get("CI", "").lower() == "true"
+_LIVE_APPS: dict[str, object] = {}
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 try:
@@ -73,11 +74,20 @@ def live_server(tmp_path_factory):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     server.app_for_tests = app  # type: ignore[attr-defined]
-    yield f"http://127.0.0.1:{server.server_port}"
+    url = f"http://127.0.0.1:{server.server_port}"
+    _LIVE_APPS[url] = app
+    yield url
+    _LIVE_APPS.pop(url, None)
     server.shutdown()
     thread.join(5)
     with app.app_context():
         db.engine.dispose()
+
+
+@pytest.fixture
+def live_app(live_server):
+    """The Flask app ``live_server`` serves: set up data with ``services`` inside ``with live_app.app_context()``."""
+    return _LIVE_APPS[live_server]
 
 
 @pytest.fixture
