@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, abort, current_app, request
 from flask_login import current_user
 
 from ..config import config_value
@@ -26,11 +26,12 @@ __all__ = ["register_pages", "learning_contracts_widget", "CodeAttemptLimiter"]
 
 
 def _require_login() -> Any:
-    from flask import current_app, request
-
     if request.endpoint == "learning_contracts.static" or getattr(current_user, "is_authenticated", False):
         return None
-    return current_app.login_manager.unauthorized()
+    login_manager = getattr(current_app, "login_manager", None)
+    if login_manager is None:  # a host without Flask-Login's manager: nobody is logged in
+        abort(401)
+    return login_manager.unauthorized()
 
 
 def register_pages(app: Flask, state: Any) -> None:

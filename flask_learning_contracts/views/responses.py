@@ -51,8 +51,8 @@ def handle_domain_error(error: errors.LearningContractError) -> Any:
 def handle_csrf(error: CSRFError) -> Any:
     return error_page(
         _("The form has expired"),
-        _("For your security the form could not be accepted (%(reason)s). Go back, reload the page and try again.",
-          reason=error.description or _("missing security token")),
+        _("For your security the form could not be accepted: its security token was missing or out of date. "
+          "Go back, reload the page and try again."),
         400, back_url=fallback_url())
 
 
