@@ -10,7 +10,6 @@ import pytest
 from flask_learning_contracts import ContractType, InvitationStatus, services
 from flask_learning_contracts.codes import format_code
 
-from . import host
 from .views_support import PREFIX, client_for, count_queries, text, token
 
 MANAGE = PREFIX + "/manage"

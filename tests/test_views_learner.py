@@ -5,7 +5,6 @@ import datetime as dt
 import time
 
 import pytest
-import sqlalchemy as sa
 from flask import render_template_string
 from flask_login import login_user
 

@@ -23,7 +23,7 @@ from ..i18n import _
 from .forms import (ActionForm, InvitationActivitiesForm, InviteCsvForm, InviteUsersForm, TitleForm,
                     validate_or_raise)
 from ..rules import current_rules
-from .rendering import lc_state, current_path, render_page, safe_next
+from .rendering import current_path, lc_state, render_page, safe_next
 
 GROUP_ORDER = (ContractState.ACTIVE, ContractState.EXPIRED, ContractState.FUTURE)
 SEARCH_MIN_CHARS = 2

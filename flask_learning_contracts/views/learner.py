@@ -14,8 +14,7 @@ from markupsafe import Markup
 from .. import errors, services
 from ..i18n import _
 from .forms import ActionForm, CodeForm, validate_or_raise
-from ..rules import current_rules
-from .rendering import lc_state, current_path, render_fragment, render_page, safe_next
+from .rendering import current_path, lc_state, render_fragment, render_page, safe_next
 
 
 def _limiter() -> Any:
