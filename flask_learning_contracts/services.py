@@ -1085,10 +1085,12 @@ def regenerate_code(contract: Any, *, actor: Any = None) -> str:
 # ---------------------------------------------------------------------------------------------
 def _live_invitation(contract_id: int, user: Any) -> Any:
     m = _m()
+    # The caller holds the contract: ``invitation.contract`` comes from the identity map when needed,
+    # instead of a join plus a select-in load of the contract's admins on every enrollment.
     return _session().execute(
         sa.select(m.Invitation).where(
             m.Invitation.contract_id == contract_id, m.Invitation.user_id == _state().user_id(user),
-            m.Invitation.status != LIVE)
+            m.Invitation.status != LIVE).options(sa_orm.lazyload(m.Invitation.contract))
     ).scalars().first()
 
 
@@ -1220,8 +1222,9 @@ def _check_enrollable(user: Any, contract: Any, activity_id: Any) -> Any:
     invitation = _live_invitation(contract.id, user)
     if invitation is None:
         revoked = _session().execute(sa.select(m.Invitation.id).where(
-            m.Invitation.contract_id == contract.id, m.Invitation.user_id == st.user_id(user),
-            m.Invitation.status == InvitationStatus.REVOKED)).first()
+            m.Invitation.contract_id == contract.id, m.Invitation.status == InvitationStatus.REVOKED,
+            sa.or_(m.Invitation.user_id == st.user_id(user),
+                   m.Invitation.email == _normalize_email(st.rules.user_email(user) or "")))).first()
         raise errors.InvitationRevoked() if revoked else errors.NotInvited()
     _ensure_active(contract)
     if not invitation.code_satisfied:
@@ -1251,8 +1254,13 @@ def enroll(user: Any, contract: Any, activity: Any) -> Any:
     existing = _enrollment_for(contract.id, uid, aid)
     if existing is not None:
         return existing
-    link_registered_user(user)
-    invitation = _check_enrollable(user, contract, aid)
+    try:
+        invitation = _check_enrollable(user, contract, aid)
+    except (errors.NotInvited, errors.InvitationRevoked, errors.ActivityNotInInvitation):
+        # Invited by e-mail before signing up? Link those invitations (lazily, only when it can change
+        # the answer: one query less on every ordinary enrollment), then decide again.
+        link_registered_user(user)
+        invitation = _check_enrollable(user, contract, aid)
     activity_obj = _load_activities([aid])[0]
     if st.rules.is_enrolled_in_activity(user, activity_obj):
         raise errors.ValidationError(
