@@ -193,7 +193,7 @@ def test_create_form_has_two_sections_and_explains_the_choices(as_manager):
     assert "Every enrollment in an activity uses one seat" in page
     assert "Each learner uses one seat on their first enrollment" in page
     assert "0 = no limit" in page
-    assert "learners must enter the invitation code" in page
+    assert "Learners must enter the invitation code" in page
     assert "cannot be changed after the contract is created" in page.lower()
 
 
@@ -742,3 +742,14 @@ def test_builtin_flask_admin_delete_is_disabled(app, voucher, as_manager):
     token = csrf_token(as_manager, url(f"{voucher.id}/delete"))
     as_manager.post(url("delete/"), data={"id": str(voucher.id), "csrf_token": token})
     assert count(host.db, contract_model(app)) == 1
+
+
+def test_list_sorts_by_computed_columns(three_contracts, as_manager):
+    page = as_manager.get(url())
+    html = page.get_data(as_text=True)
+    for label in ("Seats used / seats", "Valid period", "State"):
+        assert f'title="Sort by {label}"' in html
+    by_start = text(as_manager.get(url("?sort=4")))
+    assert by_start.index("PAST-1") < by_start.index("NOW-1") < by_start.index("NEXT-1")
+    by_state_desc = text(as_manager.get(url("?sort=5&desc=1")))
+    assert by_state_desc.index("NEXT-1") < by_state_desc.index("NOW-1") < by_state_desc.index("PAST-1")

@@ -21,11 +21,12 @@ except ImportError:  # pragma: no cover - WTForms < 3.3
         return (value, label)
 
 
-_YES_NO = [
-    choice("yes", _l("Yes – learners must enter the invitation code before they can enroll, even after being "
-                     "notified.")),
-    choice("no", _l("No – invited activities appear in the learner's widget and can be enrolled in directly.")),
-]
+_YES_NO = [choice("yes", _l("Yes")), choice("no", _l("No"))]
+#: What each answer of "Require invitation code" means, shown beside it.
+REQUIRE_CODE_HELP = {
+    "yes": _l("Learners must enter the invitation code before they can enroll, even after being notified."),
+    "no": _l("Invited activities appear in the learner's widget and can be enrolled in directly."),
+}
 
 
 class ActionForm(FlaskForm):

@@ -166,8 +166,7 @@ class ContractView(ModelView):
         "valid_period": _l("Valid period"), "state": _l("State"), "external_id": _l("External ID"),
     }
     column_searchable_list = ("code", "title", "external_id")
-    column_sortable_list = ("code", "title", "contract_type", ("seats", "seats_used"), ("valid_period", "valid_from"),
-                            ("state", "valid_until"))
+    column_sortable_list = ("code", "title", "contract_type")
     column_default_sort = ("valid_until", True)
     column_formatters = COLUMN_FORMATTERS
     column_extra_row_actions = [
@@ -187,6 +186,13 @@ class ContractView(ModelView):
     # -- Flask-Admin plumbing -----------------------------------------------------------------
     def get_form(self) -> type:
         return forms.ContractCreateForm
+
+    def get_sortable_columns(self) -> dict[Any, Any]:
+        # Computed columns sort by the stored column behind them (Flask-Admin renames same-table tuples).
+        columns = super().get_sortable_columns()
+        model = self.model
+        columns.update({"seats": model.seats_used, "valid_period": model.valid_from, "state": model.valid_until})
+        return columns
 
     def search_placeholder(self) -> str:
         return str(_l("Code, title or external ID"))
@@ -276,8 +282,8 @@ class ContractView(ModelView):
                 flash(_("Created the learning contract %(code)s. Its invitation code is shown below.",
                         code=contract.code), "success")
                 return redirect(self._url(".contract_view", contract))
-        return self.render(TEMPLATES + "contract_form.html", form=form, contract=None,
-                           types=list(ContractType), cancel_url=self.get_url(".index_view"))
+        return self.render(TEMPLATES + "contract_form.html", form=form, contract=None, types=list(ContractType),
+                           require_help=forms.REQUIRE_CODE_HELP, cancel_url=self.get_url(".index_view"))
 
     @expose("/edit/", methods=("GET", "POST"))
     def edit_view(self) -> Any:
@@ -291,7 +297,7 @@ class ContractView(ModelView):
                 flash(_("Saved the learning contract %(code)s.", code=contract.code), "success")
                 return redirect(self._url(".contract_view", contract))
         return self._page("contract_form.html", contract, "overview", form=form, types=list(ContractType),
-                          cancel_url=self._url(".contract_view", contract))
+                          require_help=forms.REQUIRE_CODE_HELP, cancel_url=self._url(".contract_view", contract))
 
     # -- overview: details, code, seats, contract admins --------------------------------------
     @expose("/<int:contract_id>/")
