@@ -54,6 +54,13 @@ def create_app(config: dict | None = None) -> Flask:
     LearningContracts(app, db=db, user_model=Member, activity_model=LearningActivity, rules=ExampleRules(),
                       admin=admin)
 
+    @app.context_processor
+    def navigation():
+        """Every page's menu shows the contract dashboard to contract admins."""
+        if not current_user.is_authenticated:
+            return {"is_contract_admin": False}
+        return {"is_contract_admin": current_user.is_admin or any(services.contracts_for_admin(current_user).values())}
+
     @app.route("/")
     def home():
         if not current_user.is_authenticated:
@@ -61,8 +68,7 @@ def create_app(config: dict | None = None) -> Flask:
         enrollments = db.session.execute(
             sa.select(ActivityEnrollment).where(ActivityEnrollment.member_id == current_user.id)
             .options(sa.orm.joinedload(ActivityEnrollment.activity))).scalars().all()
-        is_contract_admin = any(services.contracts_for_admin(current_user).values())
-        return render_template("home.html", enrollments=enrollments, is_contract_admin=is_contract_admin)
+        return render_template("home.html", enrollments=enrollments)
 
     @app.route("/login", methods=["GET", "POST"])
     def login():
