@@ -120,23 +120,60 @@ def migrations_path() -> str:
 
 
 def _register_migrations(app: Flask) -> None:
-    """Add our versions folder to the host's Flask-Migrate, so ``flask db upgrade heads`` includes it."""
-    migrate_state = app.extensions.get("migrate")
-    if migrate_state is None:
-        return
-    migrate = migrate_state.migrate
-    if getattr(migrate, "_learning_contracts_registered", False):
-        return
-    migrate._learning_contracts_registered = True
+    """Add our versions folder to the host's Flask-Migrate, so ``flask db upgrade heads`` includes it.
 
-    @migrate.configure
-    def _add_version_location(config: Any) -> Any:
-        ours = migrations_path()
+    Works whichever of ``Migrate(app, db)`` and ``LearningContracts(app)`` the host calls first: when
+    Flask-Migrate is not there yet, the registration waits for the app's next app context (every
+    ``flask db …`` command and every ``flask_migrate`` function runs in one).
+    """
+    if not _register_with_flask_migrate(app):
+        from flask import appcontext_pushed
+
+        def _when_ready(sender: Flask, **extra: Any) -> None:
+            if _register_with_flask_migrate(sender):
+                appcontext_pushed.disconnect(_when_ready, sender)
+
+        appcontext_pushed.connect(_when_ready, app, weak=False)
+
+
+def _register_with_flask_migrate(app: Flask) -> bool:
+    """Register the configure callback on the app's ``Migrate`` (once per ``Migrate``). False if it has none."""
+    migrate_state = app.extensions.get("migrate")
+    migrate = getattr(migrate_state, "migrate", None)
+    if migrate is None:
+        return False
+    if getattr(migrate, "_learning_contracts_registered", False):
+        return True
+    migrate._learning_contracts_registered = True
+    migrate.configure(add_version_location)
+    return True
+
+
+_SEPARATORS = {"space": " ", "newline": "\n", "os": os.pathsep, ":": ":", ";": ";"}
+
+
+def add_version_location(config: Any) -> Any:
+    """Alembic ``Config`` callback: add the shipped versions folder to ``version_locations``.
+
+    Keeps the host's own versions folder (explicit ``version_locations`` or ``<script_location>/versions``)
+    and the host's path separator; sets ``path_separator = os`` when the host has none. Usable by hosts
+    that drive Alembic without Flask-Migrate: call it on their ``Config``.
+    """
+    ours = migrations_path()
+    separator_name = config.get_main_option("path_separator") or config.get_main_option("version_path_separator")
+    existing = config.get_main_option("version_locations")
+    if existing:
+        getter = getattr(config, "get_version_locations_list", None)  # Alembic >= 1.16 parses it as Alembic does
+        locations = list(getter() or []) if getter else existing.split(_SEPARATORS.get(separator_name, os.pathsep))
+    else:
         script_location = config.get_main_option("script_location") or "migrations"
-        existing = config.get_main_option("version_locations")
-        locations = existing.split(os.pathsep) if existing else [os.path.join(script_location, "versions")]
-        if ours not in locations:
-            locations.append(ours)
-        config.set_main_option("path_separator", "os")
-        config.set_main_option("version_locations", os.pathsep.join(locations))
+        locations = [os.path.join(script_location, "versions")]
+    if any(os.path.abspath(location) == os.path.abspath(ours) for location in locations):
         return config
+    locations.append(ours)
+    separator = _SEPARATORS.get(separator_name or "")
+    if separator is None or any(separator in location for location in locations):
+        separator = os.pathsep
+        config.set_main_option("path_separator", "os")
+    config.set_main_option("version_locations", separator.join(locations).replace("%", "%%"))
+    return config

@@ -1,11 +1,36 @@
 """The extension's Alembic migrations (packaged as ``flask_learning_contracts.migrations``).
 
 Revision scripts call :func:`host_key` to learn the host's user and activity tables from the running
-app, so one set of scripts serves every host, whatever its table names and key types.
+app, so one set of scripts serves every host, whatever its table names, schemas and key types.
+
+Two ways to run them:
+
+* inside the host's own Flask-Migrate history (``flask db upgrade heads``): ``init_app`` adds the
+  versions folder to the host's ``version_locations``; the first revision then depends on the host
+  revision named by ``LEARNING_CONTRACTS_ALEMBIC_DEPENDS_ON`` (the one creating the user and activity
+  tables), so Alembic creates the host's tables first;
+* on their own (``flask contracts db upgrade`` / :mod:`flask_learning_contracts.migrate`), with their own
+  version table ``lc_alembic_version``; the host's revisions are unknown there, so ``depends_on`` is
+  ignored and the host's tables must already exist.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from typing import Any
+
+_standalone: contextvars.ContextVar[bool] = contextvars.ContextVar("learning_contracts_standalone", default=False)
+
+
+@contextlib.contextmanager
+def standalone() -> Iterator[None]:
+    """Mark the Alembic commands run inside as the extension's own environment (no host revisions)."""
+    token = _standalone.set(True)
+    try:
+        yield
+    finally:
+        _standalone.reset(token)
 
 
 def _state() -> Any:
@@ -20,18 +45,51 @@ def _state() -> Any:
         ) from None
 
 
-def host_key(which: str) -> tuple[Any, str]:
-    """``(type, "table.column")`` of the host's ``"user"`` or ``"activity"`` primary key."""
+def _column(which: str) -> Any:
     models = _state().models
-    column = models.user_pk if which == "user" else models.activity_pk
-    return column.type.copy(), f"{column.table.name}.{column.name}"
+    return models.user_pk if which == "user" else models.activity_pk
+
+
+def host_key(which: str) -> tuple[Any, str]:
+    """``(type, "[schema.]table.column")`` of the host's ``"user"`` or ``"activity"`` primary key."""
+    column = _column(which)
+    table = column.table
+    prefix = f"{table.schema}." if table.schema else ""
+    return column.type.copy(), f"{prefix}{table.name}.{column.name}"
 
 
 def host_depends_on() -> Any:
-    """The host revision(s) creating the user/activity tables (``LEARNING_CONTRACTS_ALEMBIC_DEPENDS_ON``)."""
+    """The host revision(s) creating the user/activity tables (``LEARNING_CONTRACTS_ALEMBIC_DEPENDS_ON``),
+    or ``None`` when running on our own."""
+    if _standalone.get():
+        return None
     try:
         from flask import current_app
 
-        return current_app.config.get("LEARNING_CONTRACTS_ALEMBIC_DEPENDS_ON")
+        return current_app.config.get("LEARNING_CONTRACTS_ALEMBIC_DEPENDS_ON") or None
     except RuntimeError:
         return None
+
+
+def require_host_tables(bind: Any, offline: bool = False) -> None:
+    """Fail with a clear message when the host's user or activity table does not exist yet.
+
+    Without this, PostgreSQL fails later on a foreign key and SQLite silently creates dangling ones.
+    """
+    if offline:
+        return
+    import sqlalchemy as sa
+
+    inspector = sa.inspect(bind)
+    missing = [
+        f"{t.schema + '.' if t.schema else ''}{t.name}"
+        for t in {_column("user").table, _column("activity").table}
+        if not inspector.has_table(t.name, schema=t.schema)
+    ]
+    if missing:
+        raise RuntimeError(
+            f"The host's table(s) {', '.join(sorted(missing))} do not exist yet, and the learning contracts "
+            "tables have foreign keys into them. Run the host's migrations first: with Flask-Migrate, set "
+            "LEARNING_CONTRACTS_ALEMBIC_DEPENDS_ON to the host revision that creates them and run "
+            "'flask db upgrade heads'."
+        )

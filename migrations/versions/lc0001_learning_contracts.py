@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from flask_learning_contracts.migrations import host_key, host_depends_on
+from flask_learning_contracts.migrations import host_depends_on, host_key, require_host_tables
 
 revision = "lc0001"
 down_revision = None
@@ -23,6 +23,7 @@ LIVE = "status != 'revoked'"
 
 
 def upgrade() -> None:
+    require_host_tables(op.get_bind(), offline=op.get_context().as_sql)
     user_type, user_ref = host_key("user")
     activity_type, activity_ref = host_key("activity")
 

@@ -1,0 +1,176 @@
+"""Run service calls in real OS processes behind a barrier (used by ``test_concurrency.py``).
+
+Each worker process builds its own app with :func:`tests.host.create_app` (so its own engine and
+connection pool, exactly like a gunicorn worker), waits at a shared barrier, then runs its job. Jobs
+are module-level functions so the ``spawn`` start method works as well as ``fork``
+(``LC_RACE_START_METHOD``, default ``fork``: much faster to start on small CI machines).
+
+A job returns ``{"outcomes": [...]}``: for each call, ``"ok"`` or the class name of the exception it
+raised, plus whatever the job adds. The worker adds the number of transactions the service layer
+retried in that process (``services.retry_counts``) and the time spent after the barrier.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue as queue_module
+import time
+import traceback
+from collections import Counter
+from typing import Any, Callable
+
+from flask_learning_contracts import services
+
+from . import host
+
+START_METHOD = os.environ.get("LC_RACE_START_METHOD", "fork")
+BARRIER_TIMEOUT = 60
+
+
+def _call(fn: Callable[[], Any]) -> tuple[str, Any]:
+    try:
+        return "ok", fn()
+    except Exception as error:  # noqa: BLE001 - the race records every outcome by class name
+        return type(error).__name__, None
+    finally:
+        host.db.session.remove()  # a request's session ends with the request
+
+
+def _worker(job_name: str, url: str, barrier: Any, results: Any, index: int, args: dict[str, Any]) -> None:
+    report: dict[str, Any] = {"index": index}
+    try:
+        app = host.create_app(url)
+        with app.app_context():
+            services.retry_counts.clear()
+            job = JOBS[job_name]
+            barrier.wait(BARRIER_TIMEOUT)
+            started = time.perf_counter()
+            report.update(job(barrier, index, **args))
+            report["seconds"] = time.perf_counter() - started
+            report["retries"] = dict(services.retry_counts)
+            host.db.session.remove()
+            host.db.engine.dispose()
+    except BaseException:  # noqa: BLE001 - reported to the parent, which fails the test
+        barrier.abort()
+        report["crash"] = traceback.format_exc()
+    results.put(report)
+
+
+def run(job_name: str, url: str, processes: int, args_for: Callable[[int], dict[str, Any]],
+        timeout: float = 120) -> list[dict[str, Any]]:
+    """Run ``JOBS[job_name]`` in ``processes`` processes at once; return their reports by index.
+
+    The caller must have released its own connections (``db.session.remove(); db.engine.dispose()``)
+    so that no forked child inherits a live connection.
+    """
+    ctx = multiprocessing.get_context(START_METHOD)
+    barrier = ctx.Barrier(processes)
+    results = ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(job_name, url, barrier, results, i, args_for(i)), daemon=True)
+             for i in range(processes)]
+    for proc in procs:
+        proc.start()
+    reports = []
+    deadline = time.monotonic() + timeout
+    try:
+        for _ in procs:
+            reports.append(results.get(timeout=max(0.1, deadline - time.monotonic())))
+    except queue_module.Empty:
+        raise AssertionError(f"race {job_name}: only {len(reports)} of {processes} workers reported") from None
+    finally:
+        for proc in procs:
+            proc.join(5)
+            if proc.is_alive():  # pragma: no cover - only after a failure above
+                proc.terminate()
+                proc.join(5)
+    crashes = [r["crash"] for r in reports if "crash" in r]
+    assert not crashes, "worker crashed:\n" + "\n".join(crashes)
+    return sorted(reports, key=lambda r: r["index"])
+
+
+def tally(reports: list[dict[str, Any]], key: str = "outcomes") -> Counter:
+    """All outcomes of all workers, counted by name (``"ok"`` or an exception class name)."""
+    total: Counter = Counter()
+    for report in reports:
+        total.update(report[key])
+    return total
+
+
+def retries(reports: list[dict[str, Any]]) -> int:
+    return sum(sum(r["retries"].values()) for r in reports)
+
+
+# ---------------------------------------------------------------------------------------------
+# jobs (run inside a worker's app context)
+# ---------------------------------------------------------------------------------------------
+def _sleep_ms(ms: float) -> None:
+    if ms:
+        time.sleep(ms / 1000)
+
+
+def job_enroll(barrier: Any, index: int, *, contract_id: int, plan: list[tuple[Any, Any]]) -> dict[str, Any]:
+    """Enroll each ``(user id, activity id)`` of ``plan`` through the contract, one request each."""
+    outcomes = []
+    for user_id, activity_id in plan:
+        outcome, _ = _call(lambda: services.enroll(host.db.session.get(host.Account, user_id),
+                                                   services.get_contract(contract_id), activity_id))
+        outcomes.append(outcome)
+    return {"outcomes": outcomes}
+
+
+def job_enroll_rounds(barrier: Any, index: int, *, contract_id: int,
+                      rounds: list[tuple[Any, Any]]) -> dict[str, Any]:
+    """Round ``r``: every worker enrolls ``rounds[r]`` = (user id, activity id) at the same moment."""
+    outcomes, enrollment_ids = [], []
+    for user_id, activity_id in rounds:
+        barrier.wait(BARRIER_TIMEOUT)
+        outcome, enrollment = _call(lambda: services.enroll(
+            host.db.session.get(host.Account, user_id), services.get_contract(contract_id), activity_id).id)
+        outcomes.append(outcome)
+        enrollment_ids.append(enrollment)
+    return {"outcomes": outcomes, "enrollment_ids": enrollment_ids}
+
+
+def job_revoke_or_enroll(barrier: Any, index: int, *, contract_id: int, role: str,
+                         rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Round ``r``: admins revoke the learner's invitation while the learner enrolls."""
+    outcomes = []
+    for r in rounds:
+        barrier.wait(BARRIER_TIMEOUT)
+        _sleep_ms(r["delay_ms"][role])
+        if role == "learner":
+            outcome, _ = _call(lambda: services.enroll(host.db.session.get(host.Account, r["user_id"]),
+                                                       services.get_contract(contract_id), r["activity_id"]))
+        else:
+            outcome, _ = _call(lambda: services.revoke(services.get_invitation(r["invitation_id"]),
+                                                       actor=host.db.session.get(host.Account, r["admin_id"])))
+        outcomes.append(outcome)
+    return {"outcomes": outcomes}
+
+
+def job_redeem_or_regenerate(barrier: Any, index: int, *, contract_id: int, role: str,
+                             rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Round ``r``: a learner redeems the code they were given while an admin regenerates it."""
+    outcomes, codes_seen = [], []
+    for r in rounds:
+        barrier.wait(BARRIER_TIMEOUT)  # everyone is done with the previous round
+        code = services.get_contract(contract_id).invitation_code
+        host.db.session.remove()
+        barrier.wait(BARRIER_TIMEOUT)
+        _sleep_ms(r["delay_ms"][role])
+        if role == "learner":
+            outcome, _ = _call(lambda: services.redeem_code(host.db.session.get(host.Account, r["user_id"]), code))
+            codes_seen.append((code, None))
+        else:
+            outcome, new = _call(lambda: services.regenerate_code(services.get_contract(contract_id)))
+            codes_seen.append((code, new))
+        outcomes.append(outcome)
+    return {"outcomes": outcomes, "codes": codes_seen}
+
+
+JOBS: dict[str, Callable[..., dict[str, Any]]] = {
+    "enroll": job_enroll,
+    "enroll_rounds": job_enroll_rounds,
+    "revoke_or_enroll": job_revoke_or_enroll,
+    "redeem_or_regenerate": job_redeem_or_regenerate,
+}

@@ -1,0 +1,337 @@
+"""Multi-process proofs of the seat guarantees (SPEC rules 4, 5, 8, 10), on a SQLite file and on PostgreSQL.
+
+Every race runs in real OS processes, each with its own app, engine and connections (like gunicorn
+workers), released together by a barrier. Assertions never depend on who wins a race, only on the
+invariants that must hold whoever wins: ``seats_used == count(seat rows) <= seats``, one enrollment
+per (learner, activity), the per-user limit, revoke-xor-enroll, and no half-redeemed code.
+
+``LEARNING_CONTRACTS_RACE_REPORT=1`` prints the measured figures (attempts, seats, retries, time).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from flask_learning_contracts import ContractType, InvitationStatus, errors, services
+
+from . import host, race
+from .conftest import PG_URL
+
+pytestmark = pytest.mark.slow
+
+WORKERS = 8
+ATTEMPTS_PER_WORKER = 50
+SEATS = 100
+REPORT = bool(os.environ.get("LEARNING_CONTRACTS_RACE_REPORT"))
+
+
+def _report(name: str, **figures) -> None:
+    if REPORT:
+        dialect = "postgresql" if PG_URL else "sqlite"
+        print(f"\n[race] {dialect} {name}: " + ", ".join(f"{k}={v}" for k, v in figures.items()))
+
+
+def _release(db) -> str:
+    """Close every connection of the parent before forking; return the database URL for the workers."""
+    url = db.engine.url.render_as_string(hide_password=False)
+    db.session.remove()
+    db.engine.dispose()
+    return url
+
+
+def _learners(db, n: int, prefix: str) -> list:
+    users = [host.Account(email_address=f"{prefix}{i}@race.example.com") for i in range(n)]
+    db.session.add_all(users)
+    db.session.commit()
+    return users
+
+
+def _courses(db, n: int) -> list:
+    courses = [host.Course(title=f"Race course {i}") for i in range(n)]
+    db.session.add_all(courses)
+    db.session.commit()
+    return courses
+
+
+def _contract(code: str, contract_type: ContractType, *, seats: int, activities, **fields):
+    contract = services.create_contract(
+        code=code, title=f"Race {code}", contract_type=contract_type, seats=seats,
+        valid_from=dt.date(2026, 1, 1), valid_until=dt.date(2026, 12, 31), require_invitation_code=False, **fields)
+    services.add_activities(contract, activities)
+    return contract
+
+
+def _count(db, model, *where) -> int:
+    return db.session.execute(sa.select(sa.func.count()).select_from(model).where(*where)).scalar_one()
+
+
+def _assert_counters_agree(db, contract_id: int) -> tuple[int, int]:
+    """``seats_used == count(seat rows) <= seats``, enrollments that used a seat match, and the
+    reconciliation check finds nothing. Returns (seats_used, seats)."""
+    m = services._m()
+    db.session.remove()
+    contract = db.session.get(m.Contract, contract_id)
+    seat_rows = _count(db, m.Seat, m.Seat.contract_id == contract_id)
+    seated_enrollments = _count(db, m.Enrollment, m.Enrollment.contract_id == contract_id,
+                                m.Enrollment.seat_used.is_(True))
+    assert contract.seats_used == seat_rows == seated_enrollments
+    assert contract.seats_used <= contract.seats
+    assert services.check_seats() == []
+    return contract.seats_used, contract.seats
+
+
+# ---------------------------------------------------------------------------------------------
+# 8 processes x 50 attempts for 100 seats
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("journal", ["default", "wal"])
+@pytest.mark.parametrize("contract_type", [ContractType.VOUCHER, ContractType.SUBSCRIPTION])
+def test_many_processes_never_oversell(app, db, contract_type, journal):
+    """400 attempts for 100 seats. Attempt i enrolls learner i // 2 in activity i % 2, so every learner
+    is enrolled twice at the same moment by two different processes (Voucher: two seats; Subscription:
+    one seat, the second enrollment is free)."""
+    if journal == "wal":
+        if PG_URL:
+            pytest.skip("journal mode is a SQLite setting")
+        with db.engine.connect() as connection:  # persistent in the file; the workers' engines are untouched
+            assert connection.exec_driver_sql("PRAGMA journal_mode=WAL").scalar() == "wal"
+    attempts = WORKERS * ATTEMPTS_PER_WORKER
+    learners = _learners(db, attempts // 2, f"{contract_type.value}-{journal}-")
+    courses = _courses(db, 2)
+    contract = _contract("RACE", contract_type, seats=SEATS, activities=courses)
+    report = services.invite(contract, users=learners)
+    assert len(report.invited) == len(learners)
+    cid = contract.id
+    plan = [(learners[i // 2].id, courses[i % 2].id) for i in range(attempts)]
+    url = _release(db)
+
+    started = time.perf_counter()
+    reports = race.run("enroll", url, WORKERS,
+                       lambda w: {"contract_id": cid, "plan": [p for i, p in enumerate(plan) if i % WORKERS == w]})
+    elapsed = time.perf_counter() - started
+
+    outcomes = race.tally(reports)
+    assert sum(outcomes.values()) == attempts
+    assert set(outcomes) <= {"ok", "NoSeatsAvailable"}, outcomes  # no other error leaks
+    used, seats = _assert_counters_agree(db, cid)
+    assert used == seats == SEATS  # demand exceeds supply: every seat is used, none oversold
+    m = services._m()
+    enrollments = _count(db, m.Enrollment, m.Enrollment.contract_id == cid)
+    if contract_type is ContractType.VOUCHER:
+        assert outcomes["ok"] == enrollments == SEATS
+    else:  # a learner either holds a seat and has both activities, or has neither
+        assert outcomes["ok"] == enrollments == 2 * SEATS
+        per_learner = db.session.execute(
+            sa.select(sa.func.count()).select_from(m.Enrollment).where(m.Enrollment.contract_id == cid)
+            .group_by(m.Enrollment.user_id)).scalars().all()
+        assert set(per_learner) == {2}
+    assert outcomes["NoSeatsAvailable"] == attempts - outcomes["ok"]
+    host_enrollments = _count(db, host.CourseEnrollment)
+    assert host_enrollments == enrollments  # the host enrollment is atomic with ours
+    enrolled_count = db.session.execute(
+        sa.select(sa.func.sum(m.Invitation.enrolled_count)).where(m.Invitation.contract_id == cid)).scalar_one()
+    assert enrolled_count == enrollments
+    _report(f"seats {contract_type.value} journal={journal}", processes=WORKERS, attempts=attempts, seats=seats,
+            seats_used=used, oversold=max(0, used - seats), enrolled=outcomes["ok"],
+            refused=outcomes["NoSeatsAvailable"], retries=race.retries(reports), seconds=f"{elapsed:.2f}")
+
+
+# ---------------------------------------------------------------------------------------------
+# double clicks, one learner in many activities, per-user limit
+# ---------------------------------------------------------------------------------------------
+ROUNDS = 5
+
+
+def test_same_learner_same_activity_from_eight_processes(app, db):
+    learners = _learners(db, ROUNDS, "twin")
+    courses = _courses(db, 1)
+    contract = _contract("TWIN", ContractType.VOUCHER, seats=SEATS, activities=courses)
+    services.invite(contract, users=learners)
+    cid, rounds = contract.id, [(u.id, courses[0].id) for u in learners]
+    url = _release(db)
+
+    started = time.perf_counter()
+    reports = race.run("enroll_rounds", url, WORKERS, lambda w: {"contract_id": cid, "rounds": rounds})
+    elapsed = time.perf_counter() - started
+
+    outcomes = race.tally(reports)
+    assert outcomes == {"ok": WORKERS * ROUNDS}, outcomes  # idempotent: every click gets the enrollment
+    for r in range(ROUNDS):
+        assert len({rep["enrollment_ids"][r] for rep in reports}) == 1  # ... the same one
+    m = services._m()
+    used, _ = _assert_counters_agree(db, cid)
+    assert used == ROUNDS
+    for user_id, _activity in rounds:
+        assert _count(db, m.Enrollment, m.Enrollment.user_id == user_id) == 1
+        assert _count(db, m.Seat, m.Seat.user_id == user_id) == 1
+    assert _count(db, host.CourseEnrollment) == ROUNDS
+    _report("same learner+activity x8", rounds=ROUNDS, calls=WORKERS * ROUNDS, seats_used=used,
+            retries=race.retries(reports), seconds=f"{elapsed:.2f}")
+
+
+def test_subscription_learner_in_five_activities_at_once(app, db):
+    learners = _learners(db, ROUNDS, "sub")
+    courses = _courses(db, 5)
+    contract = _contract("SUB5", ContractType.SUBSCRIPTION, seats=SEATS, activities=courses)
+    services.invite(contract, users=learners)
+    cid, user_ids, course_ids = contract.id, [u.id for u in learners], [c.id for c in courses]
+    url = _release(db)
+
+    started = time.perf_counter()
+    reports = race.run("enroll_rounds", url, 5, lambda w: {
+        "contract_id": cid, "rounds": [(u, course_ids[w]) for u in user_ids]})
+    elapsed = time.perf_counter() - started
+
+    outcomes = race.tally(reports)
+    assert outcomes == {"ok": 5 * ROUNDS}, outcomes
+    m = services._m()
+    used, _ = _assert_counters_agree(db, cid)
+    assert used == ROUNDS  # one seat per learner
+    for user_id in user_ids:
+        assert _count(db, m.Seat, m.Seat.user_id == user_id) == 1
+        assert _count(db, m.Enrollment, m.Enrollment.user_id == user_id) == 5
+        invitation = db.session.execute(sa.select(m.Invitation).where(m.Invitation.user_id == user_id)).scalar_one()
+        assert invitation.enrolled_count == 5 and invitation.status is InvitationStatus.ENROLLED
+    _report("subscription 5 activities x5", rounds=ROUNDS, seats_used=used, retries=race.retries(reports),
+            seconds=f"{elapsed:.2f}")
+
+
+@pytest.mark.parametrize("contract_type", [ContractType.VOUCHER, ContractType.SUBSCRIPTION])
+def test_per_user_limit_holds_under_six_simultaneous_enrollments(app, db, contract_type):
+    learners = _learners(db, ROUNDS, f"limit-{contract_type.value}-")
+    courses = _courses(db, 6)
+    contract = _contract("LIMIT", contract_type, seats=SEATS, activities=courses, per_user_limit=2)
+    services.invite(contract, users=learners)
+    cid, user_ids, course_ids = contract.id, [u.id for u in learners], [c.id for c in courses]
+    url = _release(db)
+
+    started = time.perf_counter()
+    reports = race.run("enroll_rounds", url, 6, lambda w: {
+        "contract_id": cid, "rounds": [(u, course_ids[w]) for u in user_ids]})
+    elapsed = time.perf_counter() - started
+
+    for r in range(ROUNDS):
+        in_round = sorted(rep["outcomes"][r] for rep in reports)
+        assert in_round == ["PerUserLimitReached"] * 4 + ["ok"] * 2, in_round
+    m = services._m()
+    used, _ = _assert_counters_agree(db, cid)
+    assert used == (2 * ROUNDS if contract_type is ContractType.VOUCHER else ROUNDS)
+    for user_id in user_ids:
+        assert _count(db, m.Enrollment, m.Enrollment.user_id == user_id) == 2
+    assert _count(db, host.CourseEnrollment) == 2 * ROUNDS
+    _report(f"per-user limit 2, 6 at once ({contract_type.value})", rounds=ROUNDS, seats_used=used,
+            retries=race.retries(reports), seconds=f"{elapsed:.2f}")
+
+
+# ---------------------------------------------------------------------------------------------
+# revoke vs enroll; redeem vs regenerate
+# ---------------------------------------------------------------------------------------------
+RACE_ROUNDS = 12
+
+
+def _delays(r: int, first: str, roles: tuple[str, ...]) -> dict[str, int]:
+    """``first`` starts at once; the others 0-15 ms later, differently each round, so both sides get to win
+    (the learner's side does more work before it takes its lock)."""
+    return {role: 0 if role == first else (r % 6) * 3 for role in roles}
+
+
+def test_revoke_and_enroll_at_the_same_moment(app, db):
+    admins = [host.Account(email_address=f"admin{i}@race.example.com", is_manager=True) for i in range(2)]
+    db.session.add_all(admins)
+    learners = _learners(db, RACE_ROUNDS, "revokee")
+    courses = _courses(db, 1)
+    contract = _contract("REVOKE", ContractType.VOUCHER, seats=SEATS, activities=courses)
+    report = services.invite(contract, users=learners)
+    invitation_ids = [r.invitation_id for r in report.invited]
+    cid = contract.id
+    roles = ("admin0", "admin1", "learner")
+    rounds = [{"user_id": learners[r].id, "activity_id": courses[0].id, "invitation_id": invitation_ids[r],
+               "delay_ms": _delays(r, "learner", roles)} for r in range(RACE_ROUNDS)]
+    admin_ids, user_ids = [a.id for a in admins], [u.id for u in learners]
+    url = _release(db)
+
+    started = time.perf_counter()
+    reports = race.run("revoke_or_enroll", url, 3, lambda w: {
+        "contract_id": cid, "role": roles[w],
+        "rounds": [dict(r, admin_id=admin_ids[w % 2]) for r in rounds]})
+    elapsed = time.perf_counter() - started
+
+    m = services._m()
+    db.session.remove()
+    wins = {"revoke": 0, "enroll": 0}
+    for r in range(RACE_ROUNDS):
+        revokes = sorted(reports[w]["outcomes"][r] for w in (0, 1))
+        enrolled = reports[2]["outcomes"][r]
+        invitation = db.session.get(m.Invitation, invitation_ids[r])
+        seats = _count(db, m.Seat, m.Seat.user_id == user_ids[r])
+        enrollments = _count(db, m.Enrollment, m.Enrollment.invitation_id == invitation_ids[r])
+        if enrolled == "ok":  # the enrollment won: nobody revoked
+            wins["enroll"] += 1
+            assert revokes == ["RevokeNotAllowed", "RevokeNotAllowed"], (r, revokes)
+            assert invitation.status is InvitationStatus.ENROLLED and invitation.revoked_at is None
+            assert (seats, enrollments, invitation.enrolled_count) == (1, 1, 1)
+        else:  # one revoke won, the other admin and the learner were refused
+            wins["revoke"] += 1
+            assert enrolled == "InvitationRevoked", (r, enrolled)
+            assert revokes == ["RevokeNotAllowed", "ok"], (r, revokes)
+            assert invitation.status is InvitationStatus.REVOKED and invitation.revoked_at is not None
+            assert (seats, enrollments, invitation.enrolled_count) == (0, 0, 0)
+    _assert_counters_agree(db, cid)
+    assert _count(db, host.CourseEnrollment) == wins["enroll"]
+    _report("revoke x2 vs enroll", rounds=RACE_ROUNDS, enroll_won=wins["enroll"], revoke_won=wins["revoke"],
+            retries=race.retries(reports), seconds=f"{elapsed:.2f}")
+
+
+def test_redeem_and_regenerate_code_at_the_same_moment(app, db):
+    learners = _learners(db, RACE_ROUNDS, "redeemer")
+    courses = _courses(db, 2)
+    contract = _contract("REGEN", ContractType.VOUCHER, seats=SEATS, activities=courses)
+    cid, user_ids, emails = contract.id, [u.id for u in learners], [u.email_address for u in learners]
+    course_ids = {c.id for c in courses}
+    roles = ("learner", "admin")
+    rounds = [{"user_id": user_ids[r], "delay_ms": _delays(r, "learner", roles)} for r in range(RACE_ROUNDS)]
+    url = _release(db)
+
+    started = time.perf_counter()
+    reports = race.run("redeem_or_regenerate", url, 2, lambda w: {"contract_id": cid, "role": roles[w],
+                                                                  "rounds": rounds})
+    elapsed = time.perf_counter() - started
+
+    learner, admin = reports
+    assert set(admin["outcomes"]) == {"ok"}  # regenerating always succeeds
+    m = services._m()
+    db.session.remove()
+    wins = {"redeem": 0, "regenerate first": 0}
+    for r in range(RACE_ROUNDS):
+        old_code, _ = learner["codes"][r]
+        admin_old, new_code = admin["codes"][r]
+        assert old_code == admin_old != new_code  # both started from the same code
+        invitations = db.session.execute(
+            sa.select(m.Invitation).where(m.Invitation.user_id == user_ids[r])).scalars().all()
+        if learner["outcomes"][r] == "ok":  # redeemed while the old code was still the contract's code
+            wins["redeem"] += 1
+            assert len(invitations) == 1
+            invitation = invitations[0]
+            assert invitation.status is InvitationStatus.ACCEPTED and invitation.code_redeemed_at is not None
+            assert {a.id for a in invitation.activities} == course_ids  # not half-written
+        else:  # the regenerate committed first: the old code no longer works and nothing was written
+            wins["regenerate first"] += 1
+            assert learner["outcomes"][r] == "InvalidCode"
+            assert invitations == []
+        redeemed = _count(db, m.HistoryEntry, m.HistoryEntry.contract_id == cid,
+                          m.HistoryEntry.action == "code_redeemed",
+                          m.HistoryEntry.message.contains(emails[r]))
+        assert redeemed == len(invitations)
+    orphans = _count(db, m.InvitationActivity, ~m.InvitationActivity.invitation_id.in_(sa.select(m.Invitation.id)))
+    assert orphans == 0
+    contract = db.session.get(m.Contract, cid)
+    assert contract.invitation_code == admin["codes"][-1][1]
+    assert _count(db, m.HistoryEntry, m.HistoryEntry.action == "code_regenerated") == RACE_ROUNDS
+    late = _learners(db, 1, "late")[0]
+    with pytest.raises(errors.InvalidCode):  # every old code is dead afterwards
+        services.redeem_code(late, admin["codes"][0][0])
+    _report("redeem vs regenerate", rounds=RACE_ROUNDS, redeem_won=wins["redeem"],
+            regenerate_first=wins["regenerate first"], retries=race.retries(reports), seconds=f"{elapsed:.2f}")

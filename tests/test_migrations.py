@@ -1,0 +1,415 @@
+"""The shipped Alembic migrations, on SQLite and PostgreSQL, for hosts with integer and string (ULID) keys.
+
+(a) On their own (``flask_learning_contracts.migrate`` / ``flask contracts db``): upgrade → no drift →
+    downgrade leaves no ``lc_`` table → upgrade again; the migrated schema equals ``db.create_all()``'s.
+(b) Inside a host's Flask-Migrate history (M1): ``flask db upgrade heads`` creates the host's tables
+    first (``LEARNING_CONTRACTS_ALEMBIC_DEPENDS_ON``), downgrades work per branch and as a whole, and the
+    host's autogenerate with ``include_object=exclude_object`` never touches ``lc_`` tables.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import os
+from typing import Any, Callable
+
+import flask_migrate
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from flask import Flask
+
+from flask_learning_contracts import ContractType, LearningContracts, exclude_object, migrate, services
+
+from . import host, host_ulid
+from .conftest import database_url
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*get_engine.*:DeprecationWarning")
+
+LC_TABLES = {"lc_contract", "lc_contract_admin", "lc_contract_activity", "lc_invitation", "lc_invitation_activity",
+             "lc_enrollment", "lc_seat", "lc_history"}
+
+
+@dataclasses.dataclass
+class HostSpec:
+    """One kind of host: its module (own ``db``), models, rules, config and its initial Alembic revision."""
+
+    name: str
+    module: Any
+    user_model: Any
+    activity_model: Any
+    rules: Callable[[], Any]
+    config: dict[str, Any]
+    tables: tuple[str, ...]
+    revision: str
+    make_user: Callable[[str], Any]
+    make_activity: Callable[[str], Any]
+
+    def create_app(self, url: str, *, migrations: str | None = None, migrate_first: bool = False, **config) -> Flask:
+        """The host app; with ``migrations``, a host running Flask-Migrate (created before or after us)."""
+        if not migrate_first:
+            app = self.module.create_app(url, **config)
+            if migrations:
+                flask_migrate.Migrate(app, self.module.db, directory=migrations, include_object=exclude_object)
+            return app
+        app = Flask(f"{self.name}_host")
+        app.config.update(SECRET_KEY="m1", SQLALCHEMY_DATABASE_URI=url, **self.config, **config)
+        self.module.db.init_app(app)
+        flask_migrate.Migrate(app, self.module.db, directory=migrations, include_object=exclude_object)
+        LearningContracts(app, db=self.module.db, user_model=self.user_model, activity_model=self.activity_model,
+                          rules=self.rules())
+        return app
+
+
+INT_HOST_REVISION = '''"""host: accounts and courses"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "host0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table(
+        "accounts",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("email_address", sa.String(320), nullable=False, unique=True),
+        sa.Column("name", sa.String(100), nullable=False),
+        sa.Column("is_manager", sa.Boolean(), nullable=False),
+    )
+    op.create_table(
+        "courses",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("title", sa.String(200), nullable=False),
+        sa.Column("kind", sa.String(20), nullable=False),
+        sa.Column("retired", sa.Boolean(), nullable=False),
+    )
+    op.create_table(
+        "course_enrollments",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("account_id", sa.Integer(), sa.ForeignKey("accounts.id"), nullable=False),
+        sa.Column("course_id", sa.Integer(), sa.ForeignKey("courses.id"), nullable=False),
+    )
+
+
+def downgrade():
+    op.drop_table("course_enrollments")
+    op.drop_table("courses")
+    op.drop_table("accounts")
+'''
+
+ULID_HOST_REVISION = '''"""host: members and trainings with ULID keys"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "host0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table(
+        "members",
+        sa.Column("id", sa.String(26), primary_key=True),
+        sa.Column("mail", sa.String(254), nullable=False, unique=True),
+        sa.Column("display", sa.String(100), nullable=False),
+        sa.Column("staff", sa.Boolean(), nullable=False),
+    )
+    op.create_table(
+        "trainings",
+        sa.Column("id", sa.String(26), primary_key=True),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("format", sa.String(20), nullable=False),
+    )
+    op.create_table(
+        "training_seats",
+        sa.Column("id", sa.String(26), primary_key=True),
+        sa.Column("member_id", sa.String(26), sa.ForeignKey("members.id"), nullable=False),
+        sa.Column("training_id", sa.String(26), sa.ForeignKey("trainings.id"), nullable=False),
+    )
+
+
+def downgrade():
+    op.drop_table("training_seats")
+    op.drop_table("trainings")
+    op.drop_table("members")
+'''
+
+HOSTS = {
+    "int-keys": HostSpec(
+        "int", host, host.Account, host.Course, host.HostRules, {"LEARNING_CONTRACTS_USER_EMAIL_ATTR": "email_address"},
+        ("accounts", "courses", "course_enrollments"), INT_HOST_REVISION,
+        lambda email: host.Account(email_address=email), lambda title: host.Course(title=title)),
+    "ulid-keys": HostSpec(
+        "ulid", host_ulid, host_ulid.Member, host_ulid.Training, host_ulid.UlidRules, {},
+        ("members", "trainings", "training_seats"), ULID_HOST_REVISION,
+        lambda email: host_ulid.Member(primary_email=email), lambda title: host_ulid.Training(name=title)),
+}
+
+
+@pytest.fixture(params=list(HOSTS))
+def spec(request) -> HostSpec:
+    return HOSTS[request.param]
+
+
+@pytest.fixture(autouse=True)
+def keep_logging():
+    """Flask-Migrate's env.py calls ``logging.config.fileConfig``, which disables every existing logger:
+    put the test process's logging back afterwards."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    disabled = {name: lg.disabled for name, lg in logging.Logger.manager.loggerDict.items()
+                if isinstance(lg, logging.Logger)}
+    yield
+    root.setLevel(level)
+    root.handlers[:] = handlers
+    for name, lg in logging.Logger.manager.loggerDict.items():
+        if isinstance(lg, logging.Logger):
+            lg.disabled = disabled.get(name, False)
+
+
+def _drop_everything(db) -> None:
+    db.session.remove()
+    db.drop_all()
+    with db.engine.begin() as connection:
+        for table in ("alembic_version", "lc_alembic_version"):
+            sa.Table(table, sa.MetaData()).drop(connection, checkfirst=True)
+
+
+def _tables(db) -> set[str]:
+    return set(sa.inspect(db.engine).get_table_names())
+
+
+def _create_host_tables(spec: HostSpec) -> None:
+    db = spec.module.db
+    db.metadata.create_all(db.engine, tables=[db.metadata.tables[name] for name in spec.tables])
+
+
+def _smoke(spec: HostSpec) -> None:
+    """The migrated tables work: foreign keys into the host's tables accept the host's keys."""
+    db = spec.module.db
+    user, activity = spec.make_user("smoke@example.com"), spec.make_activity("Smoke test")
+    db.session.add_all([user, activity])
+    db.session.commit()
+    contract = services.create_contract(
+        code="MIG", title="Migrated", contract_type=ContractType.SUBSCRIPTION, seats=2,
+        valid_from=dt.date(2026, 1, 1), valid_until=dt.date(2026, 12, 31), require_invitation_code=False)
+    services.add_activities(contract, [activity])
+    services.invite(contract, users=[user])
+    services.enroll(user, contract, activity)
+    assert services.seat_summary(contract).used == 1
+    db.session.remove()
+
+
+@pytest.fixture
+def bare(spec, tmp_path):
+    """The host app on an empty database (no table at all), its context pushed."""
+    app = spec.create_app(database_url(tmp_path))
+    with app.app_context():
+        _drop_everything(spec.module.db)
+        yield app
+        _drop_everything(spec.module.db)
+        spec.module.db.engine.dispose()
+
+
+# ---------------------------------------------------------------------------------------------
+# (a) standalone
+# ---------------------------------------------------------------------------------------------
+def test_standalone_upgrade_downgrade_upgrade(spec, bare):
+    db = spec.module.db
+    _create_host_tables(spec)
+
+    migrate.upgrade()
+    assert LC_TABLES | {"lc_alembic_version"} <= _tables(db)
+    assert migrate.current() == ("lc0001",)
+    assert migrate.drift() == []
+
+    migrate.downgrade()
+    assert {t for t in _tables(db) if t.startswith("lc_")} == set()
+    assert set(spec.tables) <= _tables(db)  # the host's tables are never touched
+    assert migrate.current() == ()
+
+    migrate.upgrade()
+    assert migrate.drift() == []
+    _smoke(spec)
+
+
+def test_standalone_ignores_the_host_dependency(spec, bare):
+    """``LEARNING_CONTRACTS_ALEMBIC_DEPENDS_ON`` names a host revision the standalone history cannot know."""
+    bare.config["LEARNING_CONTRACTS_ALEMBIC_DEPENDS_ON"] = "host0001"
+    _create_host_tables(spec)
+    migrate.upgrade()
+    assert migrate.drift() == []
+
+
+def test_standalone_refuses_before_the_host_tables_exist(spec, bare):
+    with pytest.raises(RuntimeError, match="LEARNING_CONTRACTS_ALEMBIC_DEPENDS_ON"):
+        migrate.upgrade()
+    assert not (LC_TABLES & _tables(spec.module.db))
+
+
+def test_cli_db_commands(spec, bare):
+    _create_host_tables(spec)
+    runner = bare.test_cli_runner()
+    assert runner.invoke(args=["contracts", "db", "upgrade"]).exit_code == 0
+    result = runner.invoke(args=["contracts", "db", "check"])
+    assert result.exit_code == 0 and "No new upgrade operations detected" in result.output
+    with spec.module.db.engine.begin() as connection:
+        connection.exec_driver_sql("DROP INDEX ix_lc_history_contract")
+    result = runner.invoke(args=["contracts", "db", "check"])
+    assert result.exit_code == 1 and "ix_lc_history_contract" in result.output
+    assert runner.invoke(args=["contracts", "db", "downgrade"]).exit_code == 0
+    assert not {t for t in _tables(spec.module.db) if t.startswith("lc_")}
+
+
+def _schema(engine) -> dict[str, Any]:
+    """Everything Alembic's autogenerate does not compare, reflected: indexes with their WHERE clauses,
+    unique and check constraints, foreign keys, column types and nullability."""
+    inspector = sa.inspect(engine)
+    schema = {}
+    for table in sorted(t for t in inspector.get_table_names() if t in LC_TABLES):
+        schema[table] = {
+            "columns": [(c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)],
+            "pk": inspector.get_pk_constraint(table)["constrained_columns"],
+            "fks": sorted((tuple(fk["constrained_columns"]), fk["referred_table"], tuple(fk["referred_columns"]))
+                          for fk in inspector.get_foreign_keys(table)),
+            "indexes": sorted((ix["name"], tuple(ix["column_names"]), bool(ix["unique"]),
+                               str(sorted((k, str(v)) for k, v in ix.get("dialect_options", {}).items())))
+                              for ix in inspector.get_indexes(table)),
+            "uniques": sorted(tuple(u["column_names"]) for u in inspector.get_unique_constraints(table)),
+            "checks": sorted((c["name"], " ".join(c["sqltext"].split())) for c in inspector.get_check_constraints(table)),
+        }
+    return schema
+
+
+def test_migrated_schema_equals_create_all(spec, bare):
+    db = spec.module.db
+    db.create_all()
+    expected = _schema(db.engine)
+    assert set(expected) == LC_TABLES
+    assert any(ix[3] != "[]" for ix in expected["lc_seat"]["indexes"]) or db.engine.dialect.name == "sqlite"
+    assert expected["lc_contract"]["checks"]  # CHECK seats_used <= seats exists
+    _drop_everything(db)
+    _create_host_tables(spec)
+    migrate.upgrade()
+    assert _schema(db.engine) == expected
+
+
+# ---------------------------------------------------------------------------------------------
+# (b) M1: inside the host's Flask-Migrate history
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture
+def m1(spec, tmp_path, request):
+    """A host running Flask-Migrate with its own initial revision; ``migrate_first`` picks the init order."""
+    directory = str(tmp_path / "migrations")
+    migrate_first = getattr(request, "param", False)
+    app = spec.create_app(database_url(tmp_path), migrations=directory, migrate_first=migrate_first,
+                          LEARNING_CONTRACTS_ALEMBIC_DEPENDS_ON="host0001")
+    with app.app_context():
+        db = spec.module.db
+        _drop_everything(db)
+        flask_migrate.init(directory=directory)
+        with open(os.path.join(directory, "versions", "host0001_initial.py"), "w") as f:
+            f.write(spec.revision)
+        ddl: list[str] = []
+
+        @sa.event.listens_for(db.engine, "before_cursor_execute")
+        def _record(conn, cursor, statement, parameters, context, executemany):
+            words = statement.split()
+            if len(words) > 2 and words[0] in {"CREATE", "DROP"} and words[1] == "TABLE":
+                name = [w for w in words[2:] if w not in {"IF", "NOT", "EXISTS"}][0]
+                ddl.append(f"{words[0]} {name}".replace('"', "").rstrip("("))
+
+        yield app, directory, ddl
+        sa.event.remove(db.engine, "before_cursor_execute", _record)
+        _drop_everything(db)
+        db.engine.dispose()
+
+
+def _versions(db) -> set[str]:
+    with db.engine.connect() as connection:
+        return set(connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalars())
+
+
+def _position(ddl: list[str], statement: str) -> int:
+    matches = [i for i, s in enumerate(ddl) if s.split()[0] == statement.split()[0]
+               and s.split()[1].split(".")[-1] == statement.split()[1]]
+    assert matches, (statement, ddl)
+    return matches[0]
+
+
+@pytest.mark.parametrize("m1", [True, False], ids=["migrate-first", "extension-first"], indirect=True)
+def test_flask_migrate_upgrade_heads_runs_host_revision_first(spec, m1):
+    app, directory, ddl = m1
+    db = spec.module.db
+    flask_migrate.upgrade(directory=directory, revision="heads")
+
+    assert _versions(db) == {"lc0001"}  # host0001 is applied too: Alembic keeps only the dependent head
+    assert LC_TABLES | set(spec.tables) <= _tables(db)
+    assert "lc_alembic_version" not in _tables(db)  # one history: the host's
+    first_lc = min(_position(ddl, f"CREATE {t}") for t in LC_TABLES)
+    assert max(_position(ddl, f"CREATE {t}") for t in spec.tables) < first_lc  # host tables first (PG FKs)
+    _smoke(spec)
+
+    # our branch alone goes down and up again; the host's tables and data stay
+    flask_migrate.downgrade(directory=directory, revision="learning_contracts@base")
+    assert _versions(db) == {"host0001"}
+    assert not LC_TABLES & _tables(db) and set(spec.tables) <= _tables(db)
+    flask_migrate.upgrade(directory=directory, revision="heads")
+    assert _versions(db) == {"lc0001"}
+
+    # everything down: our tables are dropped before the host's they point at
+    ddl.clear()
+    flask_migrate.downgrade(directory=directory, revision="base")
+    assert _versions(db) == set()
+    assert not (LC_TABLES | set(spec.tables)) & _tables(db)
+    last_lc = max(_position(ddl, f"DROP {t}") for t in LC_TABLES)
+    assert last_lc < min(_position(ddl, f"DROP {t}") for t in spec.tables)
+
+
+def _autogenerate(app, directory: str, message: str) -> None:
+    """``flask db migrate --head host0001`` as a fresh process would run it. (Flask-Migrate's env.py caches
+    its "skip empty revisions" hook in the app's configure args on first use, bound to that command's
+    config; in one process a later ``migrate`` would get the hook of the earlier ``upgrade``.)"""
+    app.extensions["migrate"].configure_args.pop("process_revision_directives", None)
+    flask_migrate.migrate(directory=directory, message=message, head="host0001")
+
+
+def test_host_autogenerate_leaves_our_tables_alone(spec, m1):
+    app, directory, ddl = m1
+    db = spec.module.db
+    flask_migrate.upgrade(directory=directory, revision="heads")
+    versions = os.path.join(directory, "versions")
+    before = set(os.listdir(versions))
+
+    # Nothing changed: the host's autogenerate writes no revision.
+    _autogenerate(app, directory, "nothing")
+    assert set(os.listdir(versions)) == before
+
+    # Our tables drift from the models (as between two releases of the extension) ...
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE lc_history ADD COLUMN legacy_note VARCHAR(10)")
+        connection.exec_driver_sql("DROP INDEX ix_lc_invitation_email")
+    with db.engine.connect() as connection:
+        unfiltered = compare_metadata(MigrationContext.configure(connection), db.metadata)
+        filtered = compare_metadata(MigrationContext.configure(connection, opts={"include_object": exclude_object}),
+                                    db.metadata)
+    assert any("lc_" in repr(diff) for diff in unfiltered)  # without the filter they would be picked up
+    assert filtered == []
+    _autogenerate(app, directory, "still nothing")
+    assert set(os.listdir(versions)) == before
+
+    # ... while a real change to the host's own tables is still found, and nothing of ours comes with it.
+    host_table = spec.tables[1]
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql(f"ALTER TABLE {host_table} ADD COLUMN old_code VARCHAR(5)")
+    _autogenerate(app, directory, "host change")
+    (new,) = set(os.listdir(versions)) - before
+    with open(os.path.join(versions, new)) as f:
+        script = f.read()
+    assert "old_code" in script and "lc_" not in script
