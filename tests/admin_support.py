@@ -1,14 +1,15 @@
-"""Helpers shared by the admin tests: logged-in clients, CSRF tokens, the admin URLs, query counting."""
+"""Helpers shared by the admin tests: logged-in clients, CSRF tokens, the admin URLs, page text.
+
+The logged-in client and query counter are the page tests' own (``tests/views_support.py``).
+"""
 from __future__ import annotations
 
-import contextlib
-from html import unescape
 import re
+from html import unescape
 
 import pytest
-import sqlalchemy as sa
-from flask import g, has_app_context
-from flask_login import FlaskLoginClient
+
+from .views_support import Client, count_queries  # noqa: F401 - re-exported for the admin tests
 
 BASE = "/admin/learning-contracts"
 _TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
@@ -51,38 +52,10 @@ def field_errors(response, field: str) -> list[str]:
     return [" ".join(m.split()) for m in re.findall(r'class="invalid-feedback d-block">(.*?)</div>', chunk, re.S)]
 
 
-@contextlib.contextmanager
-def count_queries(engine):
-    """Count the SQL statements ``engine`` executes inside the block: ``with count_queries(e) as n: …; n[0]``."""
-    counter = [0]
-
-    def before(conn, cursor, statement, parameters, context, executemany):
-        counter[0] += 1
-
-    sa.event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield counter
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", before)
-
-
-class LoginClient(FlaskLoginClient):
-    """Flask-Login's test client, made safe for tests that keep one app context open around requests.
-
-    Flask-Login caches the loaded user on ``g``, which lives as long as the app context; forget it before
-    each request so every client is seen as its own user.
-    """
-
-    def open(self, *args, **kwargs):
-        if has_app_context():
-            g.pop("_login_user", None)
-        return super().open(*args, **kwargs)
-
-
 @pytest.fixture
 def login_client(app):
     """``login_client(user)``: a test client logged in as ``user`` (``None`` = anonymous)."""
-    app.test_client_class = LoginClient
+    app.test_client_class = Client
 
     def make(user=None):
         return app.test_client(user=user) if user is not None else app.test_client()

@@ -13,7 +13,7 @@ from flask_wtf.csrf import CSRFProtect
 from flask_learning_contracts import LearningContracts
 
 from . import host
-from .admin_support import LoginClient, csrf_token, text, url
+from .admin_support import Client, csrf_token, text, url
 from .conftest import PG_URL, count, database_url, reset_database
 
 GOOD = {
@@ -35,7 +35,7 @@ def make_host(tmp_path, *, csrf_protect=False, admin=None, own_admin_first=False
         Admin(app, name="Host admin", theme=Bootstrap4Theme())
     LearningContracts(app, db=host.db, user_model=host.Account, activity_model=host.Course, rules=host.HostRules(),
                       admin=admin)
-    app.test_client_class = LoginClient
+    app.test_client_class = Client
     return app
 
 

@@ -115,8 +115,21 @@ def _host_key(column: Any, raw: Any) -> Any:
         abort(404)
 
 
+def _ticked_activities(form: Any, none_message: str | None = None) -> list[Any]:
+    """The host keys of the activities ticked in ``form``; flashes ``none_message`` when none is."""
+    st = _state()
+    chosen = [_host_key(st.activity_pk_column, raw) for raw in form.activity_ids.data]
+    if not chosen:
+        flash(none_message or _("Tick at least one activity to add."), "error")
+    return chosen
+
+
 def _state() -> Any:
     return current_app.extensions["learning_contracts"]
+
+
+def _models() -> Any:
+    return _state().models
 
 
 def _load_users(raw_ids: list[str]) -> list[Any]:
@@ -362,15 +375,11 @@ class ContractView(ModelView):
         contract = self._contract(contract_id)
         st = _state()
         form = forms.AddActivitiesForm()
-        if self._posted(form):
-            chosen = [_host_key(st.activity_pk_column, raw) for raw in form.activity_ids.data]
-            if not chosen:
-                flash(_("Tick at least one activity to add."), "error")
-            else:
-                ok, added = self._call(services.add_activities, contract, chosen)
-                if ok:
-                    flash(_("Added %(n)s activities to the contract.", n=len(added)), "success")
-                    return redirect(self._url(".activities_view", contract))
+        if self._posted(form) and (chosen := _ticked_activities(form)):
+            ok, added = self._call(services.add_activities, contract, chosen)
+            if ok:
+                flash(_("Added %(n)s activities to the contract.", n=len(added)), "success")
+                return redirect(self._url(".activities_view", contract))
         text = request.args.get("q", "").strip()
         kind = request.args.get("kind", "")
         page = st.db.paginate(self._eligible_query(contract, text, kind), page=_page_arg(), per_page=PICKER_SIZE,
@@ -380,7 +389,7 @@ class ContractView(ModelView):
 
     def _eligible_query(self, contract: Any, text: str, kind: str) -> Any:
         """The host's eligible activities not yet on ``contract``, filtered by title text and kind."""
-        st, m = _state(), st_models()
+        st, m = _state(), _models()
         model = st.activity_model
         stmt = st.rules.eligible_activities().where(st.activity_pk_column.not_in(
             sa.select(m.ContractActivity.activity_id).where(m.ContractActivity.contract_id == contract.id)))
@@ -395,7 +404,7 @@ class ContractView(ModelView):
     @expose("/<int:contract_id>/activities/import", methods=("GET", "POST"))
     def import_activities_view(self, contract_id: int) -> Any:
         contract = self._contract(contract_id)
-        m = st_models()
+        m = _models()
         others = list(_state().db.session.execute(
             sa.select(m.Contract).where(m.Contract.id != contract.id).order_by(m.Contract.code)).scalars())
         form = forms.ImportActivitiesForm()
@@ -455,16 +464,12 @@ class ContractView(ModelView):
         invitation = self._invitation(contract, invitation_id)
         st = _state()
         form = forms.AddActivitiesForm()
-        if self._posted(form):
-            chosen = [_host_key(st.activity_pk_column, raw) for raw in form.activity_ids.data]
-            if not chosen:
-                flash(_("Tick at least one activity to add."), "error")
-            else:
-                ok, added = self._call(services.add_invitation_activities, invitation, chosen)
-                if ok:
-                    flash(_("Added %(n)s activities to the invitation of %(email)s.", n=len(added),
-                            email=invitation.email), "success")
-                    return redirect(self._url(".invitation_activities_view", contract, invitation_id=invitation.id))
+        if self._posted(form) and (chosen := _ticked_activities(form)):
+            ok, added = self._call(services.add_invitation_activities, invitation, chosen)
+            if ok:
+                flash(_("Added %(n)s activities to the invitation of %(email)s.", n=len(added),
+                        email=invitation.email), "success")
+                return redirect(self._url(".invitation_activities_view", contract, invitation_id=invitation.id))
         covered = invitation.activities
         covered_ids = {st.activity_id(a) for a in covered}
         addable = [a for a in contract.activities if st.activity_id(a) not in covered_ids]
@@ -552,13 +557,11 @@ class ContractView(ModelView):
     @expose("/<int:contract_id>/invite/activities", methods=("POST",))
     def invite_activities_view(self, contract_id: int) -> Any:
         contract = self._contract(contract_id)
-        st = _state()
         form = forms.InviteActivitiesForm()
         if not self._posted(form):
             return redirect(self._url(".invite_view", contract))
-        chosen = [_host_key(st.activity_pk_column, raw) for raw in form.activity_ids.data]
+        chosen = _ticked_activities(form, _("Choose at least one activity for the invitations."))
         if not chosen:
-            flash(_("Choose at least one activity for the invitations."), "error")
             return self._activity_step(contract, form)
         if form.csv_text.data:
             try:
@@ -616,10 +619,6 @@ class ContractView(ModelView):
                                                            code=contract.code),
                              lines=lines, button=_("Delete the contract"), form=form,
                              cancel_url=self._url(".contract_view", contract))
-
-
-def st_models() -> Any:
-    return _state().models
 
 
 # ---------------------------------------------------------------------------------------------
