@@ -9,7 +9,7 @@ the default engine settings of SQLAlchemy / pysqlite / psycopg.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, render_template_string
 from flask_login import LoginManager, UserMixin
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import orm
@@ -65,7 +65,7 @@ def create_app(database_url: str, **config) -> Flask:
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY="bench-secret", SQLALCHEMY_DATABASE_URI=database_url, TESTING=True,
-        WTF_CSRF_ENABLED=False, **config,
+        **config,
     )
     db.init_app(app)
     login = LoginManager(app)
@@ -75,4 +75,9 @@ def create_app(database_url: str, **config) -> Flask:
         return db.session.get(Member, int(user_id))
 
     LearningContracts(app, db=db, user_model=Member, activity_model=Activity, rules=BenchRules())
+
+    @app.route("/bench-home")
+    def bench_home():  # the host's own page embedding the learner widget
+        return render_template_string("<main><h1>Home</h1>{{ learning_contracts_widget() }}</main>")
+
     return app

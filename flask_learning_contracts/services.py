@@ -827,6 +827,8 @@ def invite(contract: Any, *, users: Iterable[Any] = (), emails: Iterable[str] = 
     st = _state()
     report = InviteReport()
     candidates: list[_Candidate] = []
+    users = list(users)
+    _refresh_expired(st.user_model, users)
     for user in users:
         email = _normalize_email(st.rules.user_email(user) or "")
         if not email:
@@ -840,6 +842,23 @@ def invite(contract: Any, *, users: Iterable[Any] = (), emails: Iterable[str] = 
             continue
         candidates.append(_Candidate(email, None))
     return _invite_candidates(contract, candidates, activities, report, actor, _("selection"))
+
+
+def _refresh_expired(model: type, objects: list[Any]) -> None:
+    """Reload expired (e.g. committed since they were loaded) ``model`` instances with one query per
+    batch, instead of one query each on their first attribute access."""
+    keys = []
+    for obj in objects:
+        state = sa.inspect(obj, raiseerr=False)
+        if state is not None and state.expired and state.identity is not None and len(state.identity) == 1:
+            keys.append(state.identity[0])
+    pk = _primary_key_column(model)
+    for start in range(0, len(keys), _BATCH):
+        _session().execute(sa.select(model).where(pk.in_(keys[start:start + _BATCH]))).scalars().all()
+
+
+def _primary_key_column(model: type) -> Any:
+    return list(sa.inspect(model).primary_key)[0]
 
 
 def _valid_email(email: str) -> bool:
