@@ -26,6 +26,7 @@ import io
 import itertools
 import random
 import re
+import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -979,7 +980,6 @@ def _parse_csv_lines(lines: Iterable[str], report: InviteReport) -> Iterator[_Ca
             yield _Candidate(email, number)
 
 
-@transactional
 def invite_csv(contract: Any, stream: IO[Any], *, activities: Iterable[Any] | None = None,
                actor: Any = None) -> InviteReport:
     """Invite every e-mail of an uploaded CSV (binary or text stream). Returns the per-line report.
@@ -988,6 +988,32 @@ def invite_csv(contract: Any, stream: IO[Any], *, activities: Iterable[Any] | No
     ``ValidationError`` and invites nobody; otherwise every good line is invited in one transaction
     and every bad one is reported with its line number.
     """
+    stream = _rewindable(stream)
+    return _invite_csv(contract, stream, stream.tell(), activities=activities, actor=actor)
+
+
+def _rewindable(stream: IO[Any]) -> IO[Any]:
+    """``stream`` itself when it can seek, else a spooled copy: a retried transaction reads the file again."""
+    try:
+        if stream.seekable():
+            return stream
+    except (AttributeError, ValueError):
+        pass
+    first = stream.read(_CHUNK)
+    copy: IO[Any] = tempfile.SpooledTemporaryFile(max_size=1 << 20, mode="w+" if isinstance(first, str) else "w+b")
+    budget = int(config_value("CSV_MAX_BYTES")) + _CHUNK  # enough for the size check to refuse an oversize file
+    while first and budget > 0:
+        copy.write(first)
+        budget -= len(first)
+        first = stream.read(_CHUNK)
+    copy.seek(0)
+    return copy
+
+
+@transactional
+def _invite_csv(contract: Any, stream: IO[Any], start: int, *, activities: Iterable[Any] | None,
+                actor: Any) -> InviteReport:
+    stream.seek(start)
     report = InviteReport()
     # Streamed: read, parsed and written one batch at a time (memory does not grow with the file). A file
     # found unreadable part-way raises, and the transaction rolls back whatever was already written.
