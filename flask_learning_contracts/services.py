@@ -41,6 +41,7 @@ from . import codes, errors, signals
 from .config import config_value
 from .enums import ContractState, ContractType, InvitationStatus
 from .i18n import _
+from .models import EnumString
 
 __all__ = [
     "create_contract", "update_contract", "delete_contract", "add_contract_admin", "remove_contract_admin",
@@ -51,6 +52,7 @@ __all__ = [
     "ensure_can_manage", "ensure_contract_admin", "get_contract", "get_invitation",
     "InviteReport", "InviteResult", "SeatSummary", "ActivityImpact", "ActivityOffer", "InvitationOffer",
     "SeatMismatch", "invitation_page", "InvitationPage", "deletion_impact", "DeletionImpact",
+    "invitation_export_rows", "InvitationExportRow",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -722,30 +724,11 @@ def _invite_candidates(contract: Any, candidates: Iterable[_Candidate], activiti
             seen[cand.email] = cand.line
             unique_batch.append(cand)
         lookup = [c.email for c in unique_batch if c.user is None]
-        users = st.rules.find_users_by_email(lookup) if lookup else {}
-        for cand in unique_batch:
-            if cand.user is None:
-                cand.user = users.get(cand.email)
-        emails = [c.email for c in unique_batch]
-        user_ids = [st.user_id(c.user) for c in unique_batch if c.user is not None]
-        live_rows = session.execute(
-            sa.select(m.Invitation.email, m.Invitation.user_id, m.Invitation.status).where(
-                m.Invitation.contract_id == contract.id, m.Invitation.status != LIVE,
-                sa.or_(m.Invitation.email.in_(emails), m.Invitation.user_id.in_(user_ids) if user_ids else sa.false()),
-            )
-        ).all()
-        live_by_email = {r.email: r.status for r in live_rows}
-        live_by_user = {r.user_id: r.status for r in live_rows if r.user_id is not None}
+        user_ids = _user_ids_by_email(lookup) if lookup else {}
         rows, results = [], []
         for cand in unique_batch:
-            uid = st.user_id(cand.user) if cand.user is not None else None
-            status = live_by_user.get(uid) if uid is not None else None
-            status = status or live_by_email.get(cand.email)
-            if status is not None:
-                report.add(InviteResult(cand.email, "already_invited",
-                                        _("Already invited (%(status)s).", status=status.label), cand.line))
-                continue
-            registered = cand.user is not None
+            uid = st.user_id(cand.user) if cand.user is not None else user_ids.get(cand.email)
+            registered = uid is not None
             rows.append({
                 "contract_id": contract.id, "user_id": uid, "email": cand.email,
                 "status": InvitationStatus.OUTSTANDING if registered else InvitationStatus.NOT_REGISTERED,
@@ -755,22 +738,36 @@ def _invite_candidates(contract: Any, candidates: Iterable[_Candidate], activiti
             results.append(InviteResult(
                 cand.email, "invited" if registered else "not_registered",
                 _("Invited.") if registered else _("Invited; no account uses this e-mail yet."), cand.line))
-        if not rows:
+        # One statement per batch: the live-invitation unique indexes (per e-mail, per learner) skip whoever is
+        # already invited, and RETURNING says which rows went in. Concurrent invites cannot slip between a check
+        # and the insert. E-mails are unique within a batch, so ids are matched back by e-mail.
+        id_by_email = _insert_invitations(rows)
+        skipped = [(row, result) for row, result in zip(rows, results) if row["email"] not in id_by_email]
+        if skipped:
+            live = session.execute(
+                sa.select(m.Invitation.email, m.Invitation.user_id, m.Invitation.status).where(
+                    m.Invitation.contract_id == contract.id, m.Invitation.status != LIVE,
+                    sa.or_(m.Invitation.email.in_([row["email"] for row, _r in skipped]),
+                           m.Invitation.user_id.in_([row["user_id"] for row, _r in skipped if row["user_id"] is not None])),
+                )).all()
+            by_email = {r.email: r.status for r in live}
+            by_user = {r.user_id: r.status for r in live if r.user_id is not None}
+            for row, result in skipped:
+                status = by_user.get(row["user_id"]) or by_email.get(row["email"]) or InvitationStatus.OUTSTANDING
+                result.outcome, result.message = "already_invited", _("Already invited (%(status)s).",
+                                                                       status=status.label)
+        pairs = [(result, id_by_email[row["email"]]) for row, result in zip(rows, results)
+                 if row["email"] in id_by_email]
+        for row, result in skipped:
+            report.add(result)
+        if not pairs:
             continue
-        # Core executemany on the session's connection (same transaction). The ORM bulk path leaves out
-        # None values, so a mixed file (user_id set / NULL) became one INSERT per run of alike rows.
-        invitation_table = m.Invitation.__table__
-        # RETURNING (id, email) without sort_by_parameter_order: SQLite has no implicit sentinel, and asking
-        # for the order there falls back to one INSERT per row. E-mails are unique within a batch.
-        id_by_email = dict((email, iid) for iid, email in session.connection().execute(
-            sa.insert(invitation_table).returning(invitation_table.c.id, invitation_table.c.email), rows
-        ))
-        ids = [id_by_email[row["email"]] for row in rows]
+        ids = [iid for _result, iid in pairs]
         if activity_ids:
             session.connection().execute(sa.insert(m.InvitationActivity.__table__), [
                 {"invitation_id": iid, "activity_id": aid} for iid in ids for aid in activity_ids
             ])
-        for result, iid in zip(results, ids):
+        for result, iid in pairs:
             result.invitation_id = iid
             report.add(result)
             created_ids.append((result, iid))
@@ -786,6 +783,71 @@ def _invite_candidates(contract: Any, candidates: Iterable[_Candidate], activiti
     return report
 
 
+def _user_ids_by_email(emails: list[str]) -> dict[str, Any]:
+    """Lower-case e-mail → host user key for ``emails``, through the host's batch hook.
+
+    With the default hooks this is one query of two columns (no user objects are built).
+    """
+    st = _state()
+    from .rules import ContractRules
+
+    def is_default(name: str) -> bool:
+        return getattr(getattr(st.rules, name), "__func__", None) is getattr(ContractRules, name)
+
+    if is_default("find_users_by_email") and is_default("find_user_by_email"):
+        column = getattr(st.user_model, config_value("USER_EMAIL_ATTR"))
+        found = _session().execute(
+            sa.select(column, st.user_pk_column).where(_one_of(sa.func.lower(column), sorted(set(emails))))).all()
+        return {email.lower(): uid for email, uid in found}
+    return {email: st.user_id(user) for email, user in st.rules.find_users_by_email(emails).items()}
+
+
+def _is_postgresql() -> bool:
+    return _session().get_bind().dialect.name == "postgresql"
+
+
+def _one_of(expression: Any, values: list[Any]) -> Any:
+    """``expression IN values``. On PostgreSQL one array parameter (``= ANY(:values)``): the SQL text stays
+    short and the same for every batch, so the driver and the server do not parse a 500-item list each time."""
+    if _is_postgresql():
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        item_type = sa.String() if isinstance(expression.type, sa.types.NullType) else expression.type
+        return expression == sa.any_(sa.bindparam(None, list(values), type_=ARRAY(item_type)))
+    return expression.in_(values)
+
+
+def _insert_invitations(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Insert ``rows`` into lc_invitation, skipping any a live invitation already covers; e-mail → new id."""
+    table, session = _m().Invitation.__table__, _session()
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        # INSERT … SELECT unnest(:column_array) …: one short statement with one array per column, instead of
+        # a VALUES list the driver would have to parse for every batch.
+        from sqlalchemy.dialects.postgresql import ARRAY
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        columns = list(rows[0])
+        arrays = []
+        for name in columns:
+            column_type = table.c[name].type
+            values = [row[name] for row in rows]
+            if isinstance(column_type, EnumString):
+                column_type, values = sa.String(20), [None if v is None else v.value for v in values]
+            arrays.append(sa.func.unnest(sa.bindparam(None, values, type_=ARRAY(column_type))))
+        stmt = (pg_insert(table).from_select(columns, sa.select(*arrays)).on_conflict_do_nothing()
+                .returning(table.c.id, table.c.email))
+        return {email: iid for iid, email in session.connection().execute(stmt)}
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(table).on_conflict_do_nothing()
+    else:  # pragma: no cover - other databases: plain insert (a conflict rolls back and the call is retried)
+        stmt = sa.insert(table)
+    stmt = stmt.returning(table.c.id, table.c.email)
+    return {email: iid for iid, email in session.connection().execute(stmt, rows)}
+
+
 def _notify_new(app: Any, contract_id: int, created: list[tuple[InviteResult, int]], report: InviteReport,
                 actor: Any) -> None:
     """After the invite committed: notify learners through the host and send signals; record failures."""
@@ -794,14 +856,17 @@ def _notify_new(app: Any, contract_id: int, created: list[tuple[InviteResult, in
     m, session = _m(), _session()
     by_id = {iid: result for result, iid in created}
     failures: list[tuple[Any, Exception]] = []
-    ids = list(by_id)
+    ids = sorted(by_id)
     for start in range(0, len(ids), _BATCH):
-        # All share one contract: let ``invitation.contract`` come from the identity map instead of joining
-        # (and select-in loading its admins) once per batch.
-        invitations = session.execute(
-            sa.select(m.Invitation).where(m.Invitation.id.in_(ids[start:start + _BATCH])).order_by(m.Invitation.id)
-            .options(sa_orm.lazyload(m.Invitation.contract))
-        ).scalars().all()
+        chunk = ids[start:start + _BATCH]
+        # A key range (two parameters) rather than a 500-item IN list: the new ids of one bulk insert are
+        # nearly contiguous, and rows of other invites in the range are filtered out here. All share one
+        # contract, so ``invitation.contract`` comes from the identity map instead of a join per batch.
+        invitations = [inv for inv in session.execute(
+            sa.select(m.Invitation)
+            .where(m.Invitation.contract_id == contract_id, m.Invitation.id.between(chunk[0], chunk[-1]))
+            .order_by(m.Invitation.id).options(sa_orm.lazyload(m.Invitation.contract))
+        ).scalars() if inv.id in by_id]
         failures.extend(_rules().send_invitations(invitations))
         if signals.invitation_created.receivers:
             for invitation in invitations:
@@ -962,9 +1027,12 @@ def _parse_csv_lines(lines: Iterable[str], report: InviteReport) -> Iterator[_Ca
                   n=f"{total:,}", max=f"{max_rows:,}"), field="file")
         if not line.strip():
             continue
-        try:
-            cells = next(csv.reader([line], skipinitialspace=True))
-        except csv.Error:
+        if '"' in line or "," in line:  # the csv module only for lines that need it (most hold one address)
+            try:
+                cells = next(csv.reader([line], skipinitialspace=True))
+            except csv.Error:
+                cells = [line]
+        else:
             cells = [line]
         cell = next((c for c in cells if c.strip()), "")
         email = _normalize_email(cell)
@@ -1599,11 +1667,7 @@ def invitation_page(contract: Any, *, search: str | None = None, status: Invitat
     """
     m, st, session = _m(), _state(), _session()
     per_page = max(1, min(int(per_page or config_value("PAGE_SIZE")), 500))
-    where = [m.Invitation.contract_id == contract.id]
-    if search and search.strip():
-        where.append(m.Invitation.email.contains(search.strip().lower(), autoescape=True))
-    if status:
-        where.append(m.Invitation.status == InvitationStatus(status))
+    where = _invitation_filters(contract, search, status)
     total = session.execute(sa.select(sa.func.count()).select_from(m.Invitation).where(*where)).scalar_one()
     page = max(1, min(int(page or 1), max(1, -(-total // per_page))))
     items = list(session.execute(
@@ -1623,6 +1687,56 @@ def invitation_page(contract: Any, *, search: str | None = None, status: Invitat
         ):
             activities[iid].append(activity)
     return InvitationPage(items, activities, total, page, per_page)
+
+
+def _invitation_filters(contract: Any, search: str | None, status: InvitationStatus | str | None) -> list[Any]:
+    """The WHERE clauses of a contract's invitation list: e-mail text (case-insensitive) and status."""
+    m = _m()
+    where = [m.Invitation.contract_id == contract.id]
+    if search and search.strip():
+        where.append(m.Invitation.email.contains(search.strip().lower(), autoescape=True))
+    if status:
+        where.append(m.Invitation.status == InvitationStatus(status))
+    return where
+
+
+@dataclasses.dataclass(frozen=True)
+class InvitationExportRow:
+    """One invitation as the CSV export shows it."""
+
+    email: str
+    learner: str  #: the learner's display name ("" while no account uses the e-mail)
+    status: InvitationStatus
+    invited_at: dt.datetime
+    invited_by: str | None
+    code_redeemed_at: dt.datetime | None
+    enrolled: int  #: activities the learner enrolled in through the contract
+
+
+def invitation_export_rows(contract: Any, *, search: str | None = None, status: InvitationStatus | str | None = None,
+                           batch_size: int = _BATCH) -> Iterator[InvitationExportRow]:
+    """Every invitation of ``contract`` matching the list's filters, newest first, read ``batch_size`` at a time.
+
+    Two queries per batch (the invitations, then their learners) whatever the number of invitations, and no
+    more than one batch in memory: the admin and dashboard CSV exports stream these rows.
+    """
+    m, session, rules = _m(), _session(), _rules()
+    where = _invitation_filters(contract, search, status)
+    last_id = None
+    while True:
+        stmt = (sa.select(m.Invitation).where(*where)
+                .options(sa.orm.selectinload(m.Invitation.user), sa.orm.lazyload(m.Invitation.contract))
+                .order_by(m.Invitation.id.desc()).limit(batch_size))
+        if last_id is not None:
+            stmt = stmt.where(m.Invitation.id < last_id)
+        batch = list(session.execute(stmt).scalars())
+        for inv in batch:
+            yield InvitationExportRow(
+                inv.email, rules.user_display_name(inv.user) if inv.user is not None else "", inv.status,
+                inv.invited_at, inv.invited_by, inv.code_redeemed_at, inv.enrolled_count)
+        if len(batch) < batch_size:
+            return
+        last_id = batch[-1].id
 
 
 @dataclasses.dataclass(frozen=True)

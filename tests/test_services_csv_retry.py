@@ -1,8 +1,9 @@
-"""A CSV invite that loses a race to a concurrent invite is retried from the start of the file."""
+"""Bulk invites racing other writers: a concurrent invite is reported, a retried transaction rereads the file."""
 from __future__ import annotations
 
 import io
 
+import pytest
 import sqlalchemy as sa
 
 from flask_learning_contracts import ContractType, InvitationStatus, services
@@ -24,35 +25,70 @@ class OneWayStream(io.RawIOBase):
         return self._data.read(size)
 
 
-def test_a_csv_invite_that_hits_a_concurrent_invite_is_retried_and_reports_it(app, db, rules, make_course):
-    contract = services.create_contract(
+CSV = b"a@example.com\nb@example.com\nc@example.com\n"
+
+
+@pytest.fixture
+def contract(app, rules):
+    return services.create_contract(
         code="RACE", title="Race", contract_type=ContractType.SUBSCRIPTION, seats=5,
         valid_from=rules.today(), valid_until=rules.today())
-    m = app.extensions["learning_contracts"].models
-    inserts = []
+
+
+@pytest.fixture
+def m(app):
+    return app.extensions["learning_contracts"].models
+
+
+def our_insert(statement: str) -> bool:
+    return statement.startswith("INSERT INTO lc_invitation ") and "ON CONFLICT" in statement
+
+
+def emails_of(db, m, contract):
+    return db.session.execute(sa.select(m.Invitation.email).where(m.Invitation.contract_id == contract.id)
+                              .order_by(m.Invitation.email)).scalars().all()
+
+
+def test_an_invite_committed_by_another_worker_meanwhile_is_reported_already_invited(db, m, rules, contract):
+    done = []
 
     def concurrent_invite(conn, cursor, statement, parameters, context, executemany):
-        # Just before our first INSERT, another worker invites b@example.com and commits first.
-        if statement.startswith("INSERT INTO lc_invitation ") and not inserts:
-            inserts.append(statement)
+        if our_insert(statement) and not done:  # just before our INSERT, another worker commits b@example.com
+            done.append(True)
             with db.engine.connect() as other:
                 other.execute(sa.insert(m.Invitation.__table__).values(
                     contract_id=contract.id, email="b@example.com", status=InvitationStatus.NOT_REGISTERED.value,
-                    require_code=True, enrolled_count=0, invited_at=rules.now().replace(tzinfo=None),
-                    send_count=0))
+                    require_code=True, enrolled_count=0, invited_at=rules.now().replace(tzinfo=None), send_count=0))
                 other.commit()
-        elif statement.startswith("INSERT INTO lc_invitation "):
-            inserts.append(statement)
 
     sa.event.listen(db.engine, "before_cursor_execute", concurrent_invite)
     try:
-        report = services.invite_csv(contract, OneWayStream(b"a@example.com\nb@example.com\nc@example.com\n"))
+        report = services.invite_csv(contract, io.BytesIO(CSV))
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", concurrent_invite)
 
-    assert len(inserts) >= 2  # the first attempt lost the race; the file was read again from its start
+    assert done
     assert sorted(r.email for r in report.not_registered) == ["a@example.com", "c@example.com"]
-    assert [(r.email, r.line) for r in report.already_invited] == [("b@example.com", 2)]
-    emails = db.session.execute(sa.select(m.Invitation.email).where(m.Invitation.contract_id == contract.id)
-                                .order_by(m.Invitation.email)).scalars().all()
-    assert emails == ["a@example.com", "b@example.com", "c@example.com"]
+    assert [(r.email, r.line, r.message) for r in report.already_invited] == [
+        ("b@example.com", 2, "Already invited (Not Registered).")]
+    assert emails_of(db, m, contract) == ["a@example.com", "b@example.com", "c@example.com"]
+
+
+def test_a_retried_csv_invite_reads_a_one_way_upload_again_from_its_start(db, m, contract):
+    attempts = []
+
+    def locked_once(conn, cursor, statement, parameters, context, executemany):
+        if our_insert(statement):
+            attempts.append(statement)
+            if len(attempts) == 1:
+                raise sa.exc.OperationalError(statement, parameters, Exception("database is locked"))
+
+    sa.event.listen(db.engine, "before_cursor_execute", locked_once)
+    try:
+        report = services.invite_csv(contract, OneWayStream(CSV))
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", locked_once)
+
+    assert len(attempts) == 2  # the transaction was retried, and the second attempt saw the whole file
+    assert sorted(r.email for r in report.not_registered) == ["a@example.com", "b@example.com", "c@example.com"]
+    assert emails_of(db, m, contract) == ["a@example.com", "b@example.com", "c@example.com"]
