@@ -27,6 +27,7 @@ from werkzeug.wrappers import Response
 
 from .. import errors, services
 from ..config import config_value
+from ..csv_export import invitations_csv
 from ..enums import ContractState, ContractType, InvitationStatus
 from ..i18n import _, _l
 from . import forms
@@ -447,16 +448,28 @@ class ContractView(ModelView):
                              lines=lines, button=_("Remove the activity"), cancel_url=back)
 
     # -- invitations --------------------------------------------------------------------------
-    @expose("/<int:contract_id>/invitations")
-    def invitations_view(self, contract_id: int) -> str:
-        contract = self._contract(contract_id)
+    @staticmethod
+    def _invitation_filters() -> tuple[str, str]:
+        """The e-mail search text and status value of the invitations list (an unknown status means all)."""
         status = request.args.get("status", "")
         if status not in {s.value for s in InvitationStatus}:
             status = ""
-        text = request.args.get("q", "").strip()
+        return request.args.get("q", "").strip(), status
+
+    @expose("/<int:contract_id>/invitations")
+    def invitations_view(self, contract_id: int) -> str:
+        contract = self._contract(contract_id)
+        text, status = self._invitation_filters()
         page = services.invitation_page(contract, search=text, status=status or None, page=_page_arg())
         return self._page("invitations.html", contract, "invitations", page=page, query=text, status=status,
                           summary=services.seat_summary(contract))
+
+    @expose("/<int:contract_id>/invitations/export.csv")
+    def invitations_export_view(self, contract_id: int) -> Response:
+        """GET: the invitations matching the list's search and status filters, as a CSV download."""
+        contract = self._contract(contract_id)
+        text, status = self._invitation_filters()
+        return invitations_csv(contract, search=text, status=status or None)
 
     @expose("/<int:contract_id>/invitations/<int:invitation_id>/activities", methods=("GET", "POST"))
     def invitation_activities_view(self, contract_id: int, invitation_id: int) -> Any:

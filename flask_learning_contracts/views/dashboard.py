@@ -18,6 +18,7 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from .. import errors, services
+from ..csv_export import invitations_csv
 from ..enums import ContractState, ContractType, InvitationStatus
 from ..i18n import _
 from .forms import (ActionForm, InvitationActivitiesForm, InviteCsvForm, InviteUsersForm, TitleForm,
@@ -79,11 +80,15 @@ def _page_number(value: str | None) -> int:
         return 1
 
 
+def _invitation_filters() -> tuple[str, InvitationStatus | None]:
+    """The e-mail search text and status of the invitations list (an unknown status means all)."""
+    return (request.args.get("q") or "").strip()[:320], _status_filter(request.args.get("status"))
+
+
 def manage_contract(contract_id: int) -> Any:
     """GET: one contract: seats and chart, title, invitation code, and its invitations (search, filter, pages)."""
     contract = _managed_contract(contract_id)
-    search = (request.args.get("q") or "").strip()[:320]
-    status = _status_filter(request.args.get("status"))
+    search, status = _invitation_filters()
     page = services.invitation_page(contract, search=search or None, status=status,
                                     page=_page_number(request.args.get("page")))
     title_form = TitleForm(data={"title": contract.title})
@@ -91,6 +96,13 @@ def manage_contract(contract_id: int) -> Any:
         "learning_contracts/manage/contract.html", contract=contract, summary=services.seat_summary(contract),
         page=page, search=search, status=status, statuses=list(InvitationStatus), title_form=title_form,
         action_form=ActionForm(), next_url=current_path(), lc_show_dashboard=True)
+
+
+def export_invitations(contract_id: int) -> Any:
+    """GET: the invitations matching the list's search and status filters, as a CSV download."""
+    contract = _managed_contract(contract_id)
+    search, status = _invitation_filters()
+    return invitations_csv(contract, search=search or None, status=status)
 
 
 def edit_title(contract_id: int) -> Any:
@@ -247,6 +259,7 @@ def _invite_list(contract: Any) -> str:
 def register_dashboard_pages(bp: Blueprint) -> None:
     bp.add_url_rule("/manage/", "dashboard", dashboard)
     bp.add_url_rule("/manage/<int:contract_id>", "manage_contract", manage_contract)
+    bp.add_url_rule("/manage/<int:contract_id>/invitations.csv", "manage_export", export_invitations)
     bp.add_url_rule("/manage/<int:contract_id>/title", "manage_title", edit_title, methods=["POST"])
     bp.add_url_rule("/manage/<int:contract_id>/code", "manage_regenerate", regenerate_code, methods=["GET", "POST"])
     bp.add_url_rule("/manage/<int:contract_id>/invite", "manage_invite", invite)
