@@ -128,5 +128,5 @@ DEMO_LOGINS = [
     ("contracts@example.com", "Contract admin of the Acme contracts (dashboard)"),
     ("ana@example.com", "Learner with invitations to both demo contracts"),
     ("ben@example.com", "Learner invited to the Acme Voucher contract"),
-    ("cleo@example.com", "Learner never invited: enters the GLOBEX-SUB code printed below"),
+    ("cleo@example.com", "Learner never invited: redeem the GLOBEX-SUB code (printed at start-up)"),
 ]
