@@ -841,11 +841,11 @@ def _insert_invitations(rows: list[dict[str, Any]]) -> dict[str, int]:
     if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        stmt = sqlite_insert(table).on_conflict_do_nothing()
-    else:  # pragma: no cover - other databases: plain insert (a conflict rolls back and the call is retried)
-        stmt = sa.insert(table)
-    stmt = stmt.returning(table.c.id, table.c.email)
-    return {email: iid for iid, email in session.connection().execute(stmt, rows)}
+        stmt = sqlite_insert(table).on_conflict_do_nothing().returning(table.c.id, table.c.email)
+        return {email: iid for iid, email in session.connection().execute(stmt, rows)}
+    # Other databases: a plain insert (a conflict with a concurrent invite rolls back and the call is retried).
+    stmt = sa.insert(table).returning(table.c.id, table.c.email)  # pragma: no cover
+    return {email: iid for iid, email in session.connection().execute(stmt, rows)}  # pragma: no cover
 
 
 def _notify_new(app: Any, contract_id: int, created: list[tuple[InviteResult, int]], report: InviteReport,
