@@ -94,3 +94,16 @@ def make_contract(app):
 
 def count(db, model, *where) -> int:
     return db.session.execute(sa.select(sa.func.count()).select_from(model).where(*where)).scalar_one()
+
+
+@pytest.fixture
+def m(app):
+    """The extension's model classes (built on the host's metadata)."""
+    return app.extensions["learning_contracts"].models
+
+
+def invite_one(contract, user, **kwargs):
+    """Invite one registered learner and return the new invitation."""
+    report = services.invite(contract, users=[user], **kwargs)
+    assert len(report.invited) == 1, report
+    return services.get_invitation(report.invited[0].invitation_id)

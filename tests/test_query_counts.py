@@ -6,7 +6,6 @@ batched rows). Page-level counts are asserted by the view tests; timings live in
 from __future__ import annotations
 
 import io
-from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -14,22 +13,9 @@ import sqlalchemy as sa
 from flask_learning_contracts import ContractType, services
 
 from . import host
+from .views_support import count_queries as counting
 
 VOUCHER, SUBSCRIPTION = ContractType.VOUCHER, ContractType.SUBSCRIPTION
-
-
-@contextmanager
-def counting(db):
-    statements: list[str] = []
-
-    def before(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", before)
 
 
 @pytest.fixture

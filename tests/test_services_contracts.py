@@ -13,24 +13,13 @@ from flask_login import AnonymousUserMixin
 from flask_learning_contracts import ContractState, ContractType, InvitationStatus, errors, services
 
 from . import host
-from .conftest import count
+from .conftest import count, invite_one
 
 VOUCHER, SUBSCRIPTION = ContractType.VOUCHER, ContractType.SUBSCRIPTION
 
 
-@pytest.fixture
-def m(app):
-    return app.extensions["learning_contracts"].models
-
-
 def actions(contract) -> list[str]:
     return [entry.action for entry in services.history(contract)]
-
-
-def invite_one(contract, user, **kwargs):
-    report = services.invite(contract, users=[user], **kwargs)
-    assert len(report.invited) == 1, report
-    return services.get_invitation(report.invited[0].invitation_id)
 
 
 # ---------------------------------------------------------------------------------------------

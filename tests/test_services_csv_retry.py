@@ -35,11 +35,6 @@ def contract(app, rules):
         valid_from=rules.today(), valid_until=rules.today())
 
 
-@pytest.fixture
-def m(app):
-    return app.extensions["learning_contracts"].models
-
-
 def our_insert(statement: str) -> bool:
     return statement.startswith("INSERT INTO lc_invitation ") and "ON CONFLICT" in statement
 

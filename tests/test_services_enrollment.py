@@ -11,25 +11,14 @@ import sqlalchemy as sa
 from flask_learning_contracts import ContractType, InvitationStatus, errors, services
 
 from . import host
-from .conftest import count
+from .conftest import count, invite_one
 
 VOUCHER, SUBSCRIPTION = ContractType.VOUCHER, ContractType.SUBSCRIPTION
 
 
 @pytest.fixture
-def m(app):
-    return app.extensions["learning_contracts"].models
-
-
-@pytest.fixture
 def courses(make_course):
     return [make_course(f"Course {i}") for i in range(1, 5)]
-
-
-def invite_one(contract, user, **kwargs):
-    report = services.invite(contract, users=[user], **kwargs)
-    assert len(report.invited) == 1, report
-    return services.get_invitation(report.invited[0].invitation_id)
 
 
 def open_contract(make_contract, contract_type, activities, **fields):

@@ -11,26 +11,15 @@ import sqlalchemy as sa
 
 from flask_learning_contracts import ContractType, InvitationStatus, errors, services
 
-from .conftest import count
+from .conftest import count, invite_one
 
 VOUCHER, SUBSCRIPTION = ContractType.VOUCHER, ContractType.SUBSCRIPTION
 S = InvitationStatus
 
 
 @pytest.fixture
-def m(app):
-    return app.extensions["learning_contracts"].models
-
-
-@pytest.fixture
 def courses(make_course):
     return [make_course(f"Course {i}") for i in range(1, 4)]
-
-
-def invite_one(contract, user, **kwargs):
-    report = services.invite(contract, users=[user], **kwargs)
-    assert len(report.invited) == 1, report
-    return services.get_invitation(report.invited[0].invitation_id)
 
 
 def status_of(invitation):
