@@ -51,6 +51,15 @@ def browser_type_launch_args(browser_type_launch_args):
     }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _patient_expectations():
+    """Assertions wait up to 15 s (Playwright's default is 5 s): a loaded 2-core CI machine is slow, not wrong."""
+    if HAVE_PLAYWRIGHT:
+        from playwright.sync_api import expect
+
+        expect.set_options(timeout=15_000)
+
+
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args):
     return {**browser_context_args, "viewport": {"width": 1366, "height": 900}}
