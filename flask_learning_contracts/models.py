@@ -206,6 +206,16 @@ def build_models(db: Any, user_model: type, activity_model: type) -> SimpleNames
             return self.status is not InvitationStatus.REVOKED
 
         @property
+        def can_be_revoked(self) -> bool:
+            """Rule 10: revocable while live and the learner has no enrollment through the contract."""
+            return self.status is not InvitationStatus.REVOKED and not self.enrolled_count
+
+        @property
+        def can_be_resent(self) -> bool:
+            """Rule 10: only Outstanding invitations are resent."""
+            return self.status is InvitationStatus.OUTSTANDING
+
+        @property
         def code_satisfied(self) -> bool:
             """Whether the learner may enroll without entering the code (not required, or already redeemed)."""
             return not self.require_code or self.code_redeemed_at is not None

@@ -1145,7 +1145,7 @@ def resend(invitation: Any, *, actor: Any = None) -> Any:
 
 
 def _check_resend(invitation: Any) -> None:
-    if invitation.status is not InvitationStatus.OUTSTANDING:
+    if not invitation.can_be_resent:
         raise errors.ResendNotAllowed(
             _("Only outstanding invitations can be resent; this one is %(status)s.", status=invitation.status.label))
     _ensure_active(invitation.contract)
@@ -1164,6 +1164,7 @@ def _mark_resent(invitation: Any, *, actor: Any = None) -> Any:
 def revoke(invitation: Any, *, actor: Any = None) -> Any:
     """Revoke an invitation whose learner has no enrollment through the contract. The record stays."""
     m = _m()
+    # Invitation.can_be_revoked, decided atomically (a concurrent enrollment or revoke wins or loses cleanly).
     result = _session().execute(
         sa.update(m.Invitation)
         .where(m.Invitation.id == invitation.id, m.Invitation.status != LIVE, m.Invitation.enrolled_count == 0)
