@@ -88,6 +88,18 @@ def _rules() -> Any:
     return _state().rules
 
 
+def _statement(name: str, build: Callable[[Any], Any]) -> Any:
+    """A statement of the hot paths, built once per set of models and executed with bind parameters.
+
+    Building SQLAlchemy expressions costs Python time on every call; these are built once."""
+    m = _m()
+    cache = m.__dict__.setdefault("statements", {})
+    statement = cache.get(name)
+    if statement is None:
+        statement = cache[name] = build(m)
+    return statement
+
+
 def _now() -> dt.datetime:
     """``rules.now()`` as naive UTC, the form stored in our DateTime columns."""
     moment = _rules().now()
@@ -178,11 +190,10 @@ def _actor_fields(actor: Any) -> dict[str, Any]:
 
 def _record(contract: Any, action: str, message: str, *, actor: Any = None, invitation: Any = None) -> None:
     """Write one history row in the current transaction."""
-    _session().add(
-        _m().HistoryEntry(
-            at=_now(), contract_id=contract.id, contract_code=contract.code, action=action, message=message,
-            invitation_id=getattr(invitation, "id", None), **_actor_fields(actor),
-        )
+    _session().execute(
+        _statement("insert_history", lambda m: sa.insert(m.HistoryEntry.__table__)),
+        {"at": _now(), "contract_id": contract.id, "contract_code": contract.code, "action": action,
+         "message": message, "invitation_id": getattr(invitation, "id", None), **_actor_fields(actor)},
     )
 
 
@@ -1198,14 +1209,12 @@ def regenerate_code(contract: Any, *, actor: Any = None) -> str:
 # learners
 # ---------------------------------------------------------------------------------------------
 def _live_invitation(contract_id: int, user: Any) -> Any:
-    m = _m()
     # The caller holds the contract: ``invitation.contract`` comes from the identity map when needed,
     # instead of a join plus a select-in load of the contract's admins on every enrollment.
-    return _session().execute(
-        sa.select(m.Invitation).where(
-            m.Invitation.contract_id == contract_id, m.Invitation.user_id == _state().user_id(user),
-            m.Invitation.status != LIVE).options(sa_orm.lazyload(m.Invitation.contract))
-    ).scalars().first()
+    statement = _statement("live_invitation", lambda m: sa.select(m.Invitation).where(
+        m.Invitation.contract_id == sa.bindparam("p_c"), m.Invitation.user_id == sa.bindparam("p_u"),
+        m.Invitation.status != LIVE).options(sa_orm.lazyload(m.Invitation.contract)))
+    return _session().execute(statement, {"p_c": contract_id, "p_u": _state().user_id(user)}).scalars().first()
 
 
 @transactional
@@ -1323,17 +1332,40 @@ def redeem_code(user: Any, code: str) -> Any:
 
 
 def _enrollment_for(contract_id: int, user_id: Any, activity_id: Any) -> Any:
-    m = _m()
-    return _session().execute(
-        sa.select(m.Enrollment).where(m.Enrollment.contract_id == contract_id, m.Enrollment.user_id == user_id,
-                                      m.Enrollment.activity_id == activity_id)
-    ).scalars().first()
+    statement = _statement("enrollment_for", lambda m: sa.select(m.Enrollment).where(
+        m.Enrollment.contract_id == sa.bindparam("p_c"), m.Enrollment.user_id == sa.bindparam("p_u"),
+        m.Enrollment.activity_id == sa.bindparam("p_a")))
+    return _session().execute(statement, {"p_c": contract_id, "p_u": user_id, "p_a": activity_id}).scalars().first()
 
 
-def _check_enrollable(user: Any, contract: Any, activity_id: Any) -> Any:
-    """Everything that can be decided before taking any lock. Returns the learner's live invitation."""
+def _enrollment_statement(m: Any) -> Any:
+    """The learner's live invitation, with (in the same query) their enrollment in the activity if any and
+    whether the invitation covers the activity (Voucher: its own list; Subscription: the contract's)."""
+    inv, bound = m.Invitation, sa.bindparam("p_a")
+    enrolled = (sa.select(m.Enrollment.id)
+                .where(m.Enrollment.contract_id == inv.contract_id, m.Enrollment.user_id == inv.user_id,
+                       m.Enrollment.activity_id == bound).scalar_subquery())
+    in_invitation = sa.exists().where(m.InvitationActivity.invitation_id == inv.id,
+                                      m.InvitationActivity.activity_id == bound)
+    in_contract = sa.exists().where(m.ContractActivity.contract_id == inv.contract_id,
+                                    m.ContractActivity.activity_id == bound)
+    return (sa.select(inv, enrolled.label("enrollment_id"), in_invitation.label("in_invitation"),
+                      in_contract.label("in_contract"))
+            .where(inv.contract_id == sa.bindparam("p_c"), inv.user_id == sa.bindparam("p_u"), inv.status != LIVE)
+            .options(sa_orm.lazyload(inv.contract)))
+
+
+def _check_enrollable(user: Any, contract: Any, activity_id: Any) -> tuple[Any, Any]:
+    """Everything that can be decided before taking any lock, in one query.
+
+    Returns ``(invitation, enrollment)``: ``enrollment`` is the learner's existing enrollment in the
+    activity (enrolling again is idempotent, whatever the date), else ``None`` after every check passed."""
     st, m = _state(), _m()
-    invitation = _live_invitation(contract.id, user)
+    row = _session().execute(_statement("enrollment_check", _enrollment_statement),
+                             {"p_c": contract.id, "p_u": st.user_id(user), "p_a": activity_id}).first()
+    if row is not None and row.enrollment_id is not None:
+        return row[0], _session().get(m.Enrollment, row.enrollment_id)
+    invitation = row[0] if row is not None else None
     if invitation is None:
         revoked = _session().execute(sa.select(m.Invitation.id).where(
             m.Invitation.contract_id == contract.id, m.Invitation.status == InvitationStatus.REVOKED,
@@ -1343,15 +1375,10 @@ def _check_enrollable(user: Any, contract: Any, activity_id: Any) -> Any:
     _ensure_active(contract)
     if not invitation.code_satisfied:
         raise errors.CodeRequired()
-    if contract.contract_type is ContractType.VOUCHER:
-        covered = _session().execute(sa.select(m.InvitationActivity.activity_id).where(
-            m.InvitationActivity.invitation_id == invitation.id,
-            m.InvitationActivity.activity_id == activity_id)).first()
-    else:
-        covered = activity_id in _contract_activity_ids(contract)
+    covered = row.in_invitation if contract.contract_type is ContractType.VOUCHER else row.in_contract
     if not covered:
         raise errors.ActivityNotInInvitation()
-    return invitation
+    return invitation, None
 
 
 @transactional
@@ -1365,31 +1392,30 @@ def enroll(user: Any, contract: Any, activity: Any) -> Any:
     st, m, session = _state(), _m(), _session()
     aid = activity if not isinstance(activity, st.activity_model) else st.activity_id(activity)
     uid = st.user_id(user)
-    existing = _enrollment_for(contract.id, uid, aid)
-    if existing is not None:
-        return existing
     try:
-        invitation = _check_enrollable(user, contract, aid)
+        invitation, existing = _check_enrollable(user, contract, aid)
     except (errors.NotInvited, errors.InvitationRevoked, errors.ActivityNotInInvitation):
         # Invited by e-mail before signing up? Link those invitations (lazily, only when it can change
         # the answer: one query less on every ordinary enrollment), then decide again.
         link_registered_user(user)
-        invitation = _check_enrollable(user, contract, aid)
-    activity_obj = _load_activities([aid])[0]
+        invitation, existing = _check_enrollable(user, contract, aid)
+    if existing is not None:
+        return existing
+    # The host's own object when the caller passed one (the learner page does): no query to load it again.
+    activity_obj = activity if isinstance(activity, st.activity_model) else _load_activities([aid])[0]
     if st.rules.is_enrolled_in_activity(user, activity_obj):
         raise errors.ValidationError(
             _("You are already enrolled in %(title)s; no seat was used.", title=_activity_title(activity_obj)))
     today = _today()
 
     # 1. Lock the learner's invitation (serialises this learner; holds the per-user limit; loses to a revoke).
-    lock = (
-        sa.update(m.Invitation).where(m.Invitation.id == invitation.id, m.Invitation.status != LIVE)
+    lock = _statement("lock_invitation", lambda m: (
+        sa.update(m.Invitation).where(m.Invitation.id == sa.bindparam("p_i"), m.Invitation.status != LIVE,
+                                      sa.or_(sa.bindparam("p_limit") == 0,
+                                             m.Invitation.enrolled_count < sa.bindparam("p_limit")))
         .values(enrolled_count=m.Invitation.enrolled_count + 1, status=InvitationStatus.ENROLLED)
-        .execution_options(synchronize_session=False)
-    )
-    if contract.per_user_limit:
-        lock = lock.where(m.Invitation.enrolled_count < contract.per_user_limit)
-    if session.execute(lock).rowcount != 1:
+        .execution_options(synchronize_session=False)))
+    if session.execute(lock, {"p_i": invitation.id, "p_limit": contract.per_user_limit}).rowcount != 1:
         again = _enrollment_for(contract.id, uid, aid)
         if again is not None:
             session.rollback()
@@ -1400,30 +1426,31 @@ def enroll(user: Any, contract: Any, activity: Any) -> Any:
         raise errors.PerUserLimitReached(
             _("You may take at most %(n)s activities through %(title)s.", n=contract.per_user_limit,
               title=contract.title))
-    # 2. Now serialised: a concurrent twin may have enrolled in this activity meanwhile.
-    if _enrollment_for(contract.id, uid, aid) is not None:
-        session.rollback()
-        return _enrollment_for(contract.id, uid, aid)
+    # 2. Now serialised. A concurrent twin that enrolled in this activity meanwhile makes the seat or the
+    # enrollment INSERT below hit a unique index: @transactional runs the call again, and the first check
+    # then returns the twin's enrollment (idempotent, one seat).
     # 3. Take a seat when one is due.
     needs_seat = contract.contract_type is ContractType.VOUCHER or session.execute(
-        sa.select(m.Seat.id).where(m.Seat.contract_id == contract.id, m.Seat.user_id == uid,
-                                   m.Seat.activity_id.is_(None))).first() is None
+        _statement("subscription_seat", lambda m: sa.select(m.Seat.id).where(
+            m.Seat.contract_id == sa.bindparam("p_c"), m.Seat.user_id == sa.bindparam("p_u"),
+            m.Seat.activity_id.is_(None))),
+        {"p_c": contract.id, "p_u": uid}).first() is None
     if needs_seat:
-        taken = session.execute(
+        take_seat = _statement("take_seat", lambda m: (
             sa.update(m.Contract)
-            .where(m.Contract.id == contract.id, m.Contract.seats_used < m.Contract.seats,
-                   m.Contract.valid_from <= today, m.Contract.valid_until >= today)
-            .values(seats_used=m.Contract.seats_used + 1).execution_options(synchronize_session=False)
-        )
+            .where(m.Contract.id == sa.bindparam("p_c"), m.Contract.seats_used < m.Contract.seats,
+                   m.Contract.valid_from <= sa.bindparam("p_today"), m.Contract.valid_until >= sa.bindparam("p_today"))
+            .values(seats_used=m.Contract.seats_used + 1).execution_options(synchronize_session=False)))
+        taken = session.execute(take_seat, {"p_c": contract.id, "p_today": today})
         if taken.rowcount != 1:
             session.expire(contract)
             _ensure_active(contract)
             raise errors.NoSeatsAvailable(
                 _("There are no seats left on %(title)s. Ask the contract's administrator for more seats.",
                   title=contract.title))
-        session.add(m.Seat(contract_id=contract.id, user_id=uid,
-                           activity_id=aid if contract.contract_type is ContractType.VOUCHER else None,
-                           created_at=_now()))
+        session.execute(_statement("insert_seat", lambda m: sa.insert(m.Seat.__table__)), {
+            "contract_id": contract.id, "user_id": uid, "created_at": _now(),
+            "activity_id": aid if contract.contract_type is ContractType.VOUCHER else None})
     enrollment = m.Enrollment(contract_id=contract.id, invitation_id=invitation.id, user_id=uid, activity_id=aid,
                               seat_used=needs_seat, created_at=_now())
     session.add(enrollment)
