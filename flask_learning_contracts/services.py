@@ -1009,24 +1009,15 @@ def _upload_lines(chunks: Iterable[str]) -> Iterator[str]:
         yield pending.splitlines()[0]
 
 
-def _read_upload(stream: IO[Any]) -> str:
-    """The whole decoded text of an upload (checked like :func:`_upload_chunks`)."""
-    return "".join(_upload_chunks(stream))
-
-
 def _raise_encoding() -> str:
     raise errors.ValidationError(
         _("The file is not UTF-8 text. Save it as \"CSV UTF-8\" and upload it again."), field="file")
 
 
-def parse_invitation_csv(text: str, report: InviteReport) -> list[_Candidate]:
-    """One e-mail per line (first cell when there are several). Tolerates a header, blank lines, spaces,
-    a BOM, duplicates and mixed case; every other bad line is reported as invalid with its number."""
-    return list(_parse_csv_lines(text.splitlines(), report))
-
-
 def _parse_csv_lines(lines: Iterable[str], report: InviteReport) -> Iterator[_Candidate]:
-    """:func:`parse_invitation_csv` over a stream of lines: yields candidates as it reads."""
+    """One e-mail per line (first cell when there are several), yielded as the file is read. Tolerates a
+    header, blank lines, spaces, a BOM, duplicates and mixed case; every other bad line is reported as
+    invalid with its number."""
     max_rows = int(config_value("CSV_MAX_ROWS"))
     first_content = True
     lines = iter(lines)
