@@ -410,7 +410,7 @@ def _render(app, client, url, repeat, engine):
 
 def scenario_pages(app, repeat):
     """Render the admin and learner pages at scale; skip (with a reason) pages that do not exist yet."""
-    db, m, st = host.db, state(app).models, state(app)
+    db, m = host.db, state(app).models
     out = {}
     admin = app.config.get("LEARNING_CONTRACTS_ADMIN_ENDPOINT", "lc_contract")
     rules = {r.endpoint: r for r in app.url_map.iter_rules() if "GET" in (r.methods or ())}

@@ -22,7 +22,6 @@ import dataclasses
 import datetime as dt
 import codecs
 import functools
-import io
 import itertools
 import random
 import re
