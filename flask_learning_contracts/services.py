@@ -45,7 +45,7 @@ from .models import EnumString
 __all__ = [
     "create_contract", "update_contract", "delete_contract", "add_contract_admin", "remove_contract_admin",
     "add_activities", "import_activities", "preview_import", "remove_activity", "activity_impact",
-    "invite", "invite_csv", "add_invitation_activities", "resend", "revoke", "regenerate_code",
+    "invite", "invite_csv", "add_invitation_activities", "invitation_activity_options", "needs_activity_choice", "resend", "revoke", "regenerate_code",
     "redeem_code", "enroll", "link_registered_user", "invitations_for", "invitation_offers",
     "seat_summary", "seat_summaries", "contract_state", "history", "check_seats", "contracts_for_admin",
     "ensure_can_manage", "ensure_contract_admin", "get_contract", "get_invitation",
@@ -1122,6 +1122,22 @@ def add_invitation_activities(invitation: Any, activities: Iterable[Any], *, act
                 actor=actor, invitation=invitation)
         return added
     return []
+
+
+def invitation_activity_options(invitation: Any) -> tuple[list[Any], list[Any]]:
+    """``(covered, addable)``: the activities ``invitation`` covers, and the contract activities an admin may
+    still add to it (rule 12: only a live Voucher invitation takes more; otherwise ``addable`` is empty)."""
+    st = _state()
+    covered = invitation.activities
+    if invitation.contract.contract_type is not ContractType.VOUCHER or not invitation.is_live:
+        return covered, []
+    covered_ids = {st.activity_id(a) for a in covered}
+    return covered, [a for a in invitation.contract.activities if st.activity_id(a) not in covered_ids]
+
+
+def needs_activity_choice(contract: Any) -> bool:
+    """Whether inviting to ``contract`` has the Voucher step of choosing one, some or all activities."""
+    return contract.contract_type is ContractType.VOUCHER and len(contract.activities) > 1
 
 
 def resend(invitation: Any, *, actor: Any = None) -> Any:

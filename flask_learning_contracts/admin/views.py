@@ -483,12 +483,10 @@ class ContractView(ModelView):
                 flash(_("Added %(n)s activities to the invitation of %(email)s.", n=len(added),
                         email=invitation.email), "success")
                 return redirect(self._url(".invitation_activities_view", contract, invitation_id=invitation.id))
-        covered = invitation.activities
-        covered_ids = {st.activity_id(a) for a in covered}
-        addable = [a for a in contract.activities if st.activity_id(a) not in covered_ids]
-        can_add = contract.is_voucher and invitation.status is not InvitationStatus.REVOKED
+        covered, addable = services.invitation_activity_options(invitation)
+        can_add = contract.is_voucher and invitation.is_live
         return self._page("invitation_activities.html", contract, "invitations", invitation=invitation,
-                          covered=covered, addable=addable if can_add else [], can_add=can_add, form=form,
+                          covered=covered, addable=addable, can_add=can_add, form=form,
                           activity_id=st.activity_id)
 
     @expose("/<int:contract_id>/invitations/<int:invitation_id>/resend", methods=("POST",))
@@ -516,9 +514,6 @@ class ContractView(ModelView):
                              lines=lines, button=_("Revoke the invitation"), cancel_url=back)
 
     # -- inviting -----------------------------------------------------------------------------
-    def _needs_activity_step(self, contract: Any) -> bool:
-        return contract.is_voucher and len(contract.activities) > 1
-
     @expose("/<int:contract_id>/invite", methods=("GET",))
     def invite_view(self, contract_id: int) -> str:
         contract = self._contract(contract_id)
@@ -529,7 +524,7 @@ class ContractView(ModelView):
         found = _state().rules.search_users(query, PICKER_SIZE) if query else []
         return self._page("invite.html", contract, "invitations", csv_form=csv_form, users_form=users_form,
                           user_query=query, found_users=found, user_id=_state().user_id,
-                          two_steps=self._needs_activity_step(contract))
+                          two_steps=services.needs_activity_choice(contract))
 
     @expose("/<int:contract_id>/invite/csv", methods=("POST",))
     def invite_csv_view(self, contract_id: int) -> Any:
@@ -538,7 +533,7 @@ class ContractView(ModelView):
         if not self._posted(form):
             return self._invite_page(contract, form, forms.InviteUsersForm())
         data = form.file.data.read(int(config_value("CSV_MAX_BYTES")) + 1)
-        if self._needs_activity_step(contract):
+        if services.needs_activity_choice(contract):
             step = forms.InviteActivitiesForm(formdata=None, csv_text=base64.b64encode(data).decode("ascii"),
                                               csv_name=form.file.data.filename or "")
             return self._activity_step(contract, step)
@@ -553,7 +548,7 @@ class ContractView(ModelView):
         if not form.user_ids.data:
             flash(_("Tick at least one user to invite."), "error")
             return redirect(self._url(".invite_view", contract, user_q=request.form.get("user_q", "")))
-        if self._needs_activity_step(contract):
+        if services.needs_activity_choice(contract):
             step = forms.InviteActivitiesForm(formdata=None, user_ids=form.user_ids.data)
             return self._activity_step(contract, step)
         return self._send_invites(contract, user_ids=form.user_ids.data, form=form)

@@ -19,7 +19,7 @@ from flask_login import current_user
 
 from .. import errors, services
 from ..csv_export import invitations_csv
-from ..enums import ContractState, ContractType, InvitationStatus
+from ..enums import ContractState, InvitationStatus
 from ..i18n import _
 from .forms import (ActionForm, InvitationActivitiesForm, InviteCsvForm, InviteUsersForm, TitleForm,
                     validate_or_raise)
@@ -133,11 +133,6 @@ def _activity_choices(activities: list[Any]) -> list[tuple[str, str]]:
     return [(str(state.activity_id(a)), rules.activity_title(a)) for a in activities]
 
 
-def _needs_activity_step(contract: Any) -> bool:
-    """The Voucher activity step: choose one, some or all activities when there is more than one."""
-    return contract.contract_type is ContractType.VOUCHER and len(contract.activities) > 1
-
-
 def _prepare_activity_step(form: Any, contract: Any) -> None:
     form.activities.choices = _activity_choices(list(contract.activities))
     if request.method == "GET":
@@ -146,7 +141,7 @@ def _prepare_activity_step(form: Any, contract: Any) -> None:
 
 def _chosen_activities(form: Any, contract: Any) -> list[Any] | None:
     """The activities picked in the Voucher step (``None``: all, the services' default)."""
-    if not _needs_activity_step(contract):
+    if not services.needs_activity_choice(contract):
         return None
     chosen = set(form.activities.data or [])
     if not chosen:
@@ -168,7 +163,7 @@ def invite(contract_id: int) -> Any:
     return render_page(
         "learning_contracts/manage/invite.html", contract=contract, query=query, people=people,
         searched=len(query) >= SEARCH_MIN_CHARS, min_chars=SEARCH_MIN_CHARS, users_form=users_form,
-        csv_form=csv_form, activity_step=_needs_activity_step(contract), lc_show_dashboard=True)
+        csv_form=csv_form, activity_step=services.needs_activity_choice(contract), lc_show_dashboard=True)
 
 
 def invite_users(contract_id: int) -> Any:
@@ -228,11 +223,9 @@ def invitation_activities(contract_id: int, invitation_id: int) -> Any:
     """GET: the activities one invitation covers; POST (Voucher): add more of the contract's activities to it."""
     contract = _managed_contract(contract_id)
     invitation = _managed_invitation(contract, invitation_id)
-    covered = invitation.activities
     state = lc_state()
-    covered_ids = {state.activity_id(a) for a in covered}
-    addable = [a for a in contract.activities if state.activity_id(a) not in covered_ids]
-    can_add = (contract.contract_type is ContractType.VOUCHER and invitation.is_live and bool(addable))
+    covered, addable = services.invitation_activity_options(invitation)
+    can_add = bool(addable)
     form = InvitationActivitiesForm()
     form.activities.choices = _activity_choices(addable)
     if request.method == "POST":
