@@ -145,10 +145,13 @@ def test_many_processes_never_oversell(app, db, contract_type, journal):
 ROUNDS = 5
 
 
-def test_same_learner_same_activity_from_eight_processes(app, db):
+@pytest.mark.parametrize("seats", [SEATS, ROUNDS], ids=["ample-seats", "last-seat"])
+def test_same_learner_same_activity_from_eight_processes(app, db, seats):
+    """A double click (here eight) is one enrollment and one seat, also when that seat is the last one: the
+    click that loses the race gets the winner's enrollment, not "no seats left"."""
     learners = _learners(db, ROUNDS, "twin")
     courses = _courses(db, 1)
-    contract = _contract("TWIN", ContractType.VOUCHER, seats=SEATS, activities=courses)
+    contract = _contract("TWIN", ContractType.VOUCHER, seats=seats, activities=courses)
     services.invite(contract, users=learners)
     cid, rounds = contract.id, [(u.id, courses[0].id) for u in learners]
     url = _release(db)
@@ -172,10 +175,13 @@ def test_same_learner_same_activity_from_eight_processes(app, db):
             retries=race.retries(reports), seconds=f"{elapsed:.2f}")
 
 
-def test_subscription_learner_in_five_activities_at_once(app, db):
+@pytest.mark.parametrize("seats", [SEATS, ROUNDS], ids=["ample-seats", "last-seat"])
+def test_subscription_learner_in_five_activities_at_once(app, db, seats):
+    """One Subscription seat however many activities the learner starts at once, also when it is the last
+    seat: the learner's other activities then need no seat and must not be refused for lack of one."""
     learners = _learners(db, ROUNDS, "sub")
     courses = _courses(db, 5)
-    contract = _contract("SUB5", ContractType.SUBSCRIPTION, seats=SEATS, activities=courses)
+    contract = _contract("SUB5", ContractType.SUBSCRIPTION, seats=seats, activities=courses)
     services.invite(contract, users=learners)
     cid, user_ids, course_ids = contract.id, [u.id for u in learners], [c.id for c in courses]
     url = _release(db)

@@ -128,6 +128,29 @@ def test_enroll_accepts_an_activity_id_as_well_as_the_object(make_contract, make
     assert services.enroll(learner, contract, courses[0]).id == enrollment.id
 
 
+def test_the_rules_hold_without_update_returning(make_contract, make_user, courses, m, db, monkeypatch):
+    """SQLite older than 3.35 has no ``UPDATE … RETURNING``: the lock then reads the invitation back."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL writes an enrollment in one statement")
+    monkeypatch.setattr(db.engine.dialect, "update_returning", False)
+    contract = open_contract(make_contract, VOUCHER, courses, seats=3, per_user_limit=2)
+    learner, other = make_user(), make_user()
+    invitation = invite_one(contract, learner)
+    invite_one(contract, other)
+    first = services.enroll(learner, contract, courses[0])
+    assert services.enroll(learner, contract, courses[0]).id == first.id  # idempotent
+    assert services.enroll(learner, contract, courses[1]).invitation_id == invitation.id
+    with pytest.raises(errors.PerUserLimitReached):
+        services.enroll(learner, contract, courses[2])
+    services.enroll(other, contract, courses[0])
+    with pytest.raises(errors.NoSeatsAvailable):
+        services.enroll(other, contract, courses[1])
+    assert seats_used(contract) == 3
+    assert count(db, m.Enrollment) == 3
+    assert services.get_invitation(invitation.id).enrolled_count == 2
+    assert services.check_seats() == []
+
+
 def test_seat_counter_always_equals_the_seat_rows(make_contract, make_user, courses, m, db):
     voucher = open_contract(make_contract, VOUCHER, courses, seats=6)
     subscription = open_contract(make_contract, SUBSCRIPTION, courses, seats=3)
