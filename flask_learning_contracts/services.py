@@ -853,10 +853,18 @@ def _insert_invitations(rows: list[dict[str, Any]]) -> dict[str, int]:
                 .returning(table.c.id, table.c.email))
         return {email: iid for iid, email in session.connection().execute(stmt)}
     if dialect == "sqlite":
+        # The driver's own executemany (no RETURNING: a multi-row VALUES statement would be built in Python),
+        # then the rows that went in are the newest ``rowcount`` ids: SQLite lets one writer in at a time and
+        # this transaction holds that lock from its first write to its commit, and a new row's id is the
+        # table's largest plus one, so nobody else's rows can be among them.
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        stmt = sqlite_insert(table).on_conflict_do_nothing().returning(table.c.id, table.c.email)
-        return {email: iid for iid, email in session.connection().execute(stmt, rows)}
+        conn = session.connection()
+        inserted = conn.execute(sqlite_insert(table).on_conflict_do_nothing(), rows).rowcount
+        if not inserted:
+            return {}
+        newest = sa.select(table.c.id, table.c.email).order_by(table.c.id.desc()).limit(inserted)
+        return {email: iid for iid, email in conn.execute(newest)}
     # Other databases: a plain insert (a conflict with a concurrent invite rolls back and the call is retried).
     stmt = sa.insert(table).returning(table.c.id, table.c.email)  # pragma: no cover
     return {email: iid for iid, email in session.connection().execute(stmt, rows)}  # pragma: no cover
@@ -1498,7 +1506,7 @@ def _write_enrollment(conn: Any, contract: Any, user: Any, uid: Any, aid: Any, t
     actor, email = _actor_fields(user), _state().rules.user_email(user) or ""
     params = {"p_limit": contract.per_user_limit, "p_c": contract.id, "p_u": uid, "p_a": aid,
               "p_today": _today(), "p_now": now}
-    if _is_postgresql():
+    if conn.dialect.name == "postgresql":
         row = conn.execute(_statement(f"enroll_{kind}", lambda m: _enrollment_writes(m, voucher)), {
             **params, "p_none": None, "p_code": contract.code,
             "p_message_seat": _enrollment_message(email, title, True),

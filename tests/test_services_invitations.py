@@ -432,6 +432,31 @@ def test_csv_tolerates_header_blank_lines_spaces_bom_duplicates_and_case(make_co
     assert [r.line for r in report.rows] == [2, 4, 5, 6, 7]
 
 
+def test_every_reported_invitation_id_is_that_rows_invitation(make_contract, make_user, courses, m, db):
+    """Ids in the report belong to the right e-mail and contract, across batches, when some rows are skipped as
+    already invited and other contracts' invitations sit between this contract's rows."""
+    contract = make_contract(VOUCHER, activities=courses)
+    other = make_contract(SUBSCRIPTION, activities=courses)
+    users = [make_user(f"user{i}@example.com") for i in range(0, 1200, 7)]
+    services.invite(contract, emails=[f"user{i}@example.com" for i in range(0, 1200, 5)])
+    services.invite(other, emails=[f"user{i}@example.com" for i in range(0, 1200, 3)])
+    lines = [f"USER{i}@example.com" for i in range(1200)]
+    report = services.invite_csv(contract, csv_file("\n".join(lines)))
+
+    assert len(report.already_invited) == len(range(0, 1200, 5))
+    created = report.invited + report.not_registered
+    assert len(created) == 1200 - len(report.already_invited)
+    stored = {row.id: row for row in db.session.execute(
+        sa.select(m.Invitation.id, m.Invitation.email, m.Invitation.contract_id, m.Invitation.user_id)
+        .where(m.Invitation.id.in_([r.invitation_id for r in created]))).all()}
+    registered = {u.email_address: u.id for u in users}
+    for result in created:
+        row = stored[result.invitation_id]
+        assert (row.email, row.contract_id) == (result.email, contract.id)
+        assert row.user_id == registered.get(result.email)
+    assert len(stored) == len(created)
+
+
 def test_csv_needs_no_header(make_contract, courses):
     contract = make_contract(SUBSCRIPTION, activities=courses)
     report = services.invite_csv(contract, csv_file("first@example.com\nsecond@example.com"))
