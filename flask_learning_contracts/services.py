@@ -1545,16 +1545,23 @@ def _write_enrollment(conn: Any, contract: Any, user: Any, uid: Any, aid: Any, t
     return _SeatOutcome(invitation_id, seat_needed, seat_needed, enrollment_id)
 
 
-def _refuse_enrollment(user: Any, contract: Any, invitation_id: int, uid: Any, aid: Any,
+def _ensure_not_enrolled_by_host(user: Any, activity: Any) -> None:
+    if _rules().is_enrolled_in_activity(user, activity):
+        raise errors.ValidationError(
+            _("You are already enrolled in %(title)s; no seat was used.", title=_activity_title(activity)))
+
+
+def _refuse_enrollment(user: Any, contract: Any, invitation_id: int, uid: Any, aid: Any, activity: Any,
                        outcome: _SeatOutcome) -> Any:
     """Explain why the write step enrolled nobody although every check had passed a moment before: the
-    learner's own concurrent request may have won (then its enrollment is the answer, as for a repeat), a
-    revoke, the per-user limit, or the last seat went to someone else."""
+    learner's own concurrent request may have won (then its enrollment is the answer, as for a repeat), the
+    host has the learner already, a revoke, the per-user limit, or the last seat went to someone else."""
     m, session = _m(), _session()
     existing = _enrollment_for(contract.id, uid, aid)
     if existing is not None:
         session.rollback()
         return _enrollment_for(contract.id, uid, aid)
+    _ensure_not_enrolled_by_host(user, activity)
     if outcome.invitation_id is None:  # the lock was refused
         status = session.execute(sa.select(m.Invitation.status).where(m.Invitation.id == invitation_id)).scalar_one()
         if status is InvitationStatus.REVOKED:
@@ -1609,11 +1616,10 @@ def enroll(user: Any, contract: Any, activity: Any) -> Any:
     else:
         invitation_id = outcome.invitation_id
     if outcome.enrollment_id is None:
-        return _refuse_enrollment(user, contract, invitation_id, uid, aid, outcome)
+        return _refuse_enrollment(user, contract, invitation_id, uid, aid, activity_obj, outcome)
     invitation_id = outcome.invitation_id
     # The host: already enrolled by another route? Then nothing of ours is kept (no seat used).
-    if st.rules.is_enrolled_in_activity(user, activity_obj):
-        raise errors.ValidationError(_("You are already enrolled in %(title)s; no seat was used.", title=title))
+    _ensure_not_enrolled_by_host(user, activity_obj)
     # The host enrollment, in the same transaction.
     try:
         st.rules.enroll_in_activity(user, activity_obj, contract)

@@ -455,14 +455,19 @@ def test_a_revoked_learner_cannot_enroll(make_contract, make_user, courses):
     assert seats_used(contract) == 0
 
 
-def test_a_learner_the_host_already_enrolled_uses_no_seat(make_contract, make_user, courses, rules, monkeypatch):
-    contract = open_contract(make_contract, VOUCHER, courses[:1])
+@pytest.mark.parametrize("seats", [5, 0], ids=["seats-left", "no-seats-left"])
+def test_a_learner_the_host_already_enrolled_uses_no_seat(make_contract, make_user, courses, rules, monkeypatch,
+                                                          m, db, seats):
+    """Told they are enrolled already (not "no seats left", even on a full contract); nothing is written."""
+    contract = open_contract(make_contract, VOUCHER, courses[:1], seats=seats)
     learner = make_user()
-    invite_one(contract, learner)
+    invitation = invite_one(contract, learner)
     monkeypatch.setattr(rules, "is_enrolled_in_activity", lambda user, activity: True)
-    with pytest.raises(errors.ValidationError):
+    with pytest.raises(errors.ValidationError, match="already enrolled in Course 1; no seat was used"):
         services.enroll(learner, contract, courses[0])
     assert seats_used(contract) == 0
+    assert count(db, m.Enrollment) == count(db, m.Seat) == 0
+    assert services.get_invitation(invitation.id).enrolled_count == 0
 
 
 def test_a_not_registered_invitation_is_linked_when_the_learner_enrolls(make_contract, make_user, courses):
