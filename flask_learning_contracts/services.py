@@ -1401,7 +1401,6 @@ class _SeatOutcome:
     """What the write step of an enrollment did: ``enrollment_id`` is ``None`` when nobody was enrolled."""
 
     invitation_id: int | None  # the learner's invitation, when it passed every check and was locked
-    seat_needed: bool
     seat_taken: bool
     enrollment_id: int | None
 
@@ -1476,8 +1475,7 @@ def _enrollment_writes(m: Any, voucher: bool) -> Any:
                                       enrolled.c.invitation_id, param("p_actor_id", hist.c.actor_id),
                                       param("p_actor_name", hist.c.actor_name)))
                .returning(hist.c.id).cte("history"))
-    return (sa.select(sa.select(locked.c.id).scalar_subquery().label("invitation_id"),
-                      sa.exists(needed.select()).label("seat_needed"), seat_used.label("seat_taken"),
+    return (sa.select(sa.select(locked.c.id).scalar_subquery().label("invitation_id"), seat_used.label("seat_taken"),
                       sa.select(enrolled.c.id).scalar_subquery().label("enrollment_id"))
             .add_cte(seat_row, history))
 
@@ -1500,7 +1498,6 @@ def _write_enrollment(conn: Any, contract: Any, user: Any, uid: Any, aid: Any, t
 
     On PostgreSQL one statement (:func:`_enrollment_writes`); elsewhere one statement per step, in the same
     order (SQLite lets one writer in at a time, so every step after the first write sees the latest data)."""
-    m = _m()
     voucher = contract.contract_type is ContractType.VOUCHER
     kind = "voucher" if voucher else "subscription"
     actor, email = _actor_fields(user), _state().rules.user_email(user) or ""
@@ -1512,7 +1509,7 @@ def _write_enrollment(conn: Any, contract: Any, user: Any, uid: Any, aid: Any, t
             "p_message_seat": _enrollment_message(email, title, True),
             "p_message_free": _enrollment_message(email, title, False),
             "p_actor_id": actor["actor_id"], "p_actor_name": str(actor["actor_name"])}).one()
-        return _SeatOutcome(row.invitation_id, row.seat_needed, row.seat_taken, row.enrollment_id)
+        return _SeatOutcome(row.invitation_id, row.seat_taken, row.enrollment_id)
 
     if conn.dialect.update_returning:  # SQLite 3.35+
         invitation_id = conn.execute(_statement(f"lock_{kind}_returning", lambda m: _lock_statement(m, voucher)
@@ -1524,7 +1521,7 @@ def _write_enrollment(conn: Any, contract: Any, user: Any, uid: Any, aid: Any, t
     else:
         invitation_id = None
     if invitation_id is None:
-        return _SeatOutcome(None, False, False, None)
+        return _SeatOutcome(None, False, None)
     seat_needed = voucher or not _holds_subscription_seat(conn, contract.id, uid)
     if seat_needed:
         take_seat = _statement("take_seat", lambda m: (
@@ -1533,7 +1530,7 @@ def _write_enrollment(conn: Any, contract: Any, user: Any, uid: Any, aid: Any, t
                    m.Contract.valid_from <= sa.bindparam("p_today"), m.Contract.valid_until >= sa.bindparam("p_today"))
             .values(seats_used=m.Contract.seats_used + 1)))
         if conn.execute(take_seat, params).rowcount != 1:
-            return _SeatOutcome(invitation_id, True, False, None)
+            return _SeatOutcome(invitation_id, False, None)
         conn.execute(_statement("insert_seat", lambda m: sa.insert(m.Seat.__table__)), {
             "contract_id": contract.id, "user_id": uid, "created_at": now, "activity_id": aid if voucher else None})
     enrollment_id = conn.execute(_statement("insert_enrollment", lambda m: sa.insert(m.Enrollment.__table__)), {
@@ -1542,7 +1539,7 @@ def _write_enrollment(conn: Any, contract: Any, user: Any, uid: Any, aid: Any, t
     conn.execute(_statement("insert_history", lambda m: sa.insert(m.HistoryEntry.__table__)), {
         "at": now, "contract_id": contract.id, "contract_code": contract.code, "action": "enrolled",
         "message": _enrollment_message(email, title, seat_needed), "invitation_id": invitation_id, **actor})
-    return _SeatOutcome(invitation_id, seat_needed, seat_needed, enrollment_id)
+    return _SeatOutcome(invitation_id, seat_needed, enrollment_id)
 
 
 def _ensure_not_enrolled_by_host(user: Any, activity: Any) -> None:
