@@ -1617,7 +1617,9 @@ def enroll(user: Any, contract: Any, activity: Any) -> Any:
     invitation_id = outcome.invitation_id
     # The host: already enrolled by another route? Then nothing of ours is kept (no seat used).
     _ensure_not_enrolled_by_host(user, activity_obj)
-    # The host enrollment, in the same transaction.
+    # The host enrollment, in the same transaction. What a failure report needs is read now: a failed flush
+    # leaves the session unusable until it is rolled back, and every loaded attribute expired.
+    failure = _FailedEnrollment(contract.id, contract.code, invitation_id, st.rules.user_email(user) or "", title)
     try:
         st.rules.enroll_in_activity(user, activity_obj, contract)
         session.flush()
@@ -1626,9 +1628,9 @@ def enroll(user: Any, contract: Any, activity: Any) -> Any:
     except (sa_exc.OperationalError, sa_exc.DBAPIError) as error:
         if _is_transient(error) and not _last_attempt.get():
             raise  # a deadlock or dropped connection: @transactional runs the whole enrollment again
-        _enrollment_failed(contract, invitation_id, user, activity_obj, error)
+        _enrollment_failed(failure, user, error)
     except Exception as error:  # noqa: BLE001 - any host failure refuses the enrollment
-        _enrollment_failed(contract, invitation_id, user, activity_obj, error)
+        _enrollment_failed(failure, user, error)
     # The rows were written with Core: hand the caller a persistent Enrollment without reading it back, and
     # let loaded copies of the contract and invitation reload their counters.
     enrollment = m.Enrollment(id=outcome.enrollment_id, contract_id=contract.id, invitation_id=invitation_id,
@@ -1650,12 +1652,21 @@ def enroll(user: Any, contract: Any, activity: Any) -> Any:
     return enrollment
 
 
-def _enrollment_failed(contract: Any, invitation_id: int, user: Any, activity: Any, error: Exception) -> None:
+@dataclasses.dataclass
+class _FailedEnrollment:
+    contract_id: int
+    contract_code: str
+    invitation_id: int
+    email: str
+    title: str
+
+
+def _enrollment_failed(failure: _FailedEnrollment, user: Any, error: Exception) -> None:
     """Record the failed enrollment in the history (in a transaction of its own, best effort: the database
     may be the thing that failed), then refuse: ``Busy`` after the last retry of a transient database error,
     ``HostEnrollmentFailed`` otherwise. Nothing of the enrollment is kept."""
-    cid, code, iid, email = contract.id, contract.code, invitation_id, _state().rules.user_email(user) or ""
-    title = _activity_title(activity)
+    cid, code, iid, email, title = (failure.contract_id, failure.contract_code, failure.invitation_id,
+                                    failure.email, failure.title)
     detail = (str(getattr(error, "orig", None) or error).strip().splitlines() or [""])[0][:300]
     current_app.logger.warning("Host enrollment failed for %s in %s: %r", email, title, error)
     if _is_transient(error):

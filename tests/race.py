@@ -39,7 +39,9 @@ def _call(fn: Callable[[], Any]) -> tuple[str, Any]:
 def _worker(job_name: str, url: str, barrier: Any, results: Any, index: int, args: dict[str, Any]) -> None:
     report: dict[str, Any] = {"index": index}
     try:
-        app = host.create_app(url)
+        isolation = os.environ.get("LC_RACE_ISOLATION")  # a host that sets its engine's isolation level
+        app = host.create_app(url, **({"SQLALCHEMY_ENGINE_OPTIONS": {"isolation_level": isolation}}
+                                      if isolation else {}))
         with app.app_context():
             services.retry_counts.clear()
             job = JOBS[job_name]

@@ -108,6 +108,23 @@ def test_failing_enrollment_hook_leaves_nothing_behind(db, m, rules, setup, monk
     assert services.get_contract(contract.id).seats_used == 1
 
 
+def test_host_row_refused_by_the_database_at_flush(db, m, rules, setup, monkeypatch):
+    """The host's own row breaks one of its constraints: the failure surfaces in our flush, which leaves the
+    session needing a rollback. The learner still gets the refusal and the history its entry."""
+    contract, learner, courses, invitation = setup
+    before = snapshot(db, m, contract, invitation)
+
+    def bad_row(user, activity, contract):
+        db.session.add(host.CourseEnrollment(account_id=None, course_id=activity.id))  # NOT NULL broken
+
+    monkeypatch.setattr(rules, "enroll_in_activity", bad_row)
+    with pytest.raises(errors.HostEnrollmentFailed):
+        services.enroll(learner, contract, courses[0])
+    assert snapshot(db, m, contract, invitation) == before
+    (failed,) = failures_in_history(contract)
+    assert "learner@example.com" in failed.message and "Safety 101" in failed.message
+
+
 def test_connection_invalidated_inside_the_hook(db, m, rules, setup, monkeypatch):
     """The hook's connection is invalidated (as when a pooled connection dies under it)."""
     contract, learner, courses, invitation = setup
