@@ -5,6 +5,9 @@ connection pool, exactly like a gunicorn worker), waits at a shared barrier, the
 are module-level functions so the ``spawn`` start method works as well as ``fork``
 (``LC_RACE_START_METHOD``, default ``fork``: much faster to start on small CI machines).
 
+``LC_RACE_ISOLATION`` (set by a test before the workers start) gives the workers' engines that isolation
+level, as a host's ``SQLALCHEMY_ENGINE_OPTIONS`` would.
+
 A job returns ``{"outcomes": [...]}``: for each call, ``"ok"`` or the class name of the exception it
 raised, plus whatever the job adds. The worker adds the number of transactions the service layer
 retried in that process (``services.retry_counts``) and the time spent after the barrier.
