@@ -1491,7 +1491,7 @@ def _holds_subscription_seat(conn: Any, contract_id: int, uid: Any) -> bool:
     return conn.execute(statement, {"p_c": contract_id, "p_u": uid}).first() is not None
 
 
-def _write_enrollment(conn: Any, contract: Any, user: Any, uid: Any, aid: Any, title: str,
+def _write_enrollment(conn: Any, contract: Any, user: Any, uid: Any, aid: Any, email: str, title: str,
                       now: dt.datetime) -> _SeatOutcome:
     """Lock the learner's invitation if it allows the enrollment, take a seat when one is due, write the seat,
     enrollment and history rows.
@@ -1500,7 +1500,7 @@ def _write_enrollment(conn: Any, contract: Any, user: Any, uid: Any, aid: Any, t
     order (SQLite lets one writer in at a time, so every step after the first write sees the latest data)."""
     voucher = contract.contract_type is ContractType.VOUCHER
     kind = "voucher" if voucher else "subscription"
-    actor, email = _actor_fields(user), _state().rules.user_email(user) or ""
+    actor = _actor_fields(user)
     params = {"p_limit": contract.per_user_limit, "p_c": contract.id, "p_u": uid, "p_a": aid,
               "p_today": _today(), "p_now": now}
     if conn.dialect.name == "postgresql":
@@ -1590,11 +1590,11 @@ def enroll(user: Any, contract: Any, activity: Any) -> Any:
     # The host's own object when the caller passed one (the learner page does).
     activity_obj = activity if isinstance(activity, st.activity_model) else session.get(st.activity_model, aid)
     title = _activity_title(activity_obj) if activity_obj is not None else str(aid)
-    now, conn = _now(), session.connection()
+    now, conn, email = _now(), session.connection(), st.rules.user_email(user) or ""
     # Fast path: on an active contract, one write step that also checks the invitation allows it.
     outcome = None
     if contract_state(contract) is ContractState.ACTIVE and activity_obj is not None:
-        outcome = _write_enrollment(conn, contract, user, uid, aid, title, now)
+        outcome = _write_enrollment(conn, contract, user, uid, aid, email, title, now)
     if outcome is None or outcome.invitation_id is None:
         # Refused (or not tried): find out why, in one query. Invited by e-mail before signing up? Link those
         # invitations (lazily: only when it can change the answer), then decide again.
@@ -1609,7 +1609,7 @@ def enroll(user: Any, contract: Any, activity: Any) -> Any:
             raise errors.ActivityNotInInvitation()
         # Every check passes now: a concurrent change (a twin, a revoke, the limit) made the lock fail, or
         # the learner was just linked. Try the write step once more, then explain.
-        outcome = _write_enrollment(conn, contract, user, uid, aid, title, now)
+        outcome = _write_enrollment(conn, contract, user, uid, aid, email, title, now)
     else:
         invitation_id = outcome.invitation_id
     if outcome.enrollment_id is None:
@@ -1619,7 +1619,7 @@ def enroll(user: Any, contract: Any, activity: Any) -> Any:
     _ensure_not_enrolled_by_host(user, activity_obj)
     # The host enrollment, in the same transaction. What a failure report needs is read now: a failed flush
     # leaves the session unusable until it is rolled back, and every loaded attribute expired.
-    failure = _FailedEnrollment(contract.id, contract.code, invitation_id, st.rules.user_email(user) or "", title)
+    failure = _FailedEnrollment(contract.id, contract.code, invitation_id, email, title)
     try:
         st.rules.enroll_in_activity(user, activity_obj, contract)
         session.flush()
