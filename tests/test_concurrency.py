@@ -156,20 +156,30 @@ def test_many_processes_never_oversell(app, db, contract_type, journal, monkeypa
 ROUNDS = 5
 
 
+def _race_rounds(db, code: str, prefix: str, contract_type: ContractType, *, n_courses: int, processes: int,
+                 seats: int, course_of, **fields) -> tuple[int, list, list, float]:
+    """A new contract with ``n_courses`` activities and ``ROUNDS`` invited learners; ``processes`` processes
+    enroll every learner, one round per learner, worker ``w`` in activity ``course_of(w)``.
+    Returns (contract id, learner ids, the workers' reports, seconds)."""
+    learners = _learners(db, ROUNDS, prefix)
+    courses = _courses(db, n_courses)
+    contract = _contract(code, contract_type, seats=seats, activities=courses, **fields)
+    services.invite(contract, users=learners)
+    cid, user_ids, course_ids = contract.id, [u.id for u in learners], [c.id for c in courses]
+    url = _release(db)
+
+    started = time.perf_counter()
+    reports = race.run("enroll_rounds", url, processes, lambda w: {
+        "contract_id": cid, "rounds": [(u, course_ids[course_of(w)]) for u in user_ids]})
+    return cid, user_ids, reports, time.perf_counter() - started
+
+
 @pytest.mark.parametrize("seats", [SEATS, ROUNDS], ids=["ample-seats", "last-seat"])
 def test_same_learner_same_activity_from_eight_processes(app, db, seats):
     """A double click (here eight) is one enrollment and one seat, also when that seat is the last one: the
     click that loses the race gets the winner's enrollment, not "no seats left"."""
-    learners = _learners(db, ROUNDS, "twin")
-    courses = _courses(db, 1)
-    contract = _contract("TWIN", ContractType.VOUCHER, seats=seats, activities=courses)
-    services.invite(contract, users=learners)
-    cid, rounds = contract.id, [(u.id, courses[0].id) for u in learners]
-    url = _release(db)
-
-    started = time.perf_counter()
-    reports = race.run("enroll_rounds", url, WORKERS, lambda w: {"contract_id": cid, "rounds": rounds})
-    elapsed = time.perf_counter() - started
+    cid, user_ids, reports, elapsed = _race_rounds(db, "TWIN", "twin", ContractType.VOUCHER, n_courses=1,
+                                                   processes=WORKERS, seats=seats, course_of=lambda w: 0)
 
     outcomes = race.tally(reports)
     assert outcomes == {"ok": WORKERS * ROUNDS}, outcomes  # idempotent: every click gets the enrollment
@@ -178,7 +188,7 @@ def test_same_learner_same_activity_from_eight_processes(app, db, seats):
     m = services._m()
     used, _ = _assert_counters_agree(db, cid)
     assert used == ROUNDS
-    for user_id, _activity in rounds:
+    for user_id in user_ids:
         assert _count(db, m.Enrollment, m.Enrollment.user_id == user_id) == 1
         assert _count(db, m.Seat, m.Seat.user_id == user_id) == 1
     assert _count(db, host.CourseEnrollment) == ROUNDS
@@ -190,17 +200,8 @@ def test_same_learner_same_activity_from_eight_processes(app, db, seats):
 def test_subscription_learner_in_five_activities_at_once(app, db, seats):
     """One Subscription seat however many activities the learner starts at once, also when it is the last
     seat: the learner's other activities then need no seat and must not be refused for lack of one."""
-    learners = _learners(db, ROUNDS, "sub")
-    courses = _courses(db, 5)
-    contract = _contract("SUB5", ContractType.SUBSCRIPTION, seats=seats, activities=courses)
-    services.invite(contract, users=learners)
-    cid, user_ids, course_ids = contract.id, [u.id for u in learners], [c.id for c in courses]
-    url = _release(db)
-
-    started = time.perf_counter()
-    reports = race.run("enroll_rounds", url, 5, lambda w: {
-        "contract_id": cid, "rounds": [(u, course_ids[w]) for u in user_ids]})
-    elapsed = time.perf_counter() - started
+    cid, user_ids, reports, elapsed = _race_rounds(db, "SUB5", "sub", ContractType.SUBSCRIPTION, n_courses=5,
+                                                   processes=5, seats=seats, course_of=lambda w: w)
 
     outcomes = race.tally(reports)
     assert outcomes == {"ok": 5 * ROUNDS}, outcomes
@@ -218,17 +219,9 @@ def test_subscription_learner_in_five_activities_at_once(app, db, seats):
 
 @pytest.mark.parametrize("contract_type", [ContractType.VOUCHER, ContractType.SUBSCRIPTION])
 def test_per_user_limit_holds_under_six_simultaneous_enrollments(app, db, contract_type):
-    learners = _learners(db, ROUNDS, f"limit-{contract_type.value}-")
-    courses = _courses(db, 6)
-    contract = _contract("LIMIT", contract_type, seats=SEATS, activities=courses, per_user_limit=2)
-    services.invite(contract, users=learners)
-    cid, user_ids, course_ids = contract.id, [u.id for u in learners], [c.id for c in courses]
-    url = _release(db)
-
-    started = time.perf_counter()
-    reports = race.run("enroll_rounds", url, 6, lambda w: {
-        "contract_id": cid, "rounds": [(u, course_ids[w]) for u in user_ids]})
-    elapsed = time.perf_counter() - started
+    cid, user_ids, reports, elapsed = _race_rounds(db, "LIMIT", f"limit-{contract_type.value}-", contract_type,
+                                                   n_courses=6, processes=6, seats=SEATS, course_of=lambda w: w,
+                                                   per_user_limit=2)
 
     for r in range(ROUNDS):
         in_round = sorted(rep["outcomes"][r] for rep in reports)
