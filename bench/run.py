@@ -77,6 +77,15 @@ def count_queries(engine):
         sa.event.remove(engine, "before_cursor_execute", before)
 
 
+def wal_position(engine):
+    """PostgreSQL's current write-ahead-log position in bytes (None elsewhere): what a commit must flush
+    grows with it, so bytes per transaction explain a ratio that moves with the disk's flush latency."""
+    if engine.dialect.name != "postgresql":
+        return None
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')")).scalar_one()
+
+
 def timed(fn):
     gc.collect()
     start = time.perf_counter()
@@ -238,7 +247,7 @@ def scenario_memory(url, sizes=(10_000, 40_000)):
 def scenario_enroll(app, repeat, n=N_ENROLL):
     db, m = host.db, state(app).models
     table = m.Enrollment.__table__
-    out = {"module": [], "floor": [], "by_hand": [], "queries": None}
+    out = {"module": [], "floor": [], "by_hand": [], "queries": None, "wal": {}}
     inv_t, con_t = m.Invitation.__table__, m.Contract.__table__
     # "The same writes by hand": what the module writes for one enrollment, as plain Core statements in one
     # transaction (no checks, no retries, no hooks): lock the invitation, take a seat, seat / enrollment /
@@ -320,7 +329,10 @@ def scenario_enroll(app, repeat, n=N_ENROLL):
             order = order[r % 3:] + order[:r % 3]
             for name, fn in order:
                 gc.collect()
+                wal_before = wal_position(db.engine)
                 elapsed, queries = fn()
+                if wal_before is not None:
+                    out["wal"].setdefault(name, []).append(float(wal_position(db.engine) - wal_before) / n)
                 out[name].append(elapsed)
                 if name == "module":
                     out["queries"] = queries
@@ -627,6 +639,11 @@ def table(report):
                 lines.append(f"| {db_name} | the same enroll() vs the same writes by hand (Core, 6 statements, "
                              f"1 transaction each) | {mod:.3f} s | {hand:.3f} s ({hand / N_ENROLL * 1000:.2f} ms "
                              f"each) | {mod / hand:.2f}× | |")
+            if r.get("wal"):
+                wal = {k: median(v) for k, v in r["wal"].items()}
+                lines.append(f"| {db_name} | write-ahead log per transaction: enroll() / 1-row floor / by hand | "
+                             f"{wal['module']:,.0f} B | {wal['floor']:,.0f} B / {wal['by_hand']:,.0f} B | "
+                             f"{wal['module'] / wal['floor']:.1f}× | |")
         if "concurrent" in res:
             runs, x = res["concurrent"]["throughput"], res["concurrent"]["exhaustion"]
             lines.append(f"| {db_name} | {WORKERS} processes enrolling into one contract | "

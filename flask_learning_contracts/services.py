@@ -860,7 +860,7 @@ def _insert_invitations(rows: list[dict[str, Any]]) -> dict[str, int]:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
         conn = session.connection()
-        inserted = conn.execute(sqlite_insert(table).on_conflict_do_nothing(), rows).rowcount
+        inserted = _executemany_converted(conn, sqlite_insert(table).on_conflict_do_nothing(), table, rows)
         if not inserted:
             return {}
         newest = sa.select(table.c.id, table.c.email).order_by(table.c.id.desc()).limit(inserted)
@@ -868,6 +868,40 @@ def _insert_invitations(rows: list[dict[str, Any]]) -> dict[str, int]:
     # Other databases: a plain insert (a conflict with a concurrent invite rolls back and the call is retried).
     stmt = sa.insert(table).returning(table.c.id, table.c.email)  # pragma: no cover
     return {email: iid for iid, email in session.connection().execute(stmt, rows)}  # pragma: no cover
+
+
+def _executemany_converted(conn: Any, statement: Any, table: sa.Table, rows: list[dict[str, Any]]) -> int:
+    """Run ``statement`` once per row through the driver's ``executemany``, with each column's bind conversion
+    (dates to text, enums to their value…) done once per distinct value instead of once per row and column:
+    a bulk invite repeats the same timestamps, status and flags in every row. Returns the rows written."""
+    columns = list(rows[0])
+    compiled = statement.compile(dialect=conn.dialect, column_keys=columns)
+    order = compiled.positiontup
+    if order is None or sorted(order) != sorted(columns):  # pragma: no cover - a named-parameter driver
+        return conn.execute(statement, rows).rowcount
+    converters = []
+    for name in order:
+        process = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        if process is None:
+            converters.append((name, None))
+        else:
+            converters.append((name, _memoized(process)))
+    values = [tuple(row[name] if convert is None else convert(row[name]) for name, convert in converters)
+              for row in rows]
+    return conn.exec_driver_sql(compiled.string, values).rowcount
+
+
+def _memoized(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    seen: dict[Any, Any] = {}
+
+    def convert(value: Any) -> Any:
+        try:
+            return seen[value]
+        except KeyError:
+            seen[value] = result = process(value)
+            return result
+
+    return convert
 
 
 def _notify_new(app: Any, contract_id: int, created: list[tuple[InviteResult, int]], report: InviteReport,

@@ -457,6 +457,26 @@ def test_every_reported_invitation_id_is_that_rows_invitation(make_contract, mak
     assert len(stored) == len(created)
 
 
+def test_bulk_written_invitations_read_and_filter_like_any_other_row(make_contract, make_user, rules, courses, m, db):
+    """The bulk insert converts values itself (once per distinct value): what it stores must be exactly what
+    SQLAlchemy would store, or comparisons in SQL (dates, statuses) would silently miss the rows."""
+    contract = make_contract(SUBSCRIPTION, activities=courses)
+    make_user("known@example.com")
+    report = services.invite_csv(contract, csv_file("known@example.com\nnew@example.com\nKNOWN2@example.com"))
+    assert len(report.invited) == 1 and len(report.not_registered) == 2
+    now = rules.now().replace(tzinfo=None)
+    inv = m.Invitation
+    for status, expected in ((S.OUTSTANDING, ["known@example.com"]),
+                             (S.NOT_REGISTERED, ["known2@example.com", "new@example.com"])):
+        found = db.session.execute(sa.select(inv.email).where(
+            inv.contract_id == contract.id, inv.status == status, inv.invited_at == now, inv.last_sent_at == now,
+            inv.require_code.is_(contract.require_invitation_code), inv.send_count == 1, inv.enrolled_count == 0,
+        ).order_by(inv.email)).scalars().all()
+        assert found == expected
+    stored = db.session.execute(sa.select(inv).where(inv.contract_id == contract.id)).scalars().all()
+    assert {(i.invited_at, i.status.__class__) for i in stored} == {(now, S)}
+
+
 def test_csv_needs_no_header(make_contract, courses):
     contract = make_contract(SUBSCRIPTION, activities=courses)
     report = services.invite_csv(contract, csv_file("first@example.com\nsecond@example.com"))
