@@ -327,18 +327,19 @@ def test_view_activities_and_add_one_to_a_voucher_invitation(client, db, contrac
 def _list_queries(app, db, make_user, make_contract, admin, courses, n):
     contract = make_contract(title=f"Contract with {n}", activities=courses)
     services.add_contract_admin(contract, admin)
-    emails = [f"bulk{n}-{i}@example.com" for i in range(n)]
-    services.invite(contract, users=[make_user(e) for e in emails[: n // 2]], emails=emails[n // 2:])
-    app.config["LEARNING_CONTRACTS_PAGE_SIZE"] = 500
+    for start in range(0, n, 10):  # learners with and without an account on every page
+        emails = [f"bulk{n}-{i}@example.com" for i in range(start, start + 10)]
+        services.invite(contract, users=[make_user(e) for e in emails[:5]], emails=emails[5:])
+    app.config["LEARNING_CONTRACTS_PAGE_SIZE"] = 500  # the largest page size
     client = client_for(app, admin)
     client.get(f"{MANAGE}/{contract.id}")
     with count_queries(db) as queries:
         page = text(client.get(f"{MANAGE}/{contract.id}"))
-    assert page.count("<tr>") == n + 1
+    assert page.count("<tr>") == min(n, 500) + 1
     return len(queries)
 
 
-def test_invitations_list_issues_the_same_queries_for_10_or_200_invitations(app, db, make_user, make_contract,
-                                                                            admin, courses):
+def test_invitations_list_issues_the_same_queries_for_10_or_1000_invitations(app, db, make_user, make_contract,
+                                                                             admin, courses):
     assert _list_queries(app, db, make_user, make_contract, admin, courses, 10) == \
-        _list_queries(app, db, make_user, make_contract, admin, courses, 200)
+        _list_queries(app, db, make_user, make_contract, admin, courses, 1000)
