@@ -882,26 +882,10 @@ def _executemany_converted(conn: Any, statement: Any, table: sa.Table, rows: lis
     converters = []
     for name in order:
         process = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-        if process is None:
-            converters.append((name, None))
-        else:
-            converters.append((name, _memoized(process)))
+        converters.append((name, functools.cache(process) if process is not None else None))
     values = [tuple(row[name] if convert is None else convert(row[name]) for name, convert in converters)
               for row in rows]
     return conn.exec_driver_sql(compiled.string, values).rowcount
-
-
-def _memoized(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    seen: dict[Any, Any] = {}
-
-    def convert(value: Any) -> Any:
-        try:
-            return seen[value]
-        except KeyError:
-            seen[value] = result = process(value)
-            return result
-
-    return convert
 
 
 def _notify_new(app: Any, contract_id: int, created: list[tuple[InviteResult, int]], report: InviteReport,
