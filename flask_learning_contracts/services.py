@@ -45,7 +45,8 @@ from .models import EnumString
 __all__ = [
     "create_contract", "update_contract", "delete_contract", "add_contract_admin", "remove_contract_admin",
     "add_activities", "import_activities", "preview_import", "remove_activity", "activity_impact",
-    "invite", "invite_csv", "add_invitation_activities", "invitation_activity_options", "needs_activity_choice", "resend", "revoke", "regenerate_code",
+    "invite", "invite_csv", "add_invitation_activities", "invitation_activity_options", "needs_activity_choice",
+    "resend", "revoke", "regenerate_code",
     "redeem_code", "enroll", "link_registered_user", "invitations_for", "invitation_offers",
     "seat_summary", "seat_summaries", "contract_state", "history", "check_seats", "contracts_for_admin",
     "ensure_can_manage", "ensure_contract_admin", "get_contract", "get_invitation",
@@ -1374,17 +1375,48 @@ def _enrollment_for(contract_id: int, user_id: Any, activity_id: Any) -> Any:
     return _session().execute(statement, {"p_c": contract_id, "p_u": user_id, "p_a": activity_id}).scalars().first()
 
 
+def _covers_activity(m: Any, voucher: bool, invitation_id: Any, contract_id: Any) -> Any:
+    """SQL: the invitation covers activity ``:p_a`` (rule 12 — Voucher: its own list; Subscription: the
+    contract's)."""
+    if voucher:
+        ia = m.InvitationActivity.__table__.c
+        return sa.exists().where(ia.invitation_id == invitation_id, ia.activity_id == sa.bindparam("p_a"))
+    ca = m.ContractActivity.__table__.c
+    return sa.exists().where(ca.contract_id == contract_id, ca.activity_id == sa.bindparam("p_a"))
+
+
+def _enrollment_in_activity(m: Any, contract_id: Any, user_id: Any) -> Any:
+    """SQL: the learner's enrollment in activity ``:p_a`` through the contract."""
+    e = m.Enrollment.__table__.c
+    return sa.select(e.id).where(e.contract_id == contract_id, e.user_id == user_id,
+                                 e.activity_id == sa.bindparam("p_a"))
+
+
+def _subscription_seat(m: Any) -> Any:
+    """SQL: the learner's Subscription seat on the contract (``:p_c``, ``:p_u``), if they hold one."""
+    seat = m.Seat.__table__.c
+    return sa.select(seat.id).where(seat.contract_id == sa.bindparam("p_c"), seat.user_id == sa.bindparam("p_u"),
+                                    seat.activity_id.is_(None))
+
+
+def _take_seat(m: Any) -> Any:
+    """SQL: take one seat from the contract's counter, never beyond ``seats`` and only inside the valid period."""
+    con = m.Contract.__table__
+    return (sa.update(con)
+            .where(con.c.id == sa.bindparam("p_c"), con.c.seats_used < con.c.seats,
+                   con.c.valid_from <= sa.bindparam("p_today"), con.c.valid_until >= sa.bindparam("p_today"))
+            .values(seats_used=con.c.seats_used + 1))
+
+
 def _enrollment_statement(m: Any) -> Any:
     """The learner's live invitation, with (in the same query) their enrollment in the activity if any and
     whether the invitation covers the activity (Voucher: its own list; Subscription: the contract's)."""
-    inv, bound = m.Invitation.__table__.c, sa.bindparam("p_a")
-    e, ia, ca = m.Enrollment.__table__.c, m.InvitationActivity.__table__.c, m.ContractActivity.__table__.c
-    enrolled = (sa.select(e.id).where(e.contract_id == inv.contract_id, e.user_id == inv.user_id,
-                                      e.activity_id == bound).scalar_subquery())
-    in_invitation = sa.exists().where(ia.invitation_id == inv.id, ia.activity_id == bound)
-    in_contract = sa.exists().where(ca.contract_id == inv.contract_id, ca.activity_id == bound)
-    return (sa.select(inv.id, inv.require_code, inv.code_redeemed_at, enrolled.label("enrollment_id"),
-                      in_invitation.label("in_invitation"), in_contract.label("in_contract"))
+    inv = m.Invitation.__table__.c
+    return (sa.select(inv.id, inv.require_code, inv.code_redeemed_at,
+                      _enrollment_in_activity(m, inv.contract_id, inv.user_id).scalar_subquery()
+                      .label("enrollment_id"),
+                      _covers_activity(m, True, inv.id, inv.contract_id).label("in_invitation"),
+                      _covers_activity(m, False, inv.id, inv.contract_id).label("in_contract"))
             .where(inv.contract_id == sa.bindparam("p_c"), inv.user_id == sa.bindparam("p_u"), inv.status != LIVE))
 
 
@@ -1427,20 +1459,13 @@ def _lock_statement(m: Any, voucher: bool) -> Any:
     """Lock the learner's live invitation, only if it allows this enrollment: code entered when required,
     activity covered (Voucher: the invitation's own list; Subscription: the contract's), not enrolled in it
     yet, under the per-user limit. Serialises the learner's requests and loses cleanly to a revoke."""
-    inv, e = m.Invitation.__table__, m.Enrollment.__table__
-    p = sa.bindparam
-    if voucher:
-        ia = m.InvitationActivity.__table__
-        covered = sa.exists().where(ia.c.invitation_id == inv.c.id, ia.c.activity_id == p("p_a"))
-    else:
-        ca = m.ContractActivity.__table__
-        covered = sa.exists().where(ca.c.contract_id == p("p_c"), ca.c.activity_id == p("p_a"))
+    inv, p = m.Invitation.__table__, sa.bindparam
     return (sa.update(inv)
             .where(inv.c.contract_id == p("p_c"), inv.c.user_id == p("p_u"), inv.c.status != LIVE,
                    sa.or_(inv.c.require_code.is_(False), inv.c.code_redeemed_at.is_not(None)),
                    sa.or_(p("p_limit") == 0, inv.c.enrolled_count < p("p_limit")),
-                   covered,
-                   ~sa.exists().where(e.c.contract_id == p("p_c"), e.c.user_id == p("p_u"), e.c.activity_id == p("p_a")))
+                   _covers_activity(m, voucher, inv.c.id, p("p_c")),
+                   ~_enrollment_in_activity(m, p("p_c"), p("p_u")).exists())
             .values(enrolled_count=inv.c.enrolled_count + 1, status=InvitationStatus.ENROLLED))
 
 
@@ -1463,13 +1488,9 @@ def _enrollment_writes(m: Any, voucher: bool) -> Any:
     locked = _lock_statement(m, voucher).returning(inv.c.id).cte("locked")
     needed = sa.select(locked.c.id)
     if not voucher:
-        needed = needed.where(~sa.exists().where(seat.c.contract_id == p("p_c"), seat.c.user_id == p("p_u"),
-                                                 seat.c.activity_id.is_(None)))
+        needed = needed.where(~_subscription_seat(m).exists())
     needed = needed.cte("needed")
-    taken = (sa.update(con)
-             .where(con.c.id == p("p_c"), con.c.seats_used < con.c.seats, con.c.valid_from <= p("p_today"),
-                    con.c.valid_until >= p("p_today"), sa.exists(needed.select()))
-             .values(seats_used=con.c.seats_used + 1).returning(con.c.id).cte("taken"))
+    taken = _take_seat(m).where(sa.exists(needed.select())).returning(con.c.id).cte("taken")
     seat_row = (sa.insert(seat)
                 .from_select(["contract_id", "user_id", "activity_id", "created_at"],
                              sa.select(taken.c.id, param("p_u", seat.c.user_id),
@@ -1504,9 +1525,8 @@ def _enrollment_message(email: str, title: str, seat_used: bool) -> str:
 
 
 def _holds_subscription_seat(conn: Any, contract_id: int, uid: Any) -> bool:
-    statement = _statement("subscription_seat", lambda m: sa.select(m.Seat.id).where(
-        m.Seat.contract_id == sa.bindparam("p_c"), m.Seat.user_id == sa.bindparam("p_u"), m.Seat.activity_id.is_(None)))
-    return conn.execute(statement, {"p_c": contract_id, "p_u": uid}).first() is not None
+    return conn.execute(_statement("subscription_seat", _subscription_seat),
+                        {"p_c": contract_id, "p_u": uid}).first() is not None
 
 
 def _write_enrollment(conn: Any, contract: Any, user: Any, uid: Any, aid: Any, email: str, title: str,
@@ -1542,12 +1562,7 @@ def _write_enrollment(conn: Any, contract: Any, user: Any, uid: Any, aid: Any, e
         return _SeatOutcome(None, False, None)
     seat_needed = voucher or not _holds_subscription_seat(conn, contract.id, uid)
     if seat_needed:
-        take_seat = _statement("take_seat", lambda m: (
-            sa.update(m.Contract.__table__)
-            .where(m.Contract.id == sa.bindparam("p_c"), m.Contract.seats_used < m.Contract.seats,
-                   m.Contract.valid_from <= sa.bindparam("p_today"), m.Contract.valid_until >= sa.bindparam("p_today"))
-            .values(seats_used=m.Contract.seats_used + 1)))
-        if conn.execute(take_seat, params).rowcount != 1:
+        if conn.execute(_statement("take_seat", _take_seat), params).rowcount != 1:
             return _SeatOutcome(invitation_id, False, None)
         conn.execute(_statement("insert_seat", lambda m: sa.insert(m.Seat.__table__)), {
             "contract_id": contract.id, "user_id": uid, "created_at": now, "activity_id": aid if voucher else None})
@@ -1632,7 +1647,6 @@ def enroll(user: Any, contract: Any, activity: Any) -> Any:
         invitation_id = outcome.invitation_id
     if outcome.enrollment_id is None:
         return _refuse_enrollment(user, contract, invitation_id, uid, aid, activity_obj, outcome)
-    invitation_id = outcome.invitation_id
     # The host: already enrolled by another route? Then nothing of ours is kept (no seat used).
     _ensure_not_enrolled_by_host(user, activity_obj)
     # The host enrollment, in the same transaction. What a failure report needs is read now: a failed flush
