@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from . import errors, services, signals
 from .enums import ContractState, ContractType, InvitationStatus
-from .extension import LearningContracts, migrations_path
+from .extension import LearningContracts
+from .migrate import migrations_path
 from .models import exclude_object, include_object
 from .rules import ContractRules
 

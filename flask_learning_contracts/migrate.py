@@ -7,6 +7,7 @@ module: ``flask db upgrade heads`` runs the same revisions inside the host's his
 from __future__ import annotations
 
 import os
+from importlib.resources import files
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,9 +15,8 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from flask import current_app
+from flask import Flask, current_app
 
-from .extension import migrations_path
 from .migrations import standalone
 from .models import include_object
 
@@ -64,3 +64,68 @@ def drift() -> list[Any]:
             connection, opts={"include_object": include_object, "compare_type": True,
                               "version_table": VERSION_TABLE})
         return compare_metadata(context, state.db.metadata)
+
+
+def migrations_path() -> str:
+    """Absolute path of the shipped Alembic versions folder (works for wheels and editable installs)."""
+    return str(files("flask_learning_contracts.migrations") / "versions")
+
+
+def register_migrations(app: Flask) -> None:
+    """Add our versions folder to the host's Flask-Migrate, so ``flask db upgrade heads`` includes it.
+
+    Works whichever of ``Migrate(app, db)`` and ``LearningContracts(app)`` the host calls first: when
+    Flask-Migrate is not there yet, the registration waits for the app's next app context (every
+    ``flask db …`` command and every ``flask_migrate`` function runs in one).
+    """
+    if not _register_with_flask_migrate(app):
+        from flask import appcontext_pushed
+
+        def _when_ready(sender: Flask, **extra: Any) -> None:
+            if _register_with_flask_migrate(sender):
+                appcontext_pushed.disconnect(_when_ready, sender)
+
+        appcontext_pushed.connect(_when_ready, app, weak=False)
+
+
+def _register_with_flask_migrate(app: Flask) -> bool:
+    """Register the configure callback on the app's ``Migrate`` (once per ``Migrate``). False if it has none."""
+    migrate_state = app.extensions.get("migrate")
+    migrate = getattr(migrate_state, "migrate", None)
+    if migrate is None:
+        return False
+    if getattr(migrate, "_learning_contracts_registered", False):
+        return True
+    migrate._learning_contracts_registered = True
+    migrate.configure(add_version_location)
+    return True
+
+
+_SEPARATORS = {"space": " ", "newline": "\n", "os": os.pathsep, ":": ":", ";": ";"}
+
+
+def add_version_location(config: Any) -> Any:
+    """Alembic ``Config`` callback: add the shipped versions folder to ``version_locations``.
+
+    Keeps the host's own versions folder (explicit ``version_locations`` or ``<script_location>/versions``)
+    and the host's path separator; sets ``path_separator = os`` when the host has none. Usable by hosts
+    that drive Alembic without Flask-Migrate: call it on their ``Config``.
+    """
+    ours = migrations_path()
+    separator_name = config.get_main_option("path_separator") or config.get_main_option("version_path_separator")
+    existing = config.get_main_option("version_locations")
+    if existing:
+        getter = getattr(config, "get_version_locations_list", None)  # Alembic >= 1.16 parses it as Alembic does
+        locations = list(getter() or []) if getter else existing.split(_SEPARATORS.get(separator_name, os.pathsep))
+    else:
+        script_location = config.get_main_option("script_location") or "migrations"
+        locations = [os.path.join(script_location, "versions")]
+    if any(os.path.abspath(location) == os.path.abspath(ours) for location in locations):
+        return config
+    locations.append(ours)
+    separator = _SEPARATORS.get(separator_name or "")
+    if separator is None or any(separator in location for location in locations):
+        separator = os.pathsep
+        config.set_main_option("path_separator", "os")
+    config.set_main_option("version_locations", separator.join(locations).replace("%", "%%"))
+    return config

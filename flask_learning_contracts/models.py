@@ -1,101 +1,144 @@
-"""The extension's tables, built on the host's ``db.metadata`` for the host's user and activity models.
+"""The extension's tables as importable, typed classes.
 
-The host's tables may have any name and any primary-key column and type (integers, 26-character
-ULIDs …): foreign keys copy the host's key type. Models are built once per metadata and reused by
-every app that shares it. All tables are prefixed ``lc_`` and tagged in ``Table.info`` so migration
-filters can select them (see :func:`include_object`).
+``Contract``, ``Invitation``, ``Enrollment`` … below are typed mixins: services, views and hosts annotate with
+them (``def f(contract: Contract)``) and ``isinstance`` works. The mapped classes that queries use are built
+from them once per ``db.metadata`` by :func:`build_models`, because the foreign keys to the host's user and
+activity tables copy whatever the host has: any table name, any single-column primary key (integers,
+26-character ULIDs …). Several hosts (or test apps) with different metadata can live in one process.
+
+All tables are prefixed ``lc_`` and tagged in ``Table.info`` so migration filters can select them (see
+:func:`include_object`).
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from types import SimpleNamespace
-from typing import Any
+import enum
+from typing import Any, ClassVar, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import orm
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from .enums import ContractState, ContractType, InvitationStatus
 
 INFO = {"flask_learning_contracts": True}
-_BUILT: dict[int, SimpleNamespace] = {}
+#: Rows whose status is not Revoked, as SQL (the partial unique indexes of live invitations use it).
+LIVE_SQL = "status != 'revoked'"
+
+#: Column sort orders: the ``declared_attr`` host key columns are built after the others, and these put them
+#: back where the shipped migrations have them (after the table's own keys, before everything else).
+_OWN_KEYS, _HOST_KEYS = -2, -1
+
+EnumT = TypeVar("EnumT", bound=enum.Enum)
 
 
-class EnumString(sa.types.TypeDecorator):
+class EnumString(sa.types.TypeDecorator[EnumT], Generic[EnumT]):
     """A Python enum stored as its string value in a plain VARCHAR (portable, migration-friendly)."""
 
     impl = sa.String(20)
     cache_ok = True
 
-    def __init__(self, enum_cls: type, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, enum_cls: type[EnumT], *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.enum_cls = enum_cls
 
-    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+    def process_bind_param(self, value: EnumT | str | None, dialect: sa.Dialect) -> str | None:
         if value is None:
             return None
-        return self.enum_cls(value).value
+        return str(self.enum_cls(value).value)
 
-    def process_result_value(self, value: Any, dialect: Any) -> Any:
+    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> EnumT | None:
         return None if value is None else self.enum_cls(value)
 
 
-def _primary_key(model: type) -> sa.Column:
-    columns = list(sa.inspect(model).primary_key)
-    if len(columns) != 1:
-        raise TypeError(f"{model.__name__} must have a single-column primary key to be used by learning contracts")
-    return columns[0]
+def utcnow() -> dt.datetime:
+    """Now, as the naive UTC datetime our DateTime columns store."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
-def _host_fk(column: sa.Column, *, nullable: bool = False, ondelete: str | None = None, **kw: Any) -> orm.MappedColumn:
+@dataclasses.dataclass(frozen=True)
+class HostTables:
+    """The host's user and activity models and their primary-key columns, which our foreign keys copy."""
+
+    user_model: type[Any]
+    activity_model: type[Any]
+    user_pk: sa.Column[Any]
+    activity_pk: sa.Column[Any]
+
+
+class _Row:
+    """What every one of our mapped classes has once built on a metadata."""
+
+    __table__: ClassVar[sa.Table]
+    #: Set on the mapped classes by :func:`build_models`.
+    _lc_host: ClassVar[HostTables]
+
+
+def _host_fk(column: sa.Column[Any], *, nullable: bool = False, primary_key: bool = False) -> Mapped[Any]:
     """A column referencing a host table's key, with the host's key type."""
-    return orm.mapped_column(
-        column.type, sa.ForeignKey(column, ondelete=ondelete), nullable=nullable, **kw
-    )
+    return mapped_column(column.type, sa.ForeignKey(column), nullable=nullable, primary_key=primary_key,
+                         sort_order=_HOST_KEYS)
 
 
-def build_models(db: Any, user_model: type, activity_model: type) -> SimpleNamespace:
-    """Build (once per ``db.metadata``) and return the extension's model classes as a namespace."""
-    metadata = db.metadata
-    built = _BUILT.get(id(metadata))
-    if built is not None:
-        if built.user_model is not user_model or built.activity_model is not activity_model:
-            raise RuntimeError(
-                "flask_learning_contracts models were already built on this metadata for other user/activity models"
-            )
-        return built
+# ---------------------------------------------------------------------------------------------------------
+# The typed classes (mixins). Table arguments and relationships are ``declared_attr`` so that each metadata
+# gets objects of its own.
+# ---------------------------------------------------------------------------------------------------------
+class ContractAdmin(_Row):
+    """A user named as one of a contract's admins."""
 
-    user_pk = _primary_key(user_model)
-    activity_pk = _primary_key(activity_model)
-    live = "status != 'revoked'"
+    __tablename__ = "lc_contract_admin"
+    __table_args__: ClassVar[Any] = {"info": INFO}
+    contract_id: Mapped[int] = mapped_column(sa.ForeignKey("lc_contract.id"), primary_key=True, sort_order=_OWN_KEYS)
 
-    host_metadata = metadata
+    @declared_attr
+    def user_id(cls) -> Mapped[Any]:
+        return _host_fk(cls._lc_host.user_pk, primary_key=True)
 
-    class Base(orm.DeclarativeBase):
-        # The host's metadata, so db.create_all() and migrations see our tables; our own registry, so a
-        # host whose db.Model is a dataclass base does not turn our models into dataclasses.
-        metadata = host_metadata
 
-    def now() -> dt.datetime:
-        return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+class ContractActivity(_Row):
+    """A host activity attached to a contract."""
 
-    class ContractAdmin(Base):
-        __tablename__ = "lc_contract_admin"
-        __table_args__ = {"info": INFO}
-        contract_id: orm.Mapped[int] = orm.mapped_column(sa.ForeignKey("lc_contract.id"), primary_key=True)
-        user_id = _host_fk(user_pk, primary_key=True)
+    __tablename__ = "lc_contract_activity"
+    contract_id: Mapped[int] = mapped_column(sa.ForeignKey("lc_contract.id"), primary_key=True, sort_order=_OWN_KEYS)
+    added_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, nullable=False, default=utcnow)
 
-    class ContractActivity(Base):
-        __tablename__ = "lc_contract_activity"
-        __table_args__ = (sa.Index("ix_lc_contract_activity_activity", "activity_id"), {"info": INFO})
-        contract_id: orm.Mapped[int] = orm.mapped_column(sa.ForeignKey("lc_contract.id"), primary_key=True)
-        activity_id = _host_fk(activity_pk, primary_key=True)
-        added_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime, nullable=False, default=now)
+    @declared_attr.directive
+    def __table_args__(cls) -> Any:
+        return (sa.Index("ix_lc_contract_activity_activity", "activity_id"), {"info": INFO})
 
-    class Contract(Base):
-        """A pool of seats with its activities, contract admins and invitations."""
+    @declared_attr
+    def activity_id(cls) -> Mapped[Any]:
+        return _host_fk(cls._lc_host.activity_pk, primary_key=True)
 
-        __tablename__ = "lc_contract"
-        __table_args__ = (
+
+class Contract(_Row):
+    """A pool of seats with its activities, contract admins and invitations."""
+
+    __tablename__ = "lc_contract"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(64), nullable=False)
+    code_key: Mapped[str] = mapped_column(sa.String(64), nullable=False, unique=True)
+    title: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+    description: Mapped[str] = mapped_column(sa.Text, nullable=False, default="")
+    group: Mapped[str | None] = mapped_column("group_name", sa.String(200), nullable=True)
+    external_id: Mapped[str | None] = mapped_column(sa.String(128), nullable=True)
+    source: Mapped[str | None] = mapped_column(sa.String(128), nullable=True)
+    contract_type: Mapped[ContractType] = mapped_column(EnumString(ContractType), nullable=False)
+    seats: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    seats_used: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
+    per_user_limit: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
+    valid_from: Mapped[dt.date] = mapped_column(sa.Date, nullable=False)
+    valid_until: Mapped[dt.date] = mapped_column(sa.Date, nullable=False)
+    require_invitation_code: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=True)
+    invitation_code: Mapped[str] = mapped_column(sa.String(32), nullable=False, unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, nullable=False, default=utcnow)
+
+    @declared_attr.directive
+    def __table_args__(cls) -> Any:
+        return (
             sa.CheckConstraint("seats >= 0", name="ck_lc_contract_seats"),
             sa.CheckConstraint("seats_used >= 0 AND seats_used <= seats", name="ck_lc_contract_seats_used"),
             sa.CheckConstraint("per_user_limit >= 0", name="ck_lc_contract_per_user_limit"),
@@ -103,203 +146,317 @@ def build_models(db: Any, user_model: type, activity_model: type) -> SimpleNames
             sa.Index("ix_lc_contract_valid_until", "valid_until"),
             {"info": INFO},
         )
-        id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
-        code: orm.Mapped[str] = orm.mapped_column(sa.String(64), nullable=False)
-        code_key: orm.Mapped[str] = orm.mapped_column(sa.String(64), nullable=False, unique=True)
-        title: orm.Mapped[str] = orm.mapped_column(sa.String(200), nullable=False)
-        description: orm.Mapped[str] = orm.mapped_column(sa.Text, nullable=False, default="")
-        group: orm.Mapped[str | None] = orm.mapped_column("group_name", sa.String(200), nullable=True)
-        external_id: orm.Mapped[str | None] = orm.mapped_column(sa.String(128), nullable=True)
-        source: orm.Mapped[str | None] = orm.mapped_column(sa.String(128), nullable=True)
-        contract_type: orm.Mapped[ContractType] = orm.mapped_column(EnumString(ContractType), nullable=False)
-        seats: orm.Mapped[int] = orm.mapped_column(sa.Integer, nullable=False)
-        seats_used: orm.Mapped[int] = orm.mapped_column(sa.Integer, nullable=False, default=0)
-        per_user_limit: orm.Mapped[int] = orm.mapped_column(sa.Integer, nullable=False, default=0)
-        valid_from: orm.Mapped[dt.date] = orm.mapped_column(sa.Date, nullable=False)
-        valid_until: orm.Mapped[dt.date] = orm.mapped_column(sa.Date, nullable=False)
-        require_invitation_code: orm.Mapped[bool] = orm.mapped_column(sa.Boolean, nullable=False, default=True)
-        invitation_code: orm.Mapped[str] = orm.mapped_column(sa.String(32), nullable=False, unique=True)
-        created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime, nullable=False, default=now)
-        updated_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime, nullable=False, default=now)
 
-        admins = orm.relationship(user_model, secondary=ContractAdmin.__table__, lazy="selectin", viewonly=True)
-        activities = orm.relationship(
-            activity_model, secondary=ContractActivity.__table__, order_by=activity_pk, viewonly=True
-        )
+    @declared_attr
+    def admins(cls) -> Mapped[list[Any]]:
+        """The host users named as contract admins."""
+        return orm.relationship(cls._lc_host.user_model, secondary="lc_contract_admin", lazy="selectin",
+                                viewonly=True)
 
-        def state_on(self, today: dt.date) -> ContractState:
-            """Future, Active or Expired on ``today`` (both ends of the valid period inclusive)."""
-            if today < self.valid_from:
-                return ContractState.FUTURE
-            if today > self.valid_until:
-                return ContractState.EXPIRED
-            return ContractState.ACTIVE
+    @declared_attr
+    def activities(cls) -> Mapped[list[Any]]:
+        """The host activities attached to the contract."""
+        return orm.relationship(cls._lc_host.activity_model, secondary="lc_contract_activity",
+                                order_by=cls._lc_host.activity_pk, viewonly=True)
 
-        @property
-        def is_voucher(self) -> bool:
-            return self.contract_type is ContractType.VOUCHER
+    def state_on(self, today: dt.date) -> ContractState:
+        """Future, Active or Expired on ``today`` (both ends of the valid period inclusive)."""
+        if today < self.valid_from:
+            return ContractState.FUTURE
+        if today > self.valid_until:
+            return ContractState.EXPIRED
+        return ContractState.ACTIVE
 
-        def __repr__(self) -> str:
-            return f"<Contract {self.code!r}>"
+    @property
+    def is_voucher(self) -> bool:
+        return self.contract_type is ContractType.VOUCHER
 
-        def __str__(self) -> str:
-            return f"{self.title} ({self.code})"
+    def __repr__(self) -> str:
+        return f"<Contract {self.code!r}>"
 
-    class InvitationActivity(Base):
-        __tablename__ = "lc_invitation_activity"
-        __table_args__ = {"info": INFO}
-        invitation_id: orm.Mapped[int] = orm.mapped_column(sa.ForeignKey("lc_invitation.id"), primary_key=True)
-        activity_id = _host_fk(activity_pk, primary_key=True)
+    def __str__(self) -> str:
+        return f"{self.title} ({self.code})"
 
-    class Invitation(Base):
-        """One learner's (or one e-mail's) invitation to one contract."""
 
-        __tablename__ = "lc_invitation"
-        __table_args__ = (
-            sa.Index(
-                "uq_lc_invitation_live_email", "contract_id", "email", unique=True,
-                sqlite_where=sa.text(live), postgresql_where=sa.text(live),
-            ),
-            sa.Index(
-                "uq_lc_invitation_live_user", "contract_id", "user_id", unique=True,
-                sqlite_where=sa.text(live + " AND user_id IS NOT NULL"),
-                postgresql_where=sa.text(live + " AND user_id IS NOT NULL"),
-            ),
+class InvitationActivity(_Row):
+    """An activity one Voucher invitation covers (fixed at invite time, or added since)."""
+
+    __tablename__ = "lc_invitation_activity"
+    __table_args__: ClassVar[Any] = {"info": INFO}
+    invitation_id: Mapped[int] = mapped_column(sa.ForeignKey("lc_invitation.id"), primary_key=True,
+                                               sort_order=_OWN_KEYS)
+
+    @declared_attr
+    def activity_id(cls) -> Mapped[Any]:
+        return _host_fk(cls._lc_host.activity_pk, primary_key=True)
+
+
+class Invitation(_Row):
+    """One learner's (or one e-mail's) invitation to one contract."""
+
+    __tablename__ = "lc_invitation"
+    id: Mapped[int] = mapped_column(primary_key=True, sort_order=_OWN_KEYS)
+    contract_id: Mapped[int] = mapped_column(sa.ForeignKey("lc_contract.id"), nullable=False, sort_order=_OWN_KEYS)
+    email: Mapped[str] = mapped_column(sa.String(320), nullable=False)
+    status: Mapped[InvitationStatus] = mapped_column(EnumString(InvitationStatus), nullable=False)
+    #: The contract's "require invitation code" setting when this invitation was created (rule 7).
+    require_code: Mapped[bool] = mapped_column(sa.Boolean, nullable=False)
+    #: Activities this learner enrolled in through the contract (the per-user limit counter).
+    enrolled_count: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
+    invited_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, nullable=False, default=utcnow)
+    invited_by: Mapped[str | None] = mapped_column(sa.String(320), nullable=True)
+    code_redeemed_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime, nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime, nullable=True)
+    last_sent_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime, nullable=True)
+    send_count: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
+
+    @declared_attr.directive
+    def __table_args__(cls) -> Any:
+        return (
+            sa.Index("uq_lc_invitation_live_email", "contract_id", "email", unique=True,
+                     sqlite_where=sa.text(LIVE_SQL), postgresql_where=sa.text(LIVE_SQL)),
+            sa.Index("uq_lc_invitation_live_user", "contract_id", "user_id", unique=True,
+                     sqlite_where=sa.text(LIVE_SQL + " AND user_id IS NOT NULL"),
+                     postgresql_where=sa.text(LIVE_SQL + " AND user_id IS NOT NULL")),
             sa.Index("ix_lc_invitation_contract_status", "contract_id", "status"),
             sa.Index("ix_lc_invitation_user", "user_id"),
             sa.Index("ix_lc_invitation_email", "email"),
             sa.CheckConstraint("enrolled_count >= 0", name="ck_lc_invitation_enrolled_count"),
             {"info": INFO},
         )
-        id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
-        contract_id: orm.Mapped[int] = orm.mapped_column(sa.ForeignKey("lc_contract.id"), nullable=False)
-        user_id = _host_fk(user_pk, nullable=True)
-        email: orm.Mapped[str] = orm.mapped_column(sa.String(320), nullable=False)
-        status: orm.Mapped[InvitationStatus] = orm.mapped_column(EnumString(InvitationStatus), nullable=False)
-        #: The contract's "require invitation code" setting when this invitation was created (rule 7).
-        require_code: orm.Mapped[bool] = orm.mapped_column(sa.Boolean, nullable=False)
-        #: Activities this learner enrolled in through the contract (the per-user limit counter).
-        enrolled_count: orm.Mapped[int] = orm.mapped_column(sa.Integer, nullable=False, default=0)
-        invited_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime, nullable=False, default=now)
-        invited_by: orm.Mapped[str | None] = orm.mapped_column(sa.String(320), nullable=True)
-        code_redeemed_at: orm.Mapped[dt.datetime | None] = orm.mapped_column(sa.DateTime, nullable=True)
-        revoked_at: orm.Mapped[dt.datetime | None] = orm.mapped_column(sa.DateTime, nullable=True)
-        last_sent_at: orm.Mapped[dt.datetime | None] = orm.mapped_column(sa.DateTime, nullable=True)
-        send_count: orm.Mapped[int] = orm.mapped_column(sa.Integer, nullable=False, default=0)
 
-        contract = orm.relationship(Contract, lazy="joined", innerjoin=True)
-        user = orm.relationship(user_model, foreign_keys=[user_id])
-        fixed_activities = orm.relationship(
-            activity_model, secondary=InvitationActivity.__table__, order_by=activity_pk, viewonly=True
-        )
+    @declared_attr
+    def user_id(cls) -> Mapped[Any]:
+        """The invited learner's host key (``None`` while no account uses the e-mail: Not Registered)."""
+        return _host_fk(cls._lc_host.user_pk, nullable=True)
 
-        @property
-        def activities(self) -> list[Any]:
-            """The host activities this invitation covers: the contract's current ones for a Subscription
-            contract, the ones fixed at invite time (or added since) for a Voucher contract."""
-            if self.contract.contract_type is ContractType.SUBSCRIPTION:
-                return list(self.contract.activities)
-            return list(self.fixed_activities)
+    @declared_attr
+    def contract(cls) -> Mapped[Contract]:
+        return orm.relationship("Contract", lazy="joined", innerjoin=True)
 
-        @property
-        def is_live(self) -> bool:
-            return self.status is not InvitationStatus.REVOKED
+    @declared_attr
+    def user(cls) -> Mapped[Any]:
+        """The invited host user, if registered."""
+        return orm.relationship(cls._lc_host.user_model, foreign_keys=lambda: [cls.__table__.c.user_id])
 
-        @property
-        def can_be_revoked(self) -> bool:
-            """Rule 10: revocable while live and the learner has no enrollment through the contract."""
-            return self.status is not InvitationStatus.REVOKED and not self.enrolled_count
+    @declared_attr
+    def fixed_activities(cls) -> Mapped[list[Any]]:
+        """The host activities fixed on this invitation (Voucher contracts)."""
+        return orm.relationship(cls._lc_host.activity_model, secondary="lc_invitation_activity",
+                                order_by=cls._lc_host.activity_pk, viewonly=True)
 
-        @property
-        def can_be_resent(self) -> bool:
-            """Rule 10: only Outstanding invitations are resent."""
-            return self.status is InvitationStatus.OUTSTANDING
+    @property
+    def activities(self) -> list[Any]:
+        """The host activities this invitation covers: the contract's current ones for a Subscription
+        contract, the ones fixed at invite time (or added since) for a Voucher contract."""
+        if self.contract.contract_type is ContractType.SUBSCRIPTION:
+            return list(self.contract.activities)
+        return list(self.fixed_activities)
 
-        @property
-        def code_satisfied(self) -> bool:
-            """Whether the learner may enroll without entering the code (not required, or already redeemed)."""
-            return not self.require_code or self.code_redeemed_at is not None
+    @property
+    def is_live(self) -> bool:
+        return self.status is not InvitationStatus.REVOKED
 
-        def __repr__(self) -> str:
-            return f"<Invitation {self.email!r} {self.status.value}>"
+    @property
+    def can_be_revoked(self) -> bool:
+        """Rule 10: revocable while live and the learner has no enrollment through the contract."""
+        return self.status is not InvitationStatus.REVOKED and not self.enrolled_count
 
-    class Enrollment(Base):
-        """A learner's enrollment in one activity through one contract."""
+    @property
+    def can_be_resent(self) -> bool:
+        """Rule 10: only Outstanding invitations are resent."""
+        return self.status is InvitationStatus.OUTSTANDING
 
-        __tablename__ = "lc_enrollment"
-        __table_args__ = (
+    @property
+    def code_satisfied(self) -> bool:
+        """Whether the learner may enroll without entering the code (not required, or already redeemed)."""
+        return not self.require_code or self.code_redeemed_at is not None
+
+    def __repr__(self) -> str:
+        return f"<Invitation {self.email!r} {self.status.value}>"
+
+
+class Enrollment(_Row):
+    """A learner's enrollment in one activity through one contract."""
+
+    __tablename__ = "lc_enrollment"
+    id: Mapped[int] = mapped_column(primary_key=True, sort_order=_OWN_KEYS)
+    contract_id: Mapped[int] = mapped_column(sa.ForeignKey("lc_contract.id"), nullable=False, sort_order=_OWN_KEYS)
+    invitation_id: Mapped[int] = mapped_column(sa.ForeignKey("lc_invitation.id"), nullable=False,
+                                               sort_order=_OWN_KEYS)
+    #: Whether this enrollment consumed a seat (always for Voucher; the first one for Subscription).
+    seat_used: Mapped[bool] = mapped_column(sa.Boolean, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, nullable=False, default=utcnow)
+
+    @declared_attr.directive
+    def __table_args__(cls) -> Any:
+        return (
             sa.UniqueConstraint("contract_id", "user_id", "activity_id", name="uq_lc_enrollment"),
             sa.Index("ix_lc_enrollment_invitation", "invitation_id"),
             sa.Index("ix_lc_enrollment_user", "user_id"),
             {"info": INFO},
         )
-        id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
-        contract_id: orm.Mapped[int] = orm.mapped_column(sa.ForeignKey("lc_contract.id"), nullable=False)
-        invitation_id: orm.Mapped[int] = orm.mapped_column(sa.ForeignKey("lc_invitation.id"), nullable=False)
-        user_id = _host_fk(user_pk)
-        activity_id = _host_fk(activity_pk)
-        #: Whether this enrollment consumed a seat (always for Voucher; the first one for Subscription).
-        seat_used: orm.Mapped[bool] = orm.mapped_column(sa.Boolean, nullable=False)
-        created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime, nullable=False, default=now)
 
-        contract = orm.relationship(Contract)
-        invitation = orm.relationship(Invitation)
-        user = orm.relationship(user_model, foreign_keys=[user_id])
-        activity = orm.relationship(activity_model, foreign_keys=[activity_id])
+    @declared_attr
+    def user_id(cls) -> Mapped[Any]:
+        return _host_fk(cls._lc_host.user_pk)
 
-    class Seat(Base):
-        """One consumed seat. Voucher: one per (learner, activity); Subscription: one per learner.
+    @declared_attr
+    def activity_id(cls) -> Mapped[Any]:
+        return _host_fk(cls._lc_host.activity_pk)
 
-        Unique indexes make a second seat for the same thing impossible, whatever the concurrency.
-        """
+    @declared_attr
+    def contract(cls) -> Mapped[Contract]:
+        return orm.relationship("Contract")
 
-        __tablename__ = "lc_seat"
-        __table_args__ = (
-            sa.Index(
-                "uq_lc_seat_voucher", "contract_id", "user_id", "activity_id", unique=True,
-                sqlite_where=sa.text("activity_id IS NOT NULL"), postgresql_where=sa.text("activity_id IS NOT NULL"),
-            ),
-            sa.Index(
-                "uq_lc_seat_subscription", "contract_id", "user_id", unique=True,
-                sqlite_where=sa.text("activity_id IS NULL"), postgresql_where=sa.text("activity_id IS NULL"),
-            ),
+    @declared_attr
+    def invitation(cls) -> Mapped[Invitation]:
+        return orm.relationship("Invitation")
+
+    @declared_attr
+    def user(cls) -> Mapped[Any]:
+        return orm.relationship(cls._lc_host.user_model, foreign_keys=lambda: [cls.__table__.c.user_id])
+
+    @declared_attr
+    def activity(cls) -> Mapped[Any]:
+        return orm.relationship(cls._lc_host.activity_model, foreign_keys=lambda: [cls.__table__.c.activity_id])
+
+
+class Seat(_Row):
+    """One consumed seat. Voucher: one per (learner, activity); Subscription: one per learner.
+
+    Unique indexes make a second seat for the same thing impossible, whatever the concurrency.
+    """
+
+    __tablename__ = "lc_seat"
+    id: Mapped[int] = mapped_column(primary_key=True, sort_order=_OWN_KEYS)
+    contract_id: Mapped[int] = mapped_column(sa.ForeignKey("lc_contract.id"), nullable=False, sort_order=_OWN_KEYS)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, nullable=False, default=utcnow)
+
+    @declared_attr.directive
+    def __table_args__(cls) -> Any:
+        return (
+            sa.Index("uq_lc_seat_voucher", "contract_id", "user_id", "activity_id", unique=True,
+                     sqlite_where=sa.text("activity_id IS NOT NULL"),
+                     postgresql_where=sa.text("activity_id IS NOT NULL")),
+            sa.Index("uq_lc_seat_subscription", "contract_id", "user_id", unique=True,
+                     sqlite_where=sa.text("activity_id IS NULL"), postgresql_where=sa.text("activity_id IS NULL")),
             {"info": INFO},
         )
-        id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
-        contract_id: orm.Mapped[int] = orm.mapped_column(sa.ForeignKey("lc_contract.id"), nullable=False)
-        user_id = _host_fk(user_pk)
-        activity_id = _host_fk(activity_pk, nullable=True)
-        created_at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime, nullable=False, default=now)
 
-    class HistoryEntry(Base):
-        """Who changed what, when. Kept after the contract is deleted (no foreign keys)."""
+    @declared_attr
+    def user_id(cls) -> Mapped[Any]:
+        return _host_fk(cls._lc_host.user_pk)
 
-        __tablename__ = "lc_history"
-        __table_args__ = (sa.Index("ix_lc_history_contract", "contract_id", "id"), {"info": INFO})
-        id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
-        at: orm.Mapped[dt.datetime] = orm.mapped_column(sa.DateTime, nullable=False, default=now)
-        contract_id: orm.Mapped[int | None] = orm.mapped_column(sa.Integer, nullable=True)
-        contract_code: orm.Mapped[str] = orm.mapped_column(sa.String(64), nullable=False)
-        invitation_id: orm.Mapped[int | None] = orm.mapped_column(sa.Integer, nullable=True)
-        actor_id: orm.Mapped[str | None] = orm.mapped_column(sa.String(64), nullable=True)
-        actor_name: orm.Mapped[str | None] = orm.mapped_column(sa.String(320), nullable=True)
-        action: orm.Mapped[str] = orm.mapped_column(sa.String(40), nullable=False)
-        message: orm.Mapped[str] = orm.mapped_column(sa.Text, nullable=False)
+    @declared_attr
+    def activity_id(cls) -> Mapped[Any]:
+        """The activity for a Voucher seat; ``None`` for the learner's one Subscription seat."""
+        return _host_fk(cls._lc_host.activity_pk, nullable=True)
 
-    built = SimpleNamespace(
+
+class HistoryEntry(_Row):
+    """Who changed what, when. Kept after the contract is deleted (no foreign keys)."""
+
+    __tablename__ = "lc_history"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(sa.DateTime, nullable=False, default=utcnow)
+    contract_id: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    contract_code: Mapped[str] = mapped_column(sa.String(64), nullable=False)
+    invitation_id: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    actor_id: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    actor_name: Mapped[str | None] = mapped_column(sa.String(320), nullable=True)
+    action: Mapped[str] = mapped_column(sa.String(40), nullable=False)
+    message: Mapped[str] = mapped_column(sa.Text, nullable=False)
+
+    @declared_attr.directive
+    def __table_args__(cls) -> Any:
+        return (sa.Index("ix_lc_history_contract", "contract_id", "id"), {"info": INFO})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Building the mapped classes on a host's metadata
+# ---------------------------------------------------------------------------------------------------------
+RowT = TypeVar("RowT", bound=_Row)
+
+
+@dataclasses.dataclass(frozen=True)
+class Models:
+    """The mapped classes of one metadata, each a subclass of the typed class of the same name."""
+
+    Base: type[orm.DeclarativeBase]
+    Contract: type[Contract]
+    ContractAdmin: type[ContractAdmin]
+    ContractActivity: type[ContractActivity]
+    Invitation: type[Invitation]
+    InvitationActivity: type[InvitationActivity]
+    Enrollment: type[Enrollment]
+    Seat: type[Seat]
+    HistoryEntry: type[HistoryEntry]
+    host: HostTables
+    #: Statements of the hot paths, built once per set of models (see ``services._core.statement``).
+    statements: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
+
+    @property
+    def user_model(self) -> type[Any]:
+        return self.host.user_model
+
+    @property
+    def activity_model(self) -> type[Any]:
+        return self.host.activity_model
+
+    @property
+    def user_pk(self) -> sa.Column[Any]:
+        return self.host.user_pk
+
+    @property
+    def activity_pk(self) -> sa.Column[Any]:
+        return self.host.activity_pk
+
+
+_BUILT: dict[int, Models] = {}
+
+
+def primary_key_column(model: type[Any]) -> sa.Column[Any]:
+    """The single primary-key column of a host model (``TypeError`` if it has several)."""
+    columns = list(sa.inspect(model).primary_key)
+    if len(columns) != 1:
+        raise TypeError(f"{model.__name__} must have a single-column primary key to be used by learning contracts")
+    return columns[0]
+
+
+def build_models(db: Any, user_model: type[Any], activity_model: type[Any]) -> Models:
+    """Build (once per ``db.metadata``) and return the extension's mapped classes for these host models."""
+    metadata: sa.MetaData = db.metadata
+    built = _BUILT.get(id(metadata))
+    if built is not None:
+        if built.user_model is not user_model or built.activity_model is not activity_model:
+            raise RuntimeError(
+                "flask_learning_contracts models were already built on this metadata for other user/activity models"
+            )
+        return built
+    host_metadata = metadata
+    host = HostTables(user_model, activity_model, primary_key_column(user_model), primary_key_column(activity_model))
+
+    class Base(orm.DeclarativeBase):
+        # The host's metadata, so db.create_all() and migrations see our tables; our own registry, so a
+        # host whose db.Model is a dataclass base does not turn our models into dataclasses.
+        metadata = host_metadata
+
+    def mapped(typed: type[RowT]) -> type[RowT]:
+        return type(typed.__name__, (typed, Base), {"__module__": __name__, "_lc_host": host,
+                                                     "__doc__": typed.__doc__})
+
+    built = Models(
         Base=Base,
-        Contract=Contract,
-        ContractAdmin=ContractAdmin,
-        ContractActivity=ContractActivity,
-        Invitation=Invitation,
-        InvitationActivity=InvitationActivity,
-        Enrollment=Enrollment,
-        Seat=Seat,
-        HistoryEntry=HistoryEntry,
-        user_model=user_model,
-        activity_model=activity_model,
-        user_pk=user_pk,
-        activity_pk=activity_pk,
+        ContractAdmin=mapped(ContractAdmin),
+        ContractActivity=mapped(ContractActivity),
+        Contract=mapped(Contract),
+        InvitationActivity=mapped(InvitationActivity),
+        Invitation=mapped(Invitation),
+        Enrollment=mapped(Enrollment),
+        Seat=mapped(Seat),
+        HistoryEntry=mapped(HistoryEntry),
+        host=host,
     )
     _BUILT[id(metadata)] = built
     return built
@@ -322,4 +479,4 @@ def exclude_object(obj: Any, name: str | None, type_: str, reflected: bool, comp
         return True
     if type_ == "table":
         return not (name or "").startswith("lc_")
-    return not table.name.startswith("lc_")
+    return not str(table.name).startswith("lc_")

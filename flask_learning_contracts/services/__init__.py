@@ -1,0 +1,54 @@
+"""Every rule of Learning Contracts: plain functions usable in any app context.
+
+One module per concept of the admin guide; callers use this package's names (``services.invite(...)``).
+Each public call is one transaction: it commits on success and rolls back on any failure, leaving nothing
+behind. Refusals raise subclasses of :class:`~flask_learning_contracts.errors.LearningContractError` with
+messages fit for people. Transient database conflicts (deadlocks, serialization failures, a locked SQLite
+file) are retried a bounded number of times (``LEARNING_CONTRACTS_RETRY_ATTEMPTS``), then reported as ``Busy``.
+
+Seats are race-free by construction, under the host's own engine settings (see :mod:`.enrollment`):
+
+* the seat counter only moves through ``UPDATE … SET seats_used = seats_used + 1 WHERE seats_used < seats``
+  (and a CHECK constraint ``seats_used <= seats`` backs it up);
+* one seat row per (learner, activity) for Voucher and per learner for Subscription, under unique indexes;
+* a learner's enrollments are serialised on their invitation row, whose conditional update also holds
+  the per-user limit and loses cleanly against a concurrent revoke.
+"""
+from __future__ import annotations
+
+from ._core import _BATCH as _BATCH, _m as _m, _session as _session, retry_counts, transactional
+from .access import contract_state, ensure_can_manage, ensure_contract_admin, get_contract, get_invitation
+from .activities import (ActivityImpact, activity_impact, add_activities, import_activities, preview_import,
+                         remove_activity)
+from .contracts import add_contract_admin, create_contract, delete_contract, remove_contract_admin, update_contract
+from .csv_upload import invite_csv
+from .enrollment import enroll
+from .integrity import SeatMismatch, check_seats
+from .invitations import (add_invitation_activities, invitation_activity_options, link_registered_user,
+                          needs_activity_choice, resend, revoke)
+from .inviting import InviteReport, InviteResult, invite
+from .learners import ActivityOffer, InvitationOffer, invitation_offers, invitations_for
+from .redemption import redeem_code, regenerate_code
+from .reports import (DeletionImpact, InvitationExportRow, InvitationPage, SeatSummary, contracts_for_admin,
+                      deletion_impact, history, invitation_export_rows, invitation_page, seat_summaries, seat_summary)
+
+__all__ = [
+    # contracts
+    "create_contract", "update_contract", "delete_contract", "add_contract_admin", "remove_contract_admin",
+    # activities
+    "add_activities", "import_activities", "preview_import", "remove_activity", "activity_impact", "ActivityImpact",
+    # inviting and invitations
+    "invite", "invite_csv", "InviteReport", "InviteResult", "add_invitation_activities",
+    "invitation_activity_options", "needs_activity_choice", "resend", "revoke", "link_registered_user",
+    # codes, enrollment, learners
+    "regenerate_code", "redeem_code", "enroll", "invitations_for", "invitation_offers", "ActivityOffer",
+    "InvitationOffer",
+    # access
+    "get_contract", "get_invitation", "ensure_can_manage", "ensure_contract_admin", "contract_state",
+    # reports and checks
+    "seat_summary", "seat_summaries", "SeatSummary", "history", "invitation_page", "InvitationPage",
+    "invitation_export_rows", "InvitationExportRow", "deletion_impact", "DeletionImpact", "contracts_for_admin",
+    "check_seats", "SeatMismatch",
+    # for hosts composing their own transactions and tests
+    "transactional", "retry_counts",
+]

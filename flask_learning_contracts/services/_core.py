@@ -1,0 +1,228 @@
+"""Plumbing every service shares: the app's state, time, transactions with retries, history rows."""
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import functools
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc, orm
+
+from .. import errors
+from ..config import config_value
+from ..enums import ContractType, InvitationStatus
+from ..i18n import _
+from ..models import Models
+from ..rules import ContractRules
+from ..state import LearningContractsState, current_state
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+_in_transaction: contextvars.ContextVar[list[Callable[[], None]] | None] = contextvars.ContextVar(
+    "learning_contracts_after_commit", default=None
+)
+
+
+LIVE = InvitationStatus.REVOKED  # used as "status != LIVE" in queries of live invitations
+
+
+_BATCH = 500
+
+
+def _state() -> LearningContractsState:
+    """The current app's extension state."""
+    return current_state()
+
+
+def _m() -> Models:
+    """The current app's mapped model classes."""
+    return current_state().models
+
+
+def _session() -> orm.scoped_session[orm.Session]:
+    """The host's Flask-SQLAlchemy session (our services join its transaction)."""
+    return current_state().db.session
+
+
+def _rules() -> ContractRules[Any, Any]:
+    """The host's rule hooks."""
+    return current_state().rules
+
+
+def _statement(name: str, build: Callable[[Models], Any]) -> Any:
+    """A statement of the hot paths, built once per set of models and executed with bind parameters.
+
+    Building SQLAlchemy expressions costs Python time on every call; these are built once."""
+    m = _m()
+    cache = m.statements
+    statement = cache.get(name)
+    if statement is None:
+        statement = cache[name] = build(m)
+    return statement
+
+
+def _now() -> dt.datetime:
+    """``rules.now()`` as naive UTC, the form stored in our DateTime columns."""
+    moment = _rules().now()
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return moment
+
+
+def _today() -> dt.date:
+    return _rules().today()
+
+
+def _after_commit(callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the current service transaction has committed (signals, notifications)."""
+    pending = _in_transaction.get()
+    if pending is None:  # pragma: no cover - only reachable from internal helpers misuse
+        callback()
+    else:
+        pending.append(callback)
+
+
+def _is_transient(error: BaseException) -> bool:
+    orig = getattr(error, "orig", None)
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if sqlstate in {"40001", "40P01", "55P03"}:
+        return True
+    text = str(orig or error).lower()
+    if "database is locked" in text or "database table is locked" in text:
+        return True
+    return bool(getattr(error, "connection_invalidated", False))
+
+
+#: Transactions retried by :func:`transactional` in this process, by kind ("transient" conflicts such as
+#: deadlocks, serialization failures or a locked SQLite file; "integrity" races on a unique key).
+retry_counts: Counter[str] = Counter()
+
+
+#: Whether the running service transaction is the last attempt :func:`transactional` will make.
+_last_attempt: contextvars.ContextVar[bool] = contextvars.ContextVar("learning_contracts_last_attempt", default=True)
+
+
+class _Conflict(Exception):
+    """A concurrent transaction changed what this one decided on: :func:`transactional` runs it again."""
+
+
+def transactional(fn: F) -> F:
+    """Make ``fn`` one transaction: commit on success, roll back on any error, retry transient conflicts."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if _in_transaction.get() is not None:  # called from another service: join its transaction
+            return fn(*args, **kwargs)
+        session = _session()
+        attempts = max(1, int(config_value("RETRY_ATTEMPTS")))
+        last_error: BaseException | None = None
+        for attempt in range(attempts):
+            pending: list[Callable[[], None]] = []
+            token = _in_transaction.set(pending)
+            last_token = _last_attempt.set(attempt == attempts - 1)
+            try:
+                result = fn(*args, **kwargs)
+                session.commit()
+            except (sa_exc.OperationalError, sa_exc.IntegrityError, sa_exc.DBAPIError, _Conflict) as error:
+                session.rollback()
+                transient = _is_transient(error)
+                if attempt == attempts - 1 or not (transient or isinstance(error, (sa_exc.IntegrityError, _Conflict))):
+                    if transient or isinstance(error, _Conflict):
+                        raise errors.Busy() from error
+                    raise
+                last_error = error
+                retry_counts["transient" if transient else "conflict" if isinstance(error, _Conflict) else "integrity"] += 1
+                time.sleep(min(0.2, 0.005 * 2**attempt) * (0.5 + random.random()))
+                continue
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                _in_transaction.reset(token)
+                _last_attempt.reset(last_token)
+            for callback in pending:
+                callback()
+            return result
+        raise errors.Busy() from last_error  # pragma: no cover - loop always returns or raises
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _actor_fields(actor: Any) -> dict[str, Any]:
+    if actor is None or not getattr(actor, "is_authenticated", True):
+        return {"actor_id": None, "actor_name": _("System")}
+    st = _state()
+    return {"actor_id": str(st.user_id(actor)), "actor_name": st.rules.user_display_name(actor)}
+
+
+def _record(contract: Any, action: str, message: str, *, actor: Any = None, invitation: Any = None) -> None:
+    """Write one history row in the current transaction."""
+    _session().execute(
+        _statement("insert_history", lambda m: sa.insert(m.HistoryEntry.__table__)),
+        {"at": _now(), "contract_id": contract.id, "contract_code": contract.code, "action": action,
+         "message": message, "invitation_id": getattr(invitation, "id", None), **_actor_fields(actor)},
+    )
+
+
+def _record_separately(contract_id: int, contract_code: str, action: str, message: str, *, actor: Any = None,
+                       invitation_id: int | None = None) -> None:
+    """Write one history row in a transaction of its own (used to keep a trace of a failure)."""
+    session = _session()
+    session.rollback()
+    session.add(
+        _m().HistoryEntry(
+            at=_now(), contract_id=contract_id, contract_code=contract_code, action=action, message=message,
+            invitation_id=invitation_id, **_actor_fields(actor),
+        )
+    )
+    session.commit()
+
+
+def _activity_title(activity: Any) -> str:
+    return _rules().activity_title(activity)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, (ContractType, InvitationStatus)):
+        return value.label
+    if isinstance(value, bool):
+        return _("Yes") if value else _("No")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return "" if value is None else str(value)
+
+
+def _as_int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1
+
+
+def _format_date(value: dt.date) -> str:
+    return f"{value.day} {value.strftime('%B %Y')}"
+
+
+def _normalize_email(text: str) -> str:
+    return text.strip().strip("<>").strip().lower()
+
+
+def _is_postgresql() -> bool:
+    return _session().get_bind().dialect.name == "postgresql"
+
+
+def _one_of(expression: Any, values: list[Any]) -> Any:
+    """``expression IN values``. On PostgreSQL one array parameter (``= ANY(:values)``): the SQL text stays
+    short and the same for every batch, so the driver and the server do not parse a 500-item list each time."""
+    if _is_postgresql():
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        item_type = sa.String() if isinstance(expression.type, sa.types.NullType) else expression.type
+        return expression == sa.any_(sa.bindparam(None, list(values), type_=ARRAY(item_type)))
+    return expression.in_(values)

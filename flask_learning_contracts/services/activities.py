@@ -1,0 +1,142 @@
+"""A contract's activities: add, import from another contract, remove with its impact (rule 11)."""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+
+from .. import errors
+from ..enums import ContractType
+from ..i18n import _
+from ._core import LIVE, _activity_title, _m, _now, _record, _session, _state, transactional
+
+
+def _activity_ids(activities: Iterable[Any]) -> list[Any]:
+    st = _state()
+    ids = []
+    for activity in activities:
+        ids.append(activity if not isinstance(activity, st.activity_model) else st.activity_id(activity))
+    return list(dict.fromkeys(ids))
+
+
+def _contract_activity_ids(contract: Any) -> set[Any]:
+    ca = _m().ContractActivity
+    return set(_session().execute(sa.select(ca.activity_id).where(ca.contract_id == contract.id)).scalars())
+
+
+def _load_activities(ids: Iterable[Any]) -> list[Any]:
+    st = _state()
+    ids = list(ids)
+    if not ids:
+        return []
+    rows = _session().execute(sa.select(st.activity_model).where(st.activity_pk_column.in_(ids))).scalars()
+    by_id = {st.activity_id(a): a for a in rows}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+@transactional
+def add_activities(contract: Any, activities: Iterable[Any], *, actor: Any = None) -> list[Any]:
+    """Attach eligible host activities to ``contract``; return the ones newly added (duplicates skipped).
+
+    Subscription invitations include them at once; Voucher invitations are not changed.
+    """
+    st, m = _state(), _m()
+    wanted = _activity_ids(activities)
+    if not wanted:
+        return []
+    eligible_stmt = st.rules.eligible_activities().where(st.activity_pk_column.in_(wanted))
+    eligible = {st.activity_id(a): a for a in _session().execute(eligible_stmt).scalars()}
+    refused = [i for i in wanted if i not in eligible]
+    if refused:
+        raise errors.ValidationError(
+            _("%(n)s of the chosen activities cannot be added to a learning contract (not an eligible activity).",
+              n=len(refused)), field="activities",
+        )
+    present = _contract_activity_ids(contract)
+    new = [eligible[i] for i in wanted if i not in present]
+    if not new:
+        return []
+    now = _now()
+    _session().execute(sa.insert(m.ContractActivity), [
+        {"contract_id": contract.id, "activity_id": st.activity_id(a), "added_at": now} for a in new
+    ])
+    _session().expire(contract, ["activities"])
+    _record(contract, "activity_added",
+            _("Added activities: %(titles)s.", titles=", ".join(_activity_title(a) for a in new)), actor=actor)
+    return new
+
+
+def preview_import(contract: Any, source_contract: Any) -> list[Any]:
+    """The activities of ``source_contract`` that importing would add to ``contract``."""
+    present = _contract_activity_ids(contract)
+    st = _state()
+    return [a for a in source_contract.activities if st.activity_id(a) not in present]
+
+
+@transactional
+def import_activities(contract: Any, source_contract: Any, *, actor: Any = None) -> list[Any]:
+    """Add every activity of ``source_contract`` that ``contract`` lacks (a union); return the ones added."""
+    if source_contract.id == contract.id:
+        raise errors.ValidationError(_("Choose a different contract to import from."), field="source_contract")
+    added = add_activities(contract, preview_import(contract, source_contract), actor=actor)
+    if added:
+        _record(contract, "activities_imported",
+                _("Imported %(n)s activities from contract %(code)s.", n=len(added), code=source_contract.code),
+                actor=actor)
+    return added
+
+
+@dataclasses.dataclass(frozen=True)
+class ActivityImpact:
+    """Who removing an activity from a contract affects."""
+
+    invited: int  #: live invitations that cover the activity
+    enrolled: int  #: learners enrolled in it through the contract (their enrollments and seats stay)
+
+
+def activity_impact(contract: Any, activity: Any) -> ActivityImpact:
+    """Count the invitations and enrollments that removing ``activity`` from ``contract`` would touch."""
+    m, st = _m(), _state()
+    aid = activity if not isinstance(activity, st.activity_model) else st.activity_id(activity)
+    live_any = sa.and_(m.Invitation.contract_id == contract.id, m.Invitation.status != LIVE)
+    if contract.contract_type is ContractType.SUBSCRIPTION:
+        invited_stmt = sa.select(sa.func.count()).select_from(m.Invitation).where(live_any)
+    else:
+        invited_stmt = (
+            sa.select(sa.func.count()).select_from(m.InvitationActivity)
+            .join(m.Invitation, m.Invitation.id == m.InvitationActivity.invitation_id)
+            .where(live_any, m.InvitationActivity.activity_id == aid)
+        )
+    enrolled = _session().execute(
+        sa.select(sa.func.count()).select_from(m.Enrollment)
+        .where(m.Enrollment.contract_id == contract.id, m.Enrollment.activity_id == aid)
+    ).scalar_one()
+    return ActivityImpact(invited=_session().execute(invited_stmt).scalar_one(), enrolled=enrolled)
+
+
+@transactional
+def remove_activity(contract: Any, activity: Any, *, actor: Any = None) -> ActivityImpact:
+    """Detach ``activity`` from ``contract`` and from its invitations; enrollments and used seats stay.
+
+    Returns the impact (as :func:`activity_impact` would have previewed it).
+    """
+    m, st = _m(), _state()
+    aid = activity if not isinstance(activity, st.activity_model) else st.activity_id(activity)
+    if aid not in _contract_activity_ids(contract):
+        raise errors.ValidationError(_("This activity is not part of the contract."), field="activity")
+    impact = activity_impact(contract, aid)
+    loaded = _load_activities([aid])
+    title = _activity_title(loaded[0]) if loaded else str(aid)
+    invitation_ids = sa.select(m.Invitation.id).where(m.Invitation.contract_id == contract.id).scalar_subquery()
+    _session().execute(sa.delete(m.InvitationActivity).where(
+        m.InvitationActivity.invitation_id.in_(invitation_ids), m.InvitationActivity.activity_id == aid))
+    _session().execute(sa.delete(m.ContractActivity).where(
+        m.ContractActivity.contract_id == contract.id, m.ContractActivity.activity_id == aid))
+    _session().expire(contract, ["activities"])
+    _record(contract, "activity_removed",
+            _("Removed activity %(title)s (%(invited)s invitations covered it, %(enrolled)s learners were enrolled; "
+              "their enrollments were kept).", title=title, invited=impact.invited, enrolled=impact.enrolled),
+            actor=actor)
+    return impact

@@ -1,0 +1,219 @@
+"""Contracts: create, edit, delete; contract admins (rules 1, 4 seats never below used, 6 period, 7)."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+
+from .. import errors, signals
+from ..enums import ContractType
+from ..i18n import _
+from ._core import _actor_fields, _after_commit, _describe, _m, _now, _record, _session, _state, transactional
+from .redemption import _new_invitation_code
+from .reports import seat_summary
+
+_CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
+
+
+_TEXT_LIMITS = {"title": 200, "description": 5000, "group": 200, "external_id": 128, "source": 128}
+
+
+_EDITABLE = {
+    "code", "title", "description", "group", "external_id", "source", "seats", "per_user_limit",
+    "valid_from", "valid_until", "require_invitation_code",
+}
+
+
+_IMMUTABLE = {"contract_type", "seats_used", "invitation_code", "id", "created_at"}
+
+
+def _clean_fields(values: dict[str, Any], *, current: Any = None) -> dict[str, Any]:
+    """Validate and normalise contract fields; raise ``ValidationError`` naming the field."""
+    clean: dict[str, Any] = {}
+    for name, value in values.items():
+        if name == "code":
+            code = (value or "").strip()
+            if not code:
+                raise errors.ValidationError(_("Enter a code for the contract."), field="code")
+            if not _CODE_RE.match(code):
+                raise errors.ValidationError(
+                    _("Use 1 to 64 letters, digits, dots, dashes or underscores for the code."), field="code"
+                )
+            clean["code"] = code
+        elif name in _TEXT_LIMITS:
+            text = (value or "").strip()
+            if name == "title" and not text:
+                raise errors.ValidationError(_("Enter a title learners will see."), field="title")
+            if len(text) > _TEXT_LIMITS[name]:
+                raise errors.ValidationError(
+                    _("Keep this under %(n)s characters.", n=_TEXT_LIMITS[name]), field=name
+                )
+            clean[name] = text if (text or name in {"title", "description"}) else None
+        elif name in {"seats", "per_user_limit"}:
+            try:
+                number = int(value)
+            except (TypeError, ValueError):
+                raise errors.ValidationError(_("Enter a whole number."), field=name) from None
+            if number < 0 or number > 10_000_000:
+                raise errors.ValidationError(_("Enter a number from 0 to 10,000,000."), field=name)
+            clean[name] = number
+        elif name in {"valid_from", "valid_until"}:
+            if isinstance(value, dt.datetime):
+                value = value.date()
+            if not isinstance(value, dt.date):
+                raise errors.ValidationError(_("Enter a date."), field=name)
+            clean[name] = value
+        elif name == "require_invitation_code":
+            clean[name] = bool(value)
+        elif name == "contract_type":
+            try:
+                clean[name] = ContractType(value)
+            except ValueError:
+                raise errors.ValidationError(_("Choose Voucher or Subscription."), field=name) from None
+        else:
+            raise errors.ValidationError(_("Unknown contract field %(name)s.", name=name), field=name)
+    start = clean.get("valid_from", getattr(current, "valid_from", None))
+    end = clean.get("valid_until", getattr(current, "valid_until", None))
+    if start and end and end < start:
+        raise errors.ValidationError(_("The end date must be on or after the start date."), field="valid_until")
+    if "code" in clean:
+        query = sa.select(_m().Contract.id).where(_m().Contract.code_key == clean["code"].lower())
+        if current is not None:
+            query = query.where(_m().Contract.id != current.id)
+        if _session().execute(query).first() is not None:
+            raise errors.ValidationError(
+                _("Another contract already uses the code %(code)s. Choose a different code.", code=clean["code"]),
+                field="code",
+            )
+    return clean
+
+
+@transactional
+def create_contract(
+    *, code: str, title: str, contract_type: ContractType | str, seats: int, valid_from: dt.date,
+    valid_until: dt.date, description: str = "", per_user_limit: int = 0, require_invitation_code: bool = True,
+    group: str | None = None, external_id: str | None = None, source: str | None = None, actor: Any = None,
+) -> Any:
+    """Create a contract with a freshly generated invitation code and return it."""
+    fields = _clean_fields(
+        dict(code=code, title=title, contract_type=contract_type, seats=seats, valid_from=valid_from,
+             valid_until=valid_until, description=description, per_user_limit=per_user_limit,
+             require_invitation_code=require_invitation_code, group=group, external_id=external_id, source=source)
+    )
+    now = _now()
+    contract = _m().Contract(
+        **fields, code_key=fields["code"].lower(), seats_used=0, invitation_code=_new_invitation_code(),
+        created_at=now, updated_at=now,
+    )
+    session = _session()
+    session.add(contract)
+    session.flush()
+    _record(contract, "created", _("Created %(type)s contract %(code)s with %(seats)s seats.",
+                                   type=contract.contract_type.label, code=contract.code, seats=contract.seats),
+            actor=actor)
+    app = current_app._get_current_object()
+    _after_commit(lambda: signals.contract_created.send(app, contract=contract, actor=actor))
+    return contract
+
+
+@transactional
+def update_contract(contract: Any, *, actor: Any = None, **changes: Any) -> Any:
+    """Change editable fields of ``contract``. The type, seats used and code cannot be set here.
+
+    Seats can never go below the seats already used (checked atomically). Changing
+    ``require_invitation_code`` does not alter existing invitations.
+    """
+    for name in changes:
+        if name in _IMMUTABLE:
+            if name == "contract_type" and changes[name] in {contract.contract_type, contract.contract_type.value}:
+                continue
+            raise errors.ImmutableField(
+                _("%(field)s cannot be changed after the contract is created.", field=name.replace("_", " ").capitalize()),
+                field=name,
+            )
+        if name not in _EDITABLE:
+            raise errors.ValidationError(_("Unknown contract field %(name)s.", name=name), field=name)
+    changes = {k: v for k, v in changes.items() if k != "contract_type"}
+    fields = _clean_fields(changes, current=contract)
+    model = _m().Contract
+    described = []
+    for name, value in fields.items():
+        old = getattr(contract, name)
+        if old != value:
+            described.append(f"{name.replace('_', ' ')}: {_describe(old) or '—'} → {_describe(value) or '—'}")
+    if not described:
+        return contract
+    if "seats" in fields:
+        result = _session().execute(
+            sa.update(model).where(model.id == contract.id, model.seats_used <= fields["seats"])
+            .values(seats=fields["seats"]).execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            _session().refresh(contract)
+            raise errors.ValidationError(
+                _("Seats cannot be lower than the %(used)s seats already used.", used=contract.seats_used),
+                field="seats",
+            )
+        fields.pop("seats")
+    if "code" in fields:
+        fields["code_key"] = fields["code"].lower()
+    for name, value in fields.items():
+        setattr(contract, name, value)
+    contract.updated_at = _now()
+    _session().flush()
+    _session().expire(contract)
+    _record(contract, "edited", _("Edited %(changes)s.", changes="; ".join(described)), actor=actor)
+    return contract
+
+
+@transactional
+def delete_contract(contract: Any, *, actor: Any = None) -> None:
+    """Delete ``contract`` with its activities list, admins, invitations, seats and enrollment records.
+
+    Host enrollments made through it are never removed; the history is kept.
+    """
+    m, session = _m(), _session()
+    cid, code, title = contract.id, contract.code, contract.title
+    summary = seat_summary(contract)
+    invitation_ids = sa.select(m.Invitation.id).where(m.Invitation.contract_id == cid).scalar_subquery()
+    session.execute(sa.delete(m.InvitationActivity).where(m.InvitationActivity.invitation_id.in_(invitation_ids)))
+    for table in (m.Enrollment, m.Seat, m.Invitation, m.ContractActivity, m.ContractAdmin):
+        session.execute(sa.delete(table).where(table.contract_id == cid).execution_options(synchronize_session=False))
+    session.execute(sa.delete(m.Contract).where(m.Contract.id == cid).execution_options(synchronize_session=False))
+    session.expunge(contract)
+    session.add(m.HistoryEntry(
+        at=_now(), contract_id=cid, contract_code=code, action="deleted",
+        message=_("Deleted contract %(code)s (%(title)s): %(used)s of %(seats)s seats were used. "
+                  "Host enrollments were kept.", code=code, title=title, used=summary.used, seats=summary.seats),
+        **_actor_fields(actor),
+    ))
+
+
+@transactional
+def add_contract_admin(contract: Any, user: Any, *, actor: Any = None) -> None:
+    """Name ``user`` a contract admin of ``contract`` (no change if already one)."""
+    m, st = _m(), _state()
+    uid = st.user_id(user)
+    exists = _session().get(m.ContractAdmin, (contract.id, uid))
+    if exists is None:
+        _session().add(m.ContractAdmin(contract_id=contract.id, user_id=uid))
+        _record(contract, "admin_added", _("Named %(user)s a contract admin.", user=st.rules.user_display_name(user)),
+                actor=actor)
+        _session().flush()
+        _session().expire(contract, ["admins"])
+
+
+@transactional
+def remove_contract_admin(contract: Any, user: Any, *, actor: Any = None) -> None:
+    """Remove ``user`` from ``contract``'s contract admins (no change if not one)."""
+    m, st = _m(), _state()
+    row = _session().get(m.ContractAdmin, (contract.id, st.user_id(user)))
+    if row is not None:
+        _session().delete(row)
+        _record(contract, "admin_removed",
+                _("Removed %(user)s from the contract admins.", user=st.rules.user_display_name(user)), actor=actor)
+        _session().flush()
+        _session().expire(contract, ["admins"])

@@ -1,0 +1,188 @@
+"""One invitation's life: linking a sign-up, activities added, resend and revoke (rules 9, 10, 12)."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy import orm as sa_orm
+
+from .. import errors, signals
+from ..enums import ContractType, InvitationStatus
+from ..i18n import _
+from ._core import (
+    LIVE,
+    _activity_title,
+    _after_commit,
+    _m,
+    _normalize_email,
+    _now,
+    _record,
+    _record_separately,
+    _rules,
+    _session,
+    _state,
+    _statement,
+    transactional,
+)
+from .access import _ensure_active
+from .activities import _activity_ids, _contract_activity_ids, _load_activities
+
+
+@transactional
+def add_invitation_activities(invitation: Any, activities: Iterable[Any], *, actor: Any = None) -> list[Any]:
+    """Add contract activities to one learner's Voucher invitation; return the ones added."""
+    contract, m = invitation.contract, _m()
+    if contract.contract_type is ContractType.SUBSCRIPTION:
+        raise errors.ValidationError(_("Subscription invitations already cover every activity of the contract."),
+                                     field="activities")
+    if invitation.status is InvitationStatus.REVOKED:
+        raise errors.ValidationError(_("This invitation was revoked; invite the learner again instead."))
+    wanted = _activity_ids(activities)
+    present = _contract_activity_ids(contract)
+    if any(a not in present for a in wanted):
+        raise errors.ValidationError(_("Invitations can only cover the contract's own activities."),
+                                     field="activities")
+    have = set(_session().execute(sa.select(m.InvitationActivity.activity_id)
+                                  .where(m.InvitationActivity.invitation_id == invitation.id)).scalars())
+    new = [a for a in wanted if a not in have]
+    if new:
+        _session().execute(sa.insert(m.InvitationActivity),
+                           [{"invitation_id": invitation.id, "activity_id": a} for a in new])
+        _session().expire(invitation, ["fixed_activities"])
+        added = _load_activities(new)
+        _record(contract, "invitation_activities_added",
+                _("Added %(titles)s to the invitation of %(email)s.",
+                  titles=", ".join(_activity_title(a) for a in added), email=invitation.email),
+                actor=actor, invitation=invitation)
+        return added
+    return []
+
+
+def invitation_activity_options(invitation: Any) -> tuple[list[Any], list[Any]]:
+    """``(covered, addable)``: the activities ``invitation`` covers, and the contract activities an admin may
+    still add to it (rule 12: only a live Voucher invitation takes more; otherwise ``addable`` is empty)."""
+    st = _state()
+    covered = invitation.activities
+    if invitation.contract.contract_type is not ContractType.VOUCHER or not invitation.is_live:
+        return covered, []
+    covered_ids = {st.activity_id(a) for a in covered}
+    return covered, [a for a in invitation.contract.activities if st.activity_id(a) not in covered_ids]
+
+
+def needs_activity_choice(contract: Any) -> bool:
+    """Whether inviting to ``contract`` has the Voucher step of choosing one, some or all activities."""
+    return contract.contract_type is ContractType.VOUCHER and len(contract.activities) > 1
+
+
+def resend(invitation: Any, *, actor: Any = None) -> Any:
+    """Send an Outstanding invitation's notification again (through ``ContractRules.send_invitation``).
+
+    A failing notification raises ``LearningContractError`` and is recorded in the history.
+    """
+    _check_resend(invitation)
+    contract = invitation.contract
+    try:
+        _rules().send_invitation(invitation, resend=True)
+    except errors.LearningContractError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the host's failure is reported, not hidden
+        _record_separately(contract.id, contract.code, "notification_failed",
+                           _("Could not resend the invitation to %(email)s: %(error)s", email=invitation.email,
+                             error=str(exc) or exc.__class__.__name__), actor=actor, invitation_id=invitation.id)
+        raise errors.LearningContractError(
+            _("The invitation could not be sent: %(error)s. Try again later.", error=str(exc) or exc.__class__.__name__)
+        ) from exc
+    return _mark_resent(invitation, actor=actor)
+
+
+def _check_resend(invitation: Any) -> None:
+    if not invitation.can_be_resent:
+        raise errors.ResendNotAllowed(
+            _("Only outstanding invitations can be resent; this one is %(status)s.", status=invitation.status.label))
+    _ensure_active(invitation.contract)
+
+
+@transactional
+def _mark_resent(invitation: Any, *, actor: Any = None) -> Any:
+    invitation.last_sent_at = _now()
+    invitation.send_count = (invitation.send_count or 0) + 1
+    _record(invitation.contract, "resent", _("Resent the invitation to %(email)s.", email=invitation.email),
+            actor=actor, invitation=invitation)
+    return invitation
+
+
+@transactional
+def revoke(invitation: Any, *, actor: Any = None) -> Any:
+    """Revoke an invitation whose learner has no enrollment through the contract. The record stays."""
+    m = _m()
+    # Invitation.can_be_revoked, decided atomically (a concurrent enrollment or revoke wins or loses cleanly).
+    result = _session().execute(
+        sa.update(m.Invitation)
+        .where(m.Invitation.id == invitation.id, m.Invitation.status != LIVE, m.Invitation.enrolled_count == 0)
+        .values(status=InvitationStatus.REVOKED, revoked_at=_now())
+        .execution_options(synchronize_session=False)
+    )
+    _session().expire(invitation)
+    if result.rowcount != 1:
+        if invitation.status is InvitationStatus.REVOKED:
+            raise errors.RevokeNotAllowed(_("This invitation is already revoked."))
+        raise errors.RevokeNotAllowed()
+    _record(invitation.contract, "revoked", _("Revoked the invitation of %(email)s.", email=invitation.email),
+            actor=actor, invitation=invitation)
+    app = current_app._get_current_object()
+    _after_commit(lambda: signals.invitation_revoked.send(app, invitation=invitation, actor=actor))
+    return invitation
+
+
+def _live_invitation(contract_id: int, user: Any) -> Any:
+    # The caller holds the contract: ``invitation.contract`` comes from the identity map when needed,
+    # instead of a join plus a select-in load of the contract's admins on every enrollment.
+    statement = _statement("live_invitation", lambda m: sa.select(m.Invitation).where(
+        m.Invitation.contract_id == sa.bindparam("p_c"), m.Invitation.user_id == sa.bindparam("p_u"),
+        m.Invitation.status != LIVE).options(sa_orm.lazyload(m.Invitation.contract)))
+    return _session().execute(statement, {"p_c": contract_id, "p_u": _state().user_id(user)}).scalars().first()
+
+
+@transactional
+def link_registered_user(user: Any) -> list[Any]:
+    """Attach Not Registered invitations sent to ``user``'s e-mail; they become Outstanding.
+
+    Call it when a user signs up or changes e-mail; the learner pages also call it lazily.
+    Returns the invitations that were linked.
+    """
+    st, m, session = _state(), _m(), _session()
+    email = _normalize_email(st.rules.user_email(user) or "")
+    if not email:
+        return []
+    pending = session.execute(
+        sa.select(m.Invitation).where(m.Invitation.email == email,
+                                      m.Invitation.status == InvitationStatus.NOT_REGISTERED)
+    ).scalars().all()
+    linked = []
+    uid = st.user_id(user)
+    for invitation in pending:
+        existing = _live_invitation(invitation.contract_id, user)
+        if existing is not None:
+            # The learner already joined this contract another way (e.g. by code): keep one invitation.
+            if invitation.contract.contract_type is ContractType.VOUCHER:
+                have = {st.activity_id(a) for a in existing.fixed_activities}
+                extra = [st.activity_id(a) for a in invitation.fixed_activities if st.activity_id(a) not in have]
+                if extra:
+                    session.execute(sa.insert(m.InvitationActivity),
+                                    [{"invitation_id": existing.id, "activity_id": a} for a in extra])
+            session.execute(sa.delete(m.InvitationActivity).where(m.InvitationActivity.invitation_id == invitation.id))
+            _record(invitation.contract, "invitation_merged",
+                    _("Merged the invitation sent to %(email)s into the learner's existing invitation.", email=email),
+                    invitation=existing)
+            session.delete(invitation)
+            continue
+        invitation.user_id = uid
+        invitation.status = InvitationStatus.OUTSTANDING
+        _record(invitation.contract, "linked",
+                _("%(email)s registered; the invitation is now Outstanding.", email=email), invitation=invitation)
+        linked.append(invitation)
+    if pending:
+        session.flush()
+    return linked

@@ -1,0 +1,349 @@
+"""Inviting learners by user or e-mail in bulk, with a per-input report (rule 13); notifications after commit."""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import itertools
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy import orm as sa_orm
+
+from .. import errors, signals
+from ..config import config_value
+from ..enums import ContractType, InvitationStatus
+from ..i18n import _
+from ..models import EnumString
+from ..rules import ContractRules
+from ._core import (
+    _BATCH,
+    LIVE,
+    _actor_fields,
+    _after_commit,
+    _m,
+    _normalize_email,
+    _now,
+    _one_of,
+    _record,
+    _record_separately,
+    _rules,
+    _session,
+    _state,
+    transactional,
+)
+from .access import _ensure_active
+from .activities import _activity_ids, _contract_activity_ids
+
+_EMAIL_RE = re.compile(r"^[^@\s\"(),:;<>\[\]\\=+\-][^@\s\"(),:;<>\[\]\\]*@[^@\s\"(),:;<>\[\]\\]+\.[^@\s\"(),:;<>\[\]\\]+$")
+
+
+@dataclasses.dataclass
+class InviteResult:
+    """The outcome of one input of an invite: a user, an e-mail, or one line of a CSV file."""
+
+    email: str
+    outcome: str  #: "invited", "already_invited", "not_registered" or "invalid"
+    message: str
+    line: int | None = None
+    invitation_id: int | None = None
+
+
+@dataclasses.dataclass
+class InviteReport:
+    """Per-input outcomes of :func:`invite` / :func:`invite_csv`, in input order within each list."""
+
+    invited: list[InviteResult] = dataclasses.field(default_factory=list)
+    already_invited: list[InviteResult] = dataclasses.field(default_factory=list)
+    not_registered: list[InviteResult] = dataclasses.field(default_factory=list)
+    invalid: list[InviteResult] = dataclasses.field(default_factory=list)
+    #: ``(InviteResult, message)`` for notifications the host's ``send_invitation`` failed to send.
+    notification_failures: list[tuple[InviteResult, str]] = dataclasses.field(default_factory=list)
+
+    @property
+    def rows(self) -> list[InviteResult]:
+        """Every result, ordered by CSV line (then input order)."""
+        everything = self.invited + self.already_invited + self.not_registered + self.invalid
+        return sorted(everything, key=lambda r: (r.line is None, r.line or 0))
+
+    @property
+    def created(self) -> int:
+        """How many invitations were created (registered and not registered)."""
+        return len(self.invited) + len(self.not_registered)
+
+    def add(self, result: InviteResult) -> None:
+        getattr(self, result.outcome).append(result)
+
+
+@dataclasses.dataclass
+class _Candidate:
+    email: str
+    line: int | None
+    user: Any = None
+
+
+def _invite_activity_ids(contract: Any, activities: Iterable[Any] | None) -> list[Any]:
+    """The activity ids a new Voucher invitation covers (validated); [] for Subscription (it follows the contract)."""
+    if contract.contract_type is ContractType.SUBSCRIPTION:
+        return []
+    present = _contract_activity_ids(contract)
+    if activities is None:
+        chosen = [i for i in _activity_ids(contract.activities)]
+    else:
+        chosen = _activity_ids(activities)
+        outside = [i for i in chosen if i not in present]
+        if outside:
+            raise errors.ValidationError(
+                _("Invitations can only cover the contract's own activities."), field="activities"
+            )
+    if not chosen:
+        raise errors.ValidationError(
+            _("Add activities to this Voucher contract (or choose at least one) before inviting learners."),
+            field="activities",
+        )
+    return chosen
+
+
+def _invite_candidates(contract: Any, candidates: Iterable[_Candidate], activities: Iterable[Any] | None,
+                       report: InviteReport, actor: Any, source: str) -> InviteReport:
+    """Create invitations for ``candidates`` in batches (one transaction) and fill ``report``.
+
+    ``candidates`` may be a generator (a CSV being read): it is consumed ``_BATCH`` at a time, so the
+    working memory does not grow with the file; a fixed number of statements is issued per batch.
+    """
+    _ensure_active(contract)
+    activity_ids = _invite_activity_ids(contract, activities)
+    st, m, session = _state(), _m(), _session()
+    now, invited_by = _now(), _actor_fields(actor)["actor_name"]
+    seen: dict[str, int | None] = {}
+    created_ids: list[tuple[InviteResult, int]] = []
+    pending_candidates = iter(candidates)
+    while batch := list(itertools.islice(pending_candidates, _BATCH)):
+        unique_batch = []
+        for cand in batch:
+            if cand.email in seen:
+                where = seen[cand.email]
+                report.add(InviteResult(
+                    cand.email, "already_invited",
+                    _("Listed earlier on line %(line)s.", line=where) if where else _("Listed more than once."),
+                    cand.line))
+                continue
+            seen[cand.email] = cand.line
+            unique_batch.append(cand)
+        lookup = [c.email for c in unique_batch if c.user is None]
+        user_ids = _user_ids_by_email(lookup) if lookup else {}
+        rows, results = [], []
+        for cand in unique_batch:
+            uid = st.user_id(cand.user) if cand.user is not None else user_ids.get(cand.email)
+            registered = uid is not None
+            rows.append({
+                "contract_id": contract.id, "user_id": uid, "email": cand.email,
+                "status": InvitationStatus.OUTSTANDING if registered else InvitationStatus.NOT_REGISTERED,
+                "require_code": contract.require_invitation_code, "enrolled_count": 0, "invited_at": now,
+                "invited_by": invited_by, "last_sent_at": now, "send_count": 1,
+            })
+            results.append(InviteResult(
+                cand.email, "invited" if registered else "not_registered",
+                _("Invited.") if registered else _("Invited; no account uses this e-mail yet."), cand.line))
+        # One statement per batch: the live-invitation unique indexes (per e-mail, per learner) skip whoever is
+        # already invited, and RETURNING says which rows went in. Concurrent invites cannot slip between a check
+        # and the insert. E-mails are unique within a batch, so ids are matched back by e-mail.
+        id_by_email = _insert_invitations(rows)
+        skipped = [(row, result) for row, result in zip(rows, results) if row["email"] not in id_by_email]
+        if skipped:
+            live = session.execute(
+                sa.select(m.Invitation.email, m.Invitation.user_id, m.Invitation.status).where(
+                    m.Invitation.contract_id == contract.id, m.Invitation.status != LIVE,
+                    sa.or_(m.Invitation.email.in_([row["email"] for row, _r in skipped]),
+                           m.Invitation.user_id.in_([row["user_id"] for row, _r in skipped if row["user_id"] is not None])),
+                )).all()
+            by_email = {r.email: r.status for r in live}
+            by_user = {r.user_id: r.status for r in live if r.user_id is not None}
+            for row, result in skipped:
+                status = by_user.get(row["user_id"]) or by_email.get(row["email"]) or InvitationStatus.OUTSTANDING
+                result.outcome, result.message = "already_invited", _("Already invited (%(status)s).",
+                                                                       status=status.label)
+        pairs = [(result, id_by_email[row["email"]]) for row, result in zip(rows, results)
+                 if row["email"] in id_by_email]
+        for row, result in skipped:
+            report.add(result)
+        if not pairs:
+            continue
+        ids = [iid for _result, iid in pairs]
+        if activity_ids:
+            session.connection().execute(sa.insert(m.InvitationActivity.__table__), [
+                {"invitation_id": iid, "activity_id": aid} for iid in ids for aid in activity_ids
+            ])
+        for result, iid in pairs:
+            result.invitation_id = iid
+            report.add(result)
+            created_ids.append((result, iid))
+    if created_ids:
+        _record(contract, "invited",
+                _("Invited %(n)s learners by %(source)s (%(reg)s registered, %(unreg)s not registered; "
+                  "%(dup)s already invited, %(bad)s invalid).", n=len(created_ids), source=source,
+                  reg=len(report.invited), unreg=len(report.not_registered), dup=len(report.already_invited),
+                  bad=len(report.invalid)),
+                actor=actor)
+    app = current_app._get_current_object()
+    _after_commit(lambda: _notify_new(app, contract.id, created_ids, report, actor))
+    return report
+
+
+def _user_ids_by_email(emails: list[str]) -> dict[str, Any]:
+    """Lower-case e-mail → host user key for ``emails``, through the host's batch hook.
+
+    With the default hooks this is one query of two columns (no user objects are built).
+    """
+    st = _state()
+
+    def is_default(name: str) -> bool:
+        return getattr(getattr(st.rules, name), "__func__", None) is getattr(ContractRules, name)
+
+    if is_default("find_users_by_email") and is_default("find_user_by_email"):
+        column = getattr(st.user_model, config_value("USER_EMAIL_ATTR"))
+        found = _session().execute(
+            sa.select(column, st.user_pk_column).where(_one_of(sa.func.lower(column), sorted(set(emails))))).all()
+        return {email.lower(): uid for email, uid in found}
+    return {email: st.user_id(user) for email, user in st.rules.find_users_by_email(emails).items()}
+
+
+def _insert_invitations(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Insert ``rows`` into lc_invitation, skipping any a live invitation already covers; e-mail → new id."""
+    table, session = _m().Invitation.__table__, _session()
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        # INSERT … SELECT unnest(:column_array) …: one short statement with one array per column, instead of
+        # a VALUES list the driver would have to parse for every batch.
+        from sqlalchemy.dialects.postgresql import ARRAY, insert as pg_insert
+
+        columns = list(rows[0])
+        arrays = []
+        for name in columns:
+            column_type = table.c[name].type
+            values = [row[name] for row in rows]
+            if isinstance(column_type, EnumString):
+                column_type, values = sa.String(20), [None if v is None else v.value for v in values]
+            arrays.append(sa.func.unnest(sa.bindparam(None, values, type_=ARRAY(column_type))))
+        stmt = (pg_insert(table).from_select(columns, sa.select(*arrays)).on_conflict_do_nothing()
+                .returning(table.c.id, table.c.email))
+        return {email: iid for iid, email in session.connection().execute(stmt)}
+    if dialect == "sqlite":
+        # The driver's own executemany (no RETURNING: a multi-row VALUES statement would be built in Python),
+        # then the rows that went in are the newest ``rowcount`` ids: SQLite lets one writer in at a time and
+        # this transaction holds that lock from its first write to its commit, and a new row's id is the
+        # table's largest plus one, so nobody else's rows can be among them.
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        conn = session.connection()
+        inserted = _executemany_converted(conn, sqlite_insert(table).on_conflict_do_nothing(), table, rows)
+        if not inserted:
+            return {}
+        newest = sa.select(table.c.id, table.c.email).order_by(table.c.id.desc()).limit(inserted)
+        return {email: iid for iid, email in conn.execute(newest)}
+    # Other databases: a plain insert (a conflict with a concurrent invite rolls back and the call is retried).
+    stmt = sa.insert(table).returning(table.c.id, table.c.email)  # pragma: no cover
+    return {email: iid for iid, email in session.connection().execute(stmt, rows)}  # pragma: no cover
+
+
+def _executemany_converted(conn: Any, statement: Any, table: sa.Table, rows: list[dict[str, Any]]) -> int:
+    """Run ``statement`` once per row through the driver's ``executemany``, with each column's bind conversion
+    (dates to text, enums to their value…) done once per distinct value instead of once per row and column:
+    a bulk invite repeats the same timestamps, status and flags in every row. Returns the rows written."""
+    columns = list(rows[0])
+    compiled = statement.compile(dialect=conn.dialect, column_keys=columns)
+    order = compiled.positiontup
+    if order is None or sorted(order) != sorted(columns):  # pragma: no cover - a named-parameter driver
+        return conn.execute(statement, rows).rowcount
+    converters = []
+    for name in order:
+        process = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        converters.append((name, functools.cache(process) if process is not None else None))
+    values = [tuple(row[name] if convert is None else convert(row[name]) for name, convert in converters)
+              for row in rows]
+    return conn.exec_driver_sql(compiled.string, values).rowcount
+
+
+def _notify_new(app: Any, contract_id: int, created: list[tuple[InviteResult, int]], report: InviteReport,
+                actor: Any) -> None:
+    """After the invite committed: notify learners through the host and send signals; record failures."""
+    if not created:
+        return
+    m, session = _m(), _session()
+    by_id = {iid: result for result, iid in created}
+    failures: list[tuple[Any, Exception]] = []
+    ids = sorted(by_id)
+    for start in range(0, len(ids), _BATCH):
+        chunk = ids[start:start + _BATCH]
+        # A key range (two parameters) rather than a 500-item IN list: the new ids of one bulk insert are
+        # nearly contiguous, and rows of other invites in the range are filtered out here. All share one
+        # contract, so ``invitation.contract`` comes from the identity map instead of a join per batch.
+        invitations = [inv for inv in session.execute(
+            sa.select(m.Invitation)
+            .where(m.Invitation.contract_id == contract_id, m.Invitation.id.between(chunk[0], chunk[-1]))
+            .order_by(m.Invitation.id).options(sa_orm.lazyload(m.Invitation.contract))
+        ).scalars() if inv.id in by_id]
+        failures.extend(_rules().send_invitations(invitations))
+        if signals.invitation_created.receivers:
+            for invitation in invitations:
+                signals.invitation_created.send(app, invitation=invitation, actor=actor)
+    if failures:
+        contract = session.get(m.Contract, contract_id)
+        for invitation, error in failures:
+            report.notification_failures.append((by_id[invitation.id], str(error) or error.__class__.__name__))
+        sample = "; ".join(f"{inv.email}: {err}" for inv, err in failures[:5])
+        _record_separately(contract_id, contract.code, "notification_failed",
+                           _("%(n)s invitation notifications could not be sent (the invitations exist): %(sample)s",
+                             n=len(failures), sample=sample), actor=actor)
+
+
+@transactional
+def invite(contract: Any, *, users: Iterable[Any] = (), emails: Iterable[str] = (),
+           activities: Iterable[Any] | None = None, actor: Any = None) -> InviteReport:
+    """Invite existing ``users`` and/or ``emails`` to ``contract``; return the per-input report.
+
+    Voucher: the invitation covers ``activities`` (default: all the contract's current activities).
+    Subscription: it always covers every activity of the contract, including ones added later.
+    E-mails without an account get a Not Registered invitation. Only while the contract is active.
+    """
+    st = _state()
+    report = InviteReport()
+    candidates: list[_Candidate] = []
+    users = list(users)
+    _refresh_expired(st.user_model, users)
+    for user in users:
+        email = _normalize_email(st.rules.user_email(user) or "")
+        if not email:
+            report.add(InviteResult(str(st.user_id(user)), "invalid", _("This user has no e-mail address.")))
+            continue
+        candidates.append(_Candidate(email, None, user))
+    for raw in emails:
+        email = _normalize_email(raw or "")
+        if not _valid_email(email):
+            report.add(InviteResult(raw or "", "invalid", _("Not a valid e-mail address.")))
+            continue
+        candidates.append(_Candidate(email, None))
+    return _invite_candidates(contract, candidates, activities, report, actor, _("selection"))
+
+
+def _refresh_expired(model: type, objects: list[Any]) -> None:
+    """Reload expired (e.g. committed since they were loaded) ``model`` instances with one query per
+    batch, instead of one query each on their first attribute access."""
+    keys = []
+    for obj in objects:
+        state = sa.inspect(obj, raiseerr=False)
+        if state is not None and state.expired and state.identity is not None and len(state.identity) == 1:
+            keys.append(state.identity[0])
+    pk = _primary_key_column(model)
+    for start in range(0, len(keys), _BATCH):
+        _session().execute(sa.select(model).where(pk.in_(keys[start:start + _BATCH]))).scalars().all()
+
+
+def _primary_key_column(model: type) -> Any:
+    return list(sa.inspect(model).primary_key)[0]
+
+
+def _valid_email(email: str) -> bool:
+    return 3 <= len(email) <= 320 and bool(_EMAIL_RE.match(email))

@@ -1,0 +1,106 @@
+"""The contract's invitation code: generated, regenerated, redeemed by a learner (rule 8)."""
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+
+from .. import codes, errors, signals
+from ..enums import ContractType, InvitationStatus
+from ..i18n import _
+from ._core import LIVE, _after_commit, _m, _normalize_email, _now, _record, _rules, _session, _state, transactional
+from .access import _ensure_active
+from .activities import _activity_ids
+from .invitations import _live_invitation, link_registered_user
+
+
+def _new_invitation_code() -> str:
+    contract = _m().Contract
+    for _attempt in range(10):
+        code = codes.normalize_code(_rules().generate_code())
+        if not _session().execute(sa.select(contract.id).where(contract.invitation_code == code)).first():
+            return code
+    raise RuntimeError("ContractRules.generate_code keeps returning codes already in use")  # pragma: no cover
+
+
+@transactional
+def regenerate_code(contract: Any, *, actor: Any = None) -> str:
+    """Give ``contract`` a new invitation code; the old one stops working at once. Returns the new code."""
+    code = _new_invitation_code()
+    contract.invitation_code = code
+    contract.updated_at = _now()
+    _record(contract, "code_regenerated", _("Regenerated the invitation code; the previous code no longer works."),
+            actor=actor)
+    return code
+
+
+@transactional
+def redeem_code(user: Any, code: str) -> Any:
+    """Redeem a contract's invitation code for ``user``; return the learner's invitation.
+
+    An invited learner's invitation becomes Accepted; a learner never invited gets a new Accepted
+    invitation covering the contract's activities; a revoked learner is refused (only a re-invite helps).
+    Wrong codes raise ``InvalidCode`` (rate limiting is the caller's job, see the learner pages).
+    """
+    m, st, session = _m(), _state(), _session()
+    normalized = codes.normalize_code(code or "")
+    if not codes.is_well_formed(normalized):
+        raise errors.InvalidCode()
+    contract = session.execute(
+        sa.select(m.Contract).where(m.Contract.invitation_code == normalized)
+    ).scalars().first()
+    if contract is None or not codes.codes_match(contract.invitation_code, normalized):
+        raise errors.InvalidCode()
+    _ensure_active(contract)
+    link_registered_user(user)
+    now = _now()
+    invitation = _live_invitation(contract.id, user)
+    if invitation is not None:
+        first_time = invitation.code_redeemed_at is None
+        values: dict[str, Any] = {}
+        if first_time:
+            values["code_redeemed_at"] = now
+        if invitation.status is InvitationStatus.OUTSTANDING:
+            values["status"] = InvitationStatus.ACCEPTED
+        if values:
+            session.execute(
+                sa.update(m.Invitation).where(m.Invitation.id == invitation.id, m.Invitation.status != LIVE)
+                .values(**values).execution_options(synchronize_session=False))
+            session.expire(invitation)
+    else:
+        revoked = session.execute(
+            sa.select(m.Invitation.id).where(
+                m.Invitation.contract_id == contract.id, m.Invitation.status == InvitationStatus.REVOKED,
+                sa.or_(m.Invitation.user_id == st.user_id(user),
+                       m.Invitation.email == _normalize_email(st.rules.user_email(user) or "")))
+        ).first()
+        if revoked is not None:
+            raise errors.InvitationRevoked()
+        first_time = True
+        invitation = m.Invitation(
+            contract_id=contract.id, user_id=st.user_id(user),
+            email=_normalize_email(st.rules.user_email(user) or "") or f"user-{st.user_id(user)}",
+            status=InvitationStatus.ACCEPTED, require_code=contract.require_invitation_code, enrolled_count=0,
+            invited_at=now, invited_by=_("Invitation code"), code_redeemed_at=now, send_count=0,
+        )
+        session.add(invitation)
+        session.flush()
+        if contract.contract_type is ContractType.VOUCHER:
+            ids = _activity_ids(contract.activities)
+            if ids:
+                session.execute(sa.insert(m.InvitationActivity),
+                                [{"invitation_id": invitation.id, "activity_id": a} for a in ids])
+    # The code must still be the contract's code when this commits (a concurrent regenerate wins).
+    still_valid = session.execute(
+        sa.update(m.Contract).where(m.Contract.id == contract.id, m.Contract.invitation_code == normalized)
+        .values(updated_at=m.Contract.updated_at).execution_options(synchronize_session=False)
+    )
+    if still_valid.rowcount != 1:
+        raise errors.InvalidCode()
+    if first_time:
+        _record(contract, "code_redeemed", _("%(email)s redeemed the invitation code.", email=invitation.email),
+                actor=user, invitation=invitation)
+        app = current_app._get_current_object()
+        _after_commit(lambda: signals.code_redeemed.send(app, invitation=invitation, user=user))
+    return invitation
