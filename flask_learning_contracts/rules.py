@@ -7,8 +7,8 @@ host enrollment refuses until the host wires it up.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Hashable, Iterable
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeAlias, TypeVar
 
 import sqlalchemy as sa
 from flask import current_app
@@ -16,11 +16,31 @@ from flask import current_app
 from . import codes
 from .config import config_value
 
+if TYPE_CHECKING:
+    from .models import Contract, Invitation
+    from .state import LearningContractsState
 
-class ContractRules:
+#: A host primary key: an integer, a string such as a 26-character ULID, a UUID …
+HostKey: TypeAlias = Hashable
+
+
+class HostUser(Protocol):
+    """What the extension needs of the host's user objects (Flask-Login's ``UserMixin`` has it)."""
+
+    @property
+    def is_authenticated(self) -> bool: ...
+
+
+#: The host's user and activity classes, for hosts that want typed hooks:
+#: ``class MyRules(ContractRules[User, Course]): ...``.
+UserT = TypeVar("UserT", bound=HostUser)
+ActivityT = TypeVar("ActivityT")
+
+
+class ContractRules(Generic[UserT, ActivityT]):
     """Overridable hooks. ``self.state`` (set by ``init_app``) gives access to ``db`` and the models."""
 
-    state: Any = None
+    state: LearningContractsState
 
     # -- time -------------------------------------------------------------------------------------
     def now(self) -> dt.datetime:
@@ -32,22 +52,22 @@ class ContractRules:
         return self.now().date()
 
     # -- people -----------------------------------------------------------------------------------
-    def can_manage_contracts(self, user: Any) -> bool:
+    def can_manage_contracts(self, user: UserT) -> bool:
         """Whether ``user`` may use the admin views (create, edit, delete, invite …). Default: nobody."""
         return False
 
-    def is_contract_admin(self, user: Any, contract: Any) -> bool:
+    def is_contract_admin(self, user: UserT, contract: Contract) -> bool:
         """Whether ``user`` manages ``contract``'s invitations. Default: named as one of its contract admins."""
         if user is None or not getattr(user, "is_authenticated", True):
             return False
         user_id = self.state.user_id(user)
         return any(self.state.user_id(admin) == user_id for admin in contract.admins)
 
-    def user_email(self, user: Any) -> str | None:
+    def user_email(self, user: UserT) -> str | None:
         """The e-mail address of ``user``. Default: the attribute named by ``LEARNING_CONTRACTS_USER_EMAIL_ATTR``."""
         return getattr(user, config_value("USER_EMAIL_ATTR"), None)
 
-    def user_display_name(self, user: Any) -> str:
+    def user_display_name(self, user: UserT) -> str:
         """How people see ``user`` in lists. Default: ``name``/``full_name`` if present, else the e-mail."""
         for attr in ("full_name", "name", "display_name", "username"):
             value = getattr(user, attr, None)
@@ -55,13 +75,13 @@ class ContractRules:
                 return str(value)
         return self.user_email(user) or str(self.state.user_id(user))
 
-    def find_user_by_email(self, email: str) -> Any | None:
+    def find_user_by_email(self, email: str) -> UserT | None:
         """The user with this e-mail (compared case-insensitively), or ``None``."""
         column = getattr(self.state.user_model, config_value("USER_EMAIL_ATTR"))
         stmt = sa.select(self.state.user_model).where(sa.func.lower(column) == email.lower())
         return self.state.db.session.execute(stmt).scalars().first()
 
-    def find_users_by_email(self, emails: Iterable[str]) -> dict[str, Any]:
+    def find_users_by_email(self, emails: Iterable[str]) -> dict[str, UserT]:
         """Batch form of ``find_user_by_email``: a dict from lower-case e-mail to user (missing ones left out).
 
         Bulk invitations call this once per batch. When ``find_user_by_email`` is not overridden the
@@ -83,7 +103,7 @@ class ContractRules:
         stmt = sa.select(self.state.user_model).where(sa.func.lower(column).in_(sorted(wanted)))
         return {getattr(u, attr).lower(): u for u in self.state.db.session.execute(stmt).scalars()}
 
-    def search_users(self, text: str, limit: int = 20) -> list[Any]:
+    def search_users(self, text: str, limit: int = 20) -> list[UserT]:
         """Users matching ``text`` for the admin pickers (by e-mail; override for names). At most ``limit``."""
         column = getattr(self.state.user_model, config_value("USER_EMAIL_ATTR"))
         stmt = (
@@ -95,15 +115,15 @@ class ContractRules:
         return list(self.state.db.session.execute(stmt).scalars())
 
     # -- activities -------------------------------------------------------------------------------
-    def eligible_activities(self) -> sa.Select:
+    def eligible_activities(self) -> sa.Select[tuple[ActivityT]]:
         """A ``select()`` of the host activities that may be attached to contracts. Default: all of them."""
         return sa.select(self.state.activity_model)
 
-    def activity_kind(self, activity: Any) -> str:
+    def activity_kind(self, activity: ActivityT) -> str:
         """``"online"``, ``"ilt"`` (instructor-led) or ``"certification"``. Default: the ``kind`` attribute."""
         return getattr(activity, config_value("ACTIVITY_KIND_ATTR"), None) or "online"
 
-    def activity_title(self, activity: Any) -> str:
+    def activity_title(self, activity: ActivityT) -> str:
         """The activity's display name. Default: the ``title`` attribute (or ``name``)."""
         return str(
             getattr(activity, config_value("ACTIVITY_TITLE_ATTR"), None)
@@ -111,12 +131,12 @@ class ContractRules:
             or self.state.activity_id(activity)
         )
 
-    def activity_url(self, activity: Any) -> str | None:
+    def activity_url(self, activity: ActivityT) -> str | None:
         """Where the learner opens an activity once enrolled. Default: no link."""
         return None
 
     # -- host enrollment --------------------------------------------------------------------------
-    def enroll_in_activity(self, user: Any, activity: Any, contract: Any) -> None:
+    def enroll_in_activity(self, user: UserT, activity: ActivityT, contract: Contract) -> None:
         """Enroll ``user`` in ``activity`` in the host LMS.
 
         Runs inside the same database transaction as the seat: add rows with ``db.session`` and do not
@@ -126,19 +146,19 @@ class ContractRules:
             "ContractRules.enroll_in_activity is not implemented: subclass ContractRules and enroll the learner"
         )
 
-    def is_enrolled_in_activity(self, user: Any, activity: Any) -> bool:
+    def is_enrolled_in_activity(self, user: UserT, activity: ActivityT) -> bool:
         """Whether the host already has ``user`` enrolled in ``activity`` (by any route). Default: no."""
         return False
 
     # -- notifications ----------------------------------------------------------------------------
-    def send_invitation(self, invitation: Any, resend: bool = False) -> None:
+    def send_invitation(self, invitation: Invitation, resend: bool = False) -> None:
         """Notify the learner of ``invitation`` (include the contract's code when ``invitation.require_code``).
 
         Called after the invitation was committed; an exception is reported to the admin and recorded in
         the history, and the invitation stays. Default: send nothing.
         """
 
-    def send_invitations(self, invitations: Iterable[Any]) -> list[tuple[Any, Exception]]:
+    def send_invitations(self, invitations: Iterable[Invitation]) -> list[tuple[Invitation, Exception]]:
         """Batch form of ``send_invitation`` for bulk invites; returns the ``(invitation, error)`` pairs that failed."""
         failures = []
         for invitation in invitations:
@@ -154,6 +174,7 @@ class ContractRules:
         return codes.generate_code()
 
 
-def current_rules() -> ContractRules:
+def current_rules() -> ContractRules[Any, Any]:
     """The ``ContractRules`` of the current app."""
-    return current_app.extensions["learning_contracts"].rules
+    rules: ContractRules[Any, Any] = current_app.extensions["learning_contracts"].rules
+    return rules
