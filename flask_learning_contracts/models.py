@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -73,6 +73,10 @@ class _Row:
     __table__: ClassVar[sa.Table]
     #: Set on the mapped classes by :func:`build_models`.
     _lc_host: ClassVar[HostTables]
+
+    if TYPE_CHECKING:
+        # The mapped classes take their columns as keyword arguments (SQLAlchemy's declarative constructor).
+        def __init__(self, **columns: Any) -> None: ...
 
 
 def _host_fk(column: sa.Column[Any], *, nullable: bool = False, primary_key: bool = False) -> Mapped[Any]:
@@ -418,7 +422,7 @@ _BUILT: dict[int, Models] = {}
 
 def primary_key_column(model: type[Any]) -> sa.Column[Any]:
     """The single primary-key column of a host model (``TypeError`` if it has several)."""
-    columns = list(sa.inspect(model).primary_key)
+    columns: list[sa.Column[Any]] = list(sa.inspect(model).primary_key)
     if len(columns) != 1:
         raise TypeError(f"{model.__name__} must have a single-column primary key to be used by learning contracts")
     return columns[0]

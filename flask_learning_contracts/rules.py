@@ -31,6 +31,14 @@ class HostUser(Protocol):
     def is_authenticated(self) -> bool: ...
 
 
+#: A host activity instance (any class: the extension reads it only through the hooks).
+HostActivity: TypeAlias = object
+
+
+#: A host activity or its primary key: services that take an activity accept either.
+ActivityRef: TypeAlias = HostActivity | HostKey
+
+
 #: The host's user and activity classes, for hosts that want typed hooks:
 #: ``class MyRules(ContractRules[User, Course]): ...``.
 UserT = TypeVar("UserT", bound=HostUser)

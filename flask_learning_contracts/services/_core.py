@@ -8,23 +8,27 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import sqlalchemy as sa
+from flask import Flask, current_app
 from sqlalchemy import exc as sa_exc, orm
 
 from .. import errors
 from ..config import config_value
 from ..enums import ContractType, InvitationStatus
 from ..i18n import _
-from ..models import Models
-from ..rules import ContractRules
+from ..models import Contract, Invitation, Models
+from ..rules import ActivityRef, ContractRules, HostUser
 from ..state import LearningContractsState, current_state
+
+if TYPE_CHECKING:
+    from flask_sqlalchemy.session import Session as FlaskSession
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-_in_transaction: contextvars.ContextVar[list[Callable[[], None]] | None] = contextvars.ContextVar(
+_in_transaction: contextvars.ContextVar[list[Callable[[], object]] | None] = contextvars.ContextVar(
     "learning_contracts_after_commit", default=None
 )
 
@@ -45,7 +49,7 @@ def _m() -> Models:
     return current_state().models
 
 
-def _session() -> orm.scoped_session[orm.Session]:
+def _session() -> orm.scoped_session[FlaskSession]:
     """The host's Flask-SQLAlchemy session (our services join its transaction)."""
     return current_state().db.session
 
@@ -79,7 +83,18 @@ def _today() -> dt.date:
     return _rules().today()
 
 
-def _after_commit(callback: Callable[[], None]) -> None:
+def _app() -> Flask:
+    """The app itself rather than the ``current_app`` proxy: after-commit callbacks keep it."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]  # werkzeug LocalProxy API
+    return app
+
+
+def _rowcount(result: sa.Result[Any]) -> int:
+    """Rows matched by an UPDATE or DELETE (``session.execute`` types its result as a plain ``Result``)."""
+    return cast("sa.CursorResult[Any]", result).rowcount
+
+
+def _after_commit(callback: Callable[[], object]) -> None:
     """Run ``callback`` once the current service transaction has committed (signals, notifications)."""
     pending = _in_transaction.get()
     if pending is None:  # pragma: no cover - only reachable from internal helpers misuse
@@ -123,7 +138,7 @@ def transactional(fn: F) -> F:
         attempts = max(1, int(config_value("RETRY_ATTEMPTS")))
         last_error: BaseException | None = None
         for attempt in range(attempts):
-            pending: list[Callable[[], None]] = []
+            pending: list[Callable[[], object]] = []
             token = _in_transaction.set(pending)
             last_token = _last_attempt.set(attempt == attempts - 1)
             try:
@@ -154,14 +169,15 @@ def transactional(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _actor_fields(actor: Any) -> dict[str, Any]:
+def _actor_fields(actor: HostUser | None) -> dict[str, Any]:
     if actor is None or not getattr(actor, "is_authenticated", True):
         return {"actor_id": None, "actor_name": _("System")}
     st = _state()
     return {"actor_id": str(st.user_id(actor)), "actor_name": st.rules.user_display_name(actor)}
 
 
-def _record(contract: Any, action: str, message: str, *, actor: Any = None, invitation: Any = None) -> None:
+def _record(contract: Contract, action: str, message: str, *, actor: HostUser | None = None,
+            invitation: Invitation | None = None) -> None:
     """Write one history row in the current transaction."""
     _session().execute(
         _statement("insert_history", lambda m: sa.insert(m.HistoryEntry.__table__)),
@@ -170,7 +186,8 @@ def _record(contract: Any, action: str, message: str, *, actor: Any = None, invi
     )
 
 
-def _record_separately(contract_id: int, contract_code: str, action: str, message: str, *, actor: Any = None,
+def _record_separately(contract_id: int, contract_code: str, action: str, message: str, *,
+                       actor: HostUser | None = None,
                        invitation_id: int | None = None) -> None:
     """Write one history row in a transaction of its own (used to keep a trace of a failure)."""
     session = _session()
@@ -184,11 +201,11 @@ def _record_separately(contract_id: int, contract_code: str, action: str, messag
     session.commit()
 
 
-def _activity_title(activity: Any) -> str:
+def _activity_title(activity: ActivityRef) -> str:
     return _rules().activity_title(activity)
 
 
-def _describe(value: Any) -> str:
+def _describe(value: object) -> str:
     if isinstance(value, (ContractType, InvitationStatus)):
         return value.label
     if isinstance(value, bool):
@@ -198,9 +215,11 @@ def _describe(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _as_int(value: Any) -> int:
+def _as_int(value: object) -> int:
+    """``value`` as an id (``-1``, which matches nothing, when it is not a whole number)."""
     try:
-        return int(value)
+        number: int = int(value)  # type: ignore[call-overload]  # anything int() refuses is caught below
+        return number
     except (TypeError, ValueError):
         return -1
 
@@ -217,7 +236,7 @@ def _is_postgresql() -> bool:
     return _session().get_bind().dialect.name == "postgresql"
 
 
-def _one_of(expression: Any, values: list[Any]) -> Any:
+def _one_of(expression: sa.ColumnElement[Any], values: list[Any]) -> sa.ColumnElement[bool]:
     """``expression IN values``. On PostgreSQL one array parameter (``= ANY(:values)``): the SQL text stays
     short and the same for every batch, so the driver and the server do not parse a 500-item list each time."""
     if _is_postgresql():

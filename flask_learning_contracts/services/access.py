@@ -1,15 +1,15 @@
 """Looking contracts and invitations up, and who may act on them (rule 15)."""
 from __future__ import annotations
 
-from typing import Any
-
 from .. import errors
 from ..enums import ContractState
 from ..i18n import _
+from ..models import Contract, Invitation
+from ..rules import HostUser
 from ._core import _as_int, _format_date, _m, _rules, _session, _state, _today
 
 
-def get_contract(contract_id: Any) -> Any:
+def get_contract(contract_id: object) -> Contract:
     """The contract with this id, or raise ``ValidationError`` (views show it as 404)."""
     contract = _session().get(_m().Contract, _as_int(contract_id))
     if contract is None:
@@ -17,7 +17,8 @@ def get_contract(contract_id: Any) -> Any:
     return contract
 
 
-def get_invitation(invitation_id: Any, *, contract: Any = None, user: Any = None) -> Any:
+def get_invitation(invitation_id: object, *, contract: Contract | None = None, user: HostUser | None = None
+                   ) -> Invitation:
     """The invitation with this id, optionally required to belong to ``contract`` or to ``user``."""
     invitation = _session().get(_m().Invitation, _as_int(invitation_id))
     st = _state()
@@ -30,13 +31,13 @@ def get_invitation(invitation_id: Any, *, contract: Any = None, user: Any = None
     return invitation
 
 
-def ensure_can_manage(user: Any) -> None:
+def ensure_can_manage(user: HostUser) -> None:
     """Raise ``PermissionDenied`` unless the host's ``can_manage_contracts`` hook approves ``user``."""
     if user is None or not getattr(user, "is_authenticated", False) or not _rules().can_manage_contracts(user):
         raise errors.PermissionDenied()
 
 
-def ensure_contract_admin(user: Any, contract: Any) -> None:
+def ensure_contract_admin(user: HostUser, contract: Contract) -> None:
     """Raise ``PermissionDenied`` unless ``user`` manages contracts or is one of ``contract``'s admins."""
     if user is None or not getattr(user, "is_authenticated", False):
         raise errors.PermissionDenied()
@@ -45,12 +46,12 @@ def ensure_contract_admin(user: Any, contract: Any) -> None:
         raise errors.PermissionDenied()
 
 
-def contract_state(contract: Any) -> ContractState:
+def contract_state(contract: Contract) -> ContractState:
     """Future, Active or Expired today (``ContractRules.today()``)."""
     return contract.state_on(_today())
 
 
-def _ensure_active(contract: Any) -> None:
+def _ensure_active(contract: Contract) -> None:
     state = contract_state(contract)
     if state is ContractState.FUTURE:
         raise errors.ContractNotActive(

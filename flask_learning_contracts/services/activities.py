@@ -3,17 +3,18 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from typing import Any
 
 import sqlalchemy as sa
 
 from .. import errors
 from ..enums import ContractType
 from ..i18n import _
+from ..models import Contract
+from ..rules import ActivityRef, HostActivity, HostKey, HostUser
 from ._core import LIVE, _activity_title, _m, _now, _record, _session, _state, transactional
 
 
-def _activity_ids(activities: Iterable[Any]) -> list[Any]:
+def _activity_ids(activities: Iterable[ActivityRef]) -> list[HostKey]:
     st = _state()
     ids = []
     for activity in activities:
@@ -21,12 +22,12 @@ def _activity_ids(activities: Iterable[Any]) -> list[Any]:
     return list(dict.fromkeys(ids))
 
 
-def _contract_activity_ids(contract: Any) -> set[Any]:
+def _contract_activity_ids(contract: Contract) -> set[HostKey]:
     ca = _m().ContractActivity
     return set(_session().execute(sa.select(ca.activity_id).where(ca.contract_id == contract.id)).scalars())
 
 
-def _load_activities(ids: Iterable[Any]) -> list[Any]:
+def _load_activities(ids: Iterable[HostKey]) -> list[HostActivity]:
     st = _state()
     ids = list(ids)
     if not ids:
@@ -37,7 +38,8 @@ def _load_activities(ids: Iterable[Any]) -> list[Any]:
 
 
 @transactional
-def add_activities(contract: Any, activities: Iterable[Any], *, actor: Any = None) -> list[Any]:
+def add_activities(contract: Contract, activities: Iterable[ActivityRef], *, actor: HostUser | None = None
+                   ) -> list[HostActivity]:
     """Attach eligible host activities to ``contract``; return the ones newly added (duplicates skipped).
 
     Subscription invitations include them at once; Voucher invitations are not changed.
@@ -68,7 +70,7 @@ def add_activities(contract: Any, activities: Iterable[Any], *, actor: Any = Non
     return new
 
 
-def preview_import(contract: Any, source_contract: Any) -> list[Any]:
+def preview_import(contract: Contract, source_contract: Contract) -> list[HostActivity]:
     """The activities of ``source_contract`` that importing would add to ``contract``."""
     present = _contract_activity_ids(contract)
     st = _state()
@@ -76,7 +78,8 @@ def preview_import(contract: Any, source_contract: Any) -> list[Any]:
 
 
 @transactional
-def import_activities(contract: Any, source_contract: Any, *, actor: Any = None) -> list[Any]:
+def import_activities(contract: Contract, source_contract: Contract, *, actor: HostUser | None = None
+                   ) -> list[HostActivity]:
     """Add every activity of ``source_contract`` that ``contract`` lacks (a union); return the ones added."""
     if source_contract.id == contract.id:
         raise errors.ValidationError(_("Choose a different contract to import from."), field="source_contract")
@@ -96,7 +99,7 @@ class ActivityImpact:
     enrolled: int  #: learners enrolled in it through the contract (their enrollments and seats stay)
 
 
-def activity_impact(contract: Any, activity: Any) -> ActivityImpact:
+def activity_impact(contract: Contract, activity: ActivityRef) -> ActivityImpact:
     """Count the invitations and enrollments that removing ``activity`` from ``contract`` would touch."""
     m, st = _m(), _state()
     aid = activity if not isinstance(activity, st.activity_model) else st.activity_id(activity)
@@ -117,7 +120,7 @@ def activity_impact(contract: Any, activity: Any) -> ActivityImpact:
 
 
 @transactional
-def remove_activity(contract: Any, activity: Any, *, actor: Any = None) -> ActivityImpact:
+def remove_activity(contract: Contract, activity: ActivityRef, *, actor: HostUser | None = None) -> ActivityImpact:
     """Detach ``activity`` from ``contract`` and from its invitations; enrollments and used seats stay.
 
     Returns the impact (as :func:`activity_impact` would have previewed it).

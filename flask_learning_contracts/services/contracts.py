@@ -6,12 +6,14 @@ import re
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 
 from .. import errors, signals
 from ..enums import ContractType
 from ..i18n import _
-from ._core import _actor_fields, _after_commit, _describe, _m, _now, _record, _session, _state, transactional
+from ..models import Contract
+from ..rules import HostUser
+from ._core import (_actor_fields, _after_commit, _app, _describe, _m, _now, _record, _rowcount, _session, _state,
+                    transactional)
 from .redemption import _new_invitation_code
 from .reports import seat_summary
 
@@ -30,7 +32,7 @@ _EDITABLE = {
 _IMMUTABLE = {"contract_type", "seats_used", "invitation_code", "id", "created_at"}
 
 
-def _clean_fields(values: dict[str, Any], *, current: Any = None) -> dict[str, Any]:
+def _clean_fields(values: dict[str, Any], *, current: Contract | None = None) -> dict[str, Any]:
     """Validate and normalise contract fields; raise ``ValidationError`` naming the field."""
     clean: dict[str, Any] = {}
     for name, value in values.items():
@@ -95,7 +97,7 @@ def _clean_fields(values: dict[str, Any], *, current: Any = None) -> dict[str, A
 def create_contract(
     *, code: str, title: str, contract_type: ContractType | str, seats: int, valid_from: dt.date,
     valid_until: dt.date, description: str = "", per_user_limit: int = 0, require_invitation_code: bool = True,
-    group: str | None = None, external_id: str | None = None, source: str | None = None, actor: Any = None,
+    group: str | None = None, external_id: str | None = None, source: str | None = None, actor: HostUser | None = None,
 ) -> Any:
     """Create a contract with a freshly generated invitation code and return it."""
     fields = _clean_fields(
@@ -114,13 +116,13 @@ def create_contract(
     _record(contract, "created", _("Created %(type)s contract %(code)s with %(seats)s seats.",
                                    type=contract.contract_type.label, code=contract.code, seats=contract.seats),
             actor=actor)
-    app = current_app._get_current_object()
+    app = _app()
     _after_commit(lambda: signals.contract_created.send(app, contract=contract, actor=actor))
     return contract
 
 
 @transactional
-def update_contract(contract: Any, *, actor: Any = None, **changes: Any) -> Any:
+def update_contract(contract: Contract, *, actor: HostUser | None = None, **changes: Any) -> Contract:
     """Change editable fields of ``contract``. The type, seats used and code cannot be set here.
 
     Seats can never go below the seats already used (checked atomically). Changing
@@ -151,7 +153,7 @@ def update_contract(contract: Any, *, actor: Any = None, **changes: Any) -> Any:
             sa.update(model).where(model.id == contract.id, model.seats_used <= fields["seats"])
             .values(seats=fields["seats"]).execution_options(synchronize_session=False)
         )
-        if result.rowcount != 1:
+        if _rowcount(result) != 1:
             _session().refresh(contract)
             raise errors.ValidationError(
                 _("Seats cannot be lower than the %(used)s seats already used.", used=contract.seats_used),
@@ -170,7 +172,7 @@ def update_contract(contract: Any, *, actor: Any = None, **changes: Any) -> Any:
 
 
 @transactional
-def delete_contract(contract: Any, *, actor: Any = None) -> None:
+def delete_contract(contract: Contract, *, actor: HostUser | None = None) -> None:
     """Delete ``contract`` with its activities list, admins, invitations, seats and enrollment records.
 
     Host enrollments made through it are never removed; the history is kept.
@@ -193,7 +195,7 @@ def delete_contract(contract: Any, *, actor: Any = None) -> None:
 
 
 @transactional
-def add_contract_admin(contract: Any, user: Any, *, actor: Any = None) -> None:
+def add_contract_admin(contract: Contract, user: HostUser, *, actor: HostUser | None = None) -> None:
     """Name ``user`` a contract admin of ``contract`` (no change if already one)."""
     m, st = _m(), _state()
     uid = st.user_id(user)
@@ -207,7 +209,7 @@ def add_contract_admin(contract: Any, user: Any, *, actor: Any = None) -> None:
 
 
 @transactional
-def remove_contract_admin(contract: Any, user: Any, *, actor: Any = None) -> None:
+def remove_contract_admin(contract: Contract, user: HostUser, *, actor: HostUser | None = None) -> None:
     """Remove ``user`` from ``contract``'s contract admins (no change if not one)."""
     m, st = _m(), _state()
     row = _session().get(m.ContractAdmin, (contract.id, st.user_id(user)))

@@ -11,6 +11,8 @@ from typing import IO, Any
 from .. import errors
 from ..config import config_value
 from ..i18n import _
+from ..models import Contract
+from ..rules import ActivityRef, HostUser
 from ._core import _BATCH, _normalize_email, transactional
 from .inviting import InviteReport, InviteResult, _Candidate, _invite_candidates, _valid_email
 
@@ -125,8 +127,8 @@ def _parse_csv_lines(lines: Iterable[str], report: InviteReport) -> Iterator[_Ca
             yield _Candidate(email, number)
 
 
-def invite_csv(contract: Any, stream: IO[Any], *, activities: Iterable[Any] | None = None,
-               actor: Any = None) -> InviteReport:
+def invite_csv(contract: Contract, stream: IO[Any], *, activities: Iterable[ActivityRef] | None = None,
+               actor: HostUser | None = None) -> InviteReport:
     """Invite every e-mail of an uploaded CSV (binary or text stream). Returns the per-line report.
 
     A file that cannot be read as a whole (too large, not text, not UTF-8, too many rows) raises
@@ -156,8 +158,8 @@ def _rewindable(stream: IO[Any]) -> IO[Any]:
 
 
 @transactional
-def _invite_csv(contract: Any, stream: IO[Any], start: int, *, activities: Iterable[Any] | None,
-                actor: Any) -> InviteReport:
+def _invite_csv(contract: Contract, stream: IO[Any], start: int, *, activities: Iterable[ActivityRef] | None,
+                actor: HostUser | None) -> InviteReport:
     stream.seek(start)
     report = InviteReport()
     # Streamed: read, parsed and written one batch at a time (memory does not grow with the file). A file

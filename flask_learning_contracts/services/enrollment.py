@@ -12,37 +12,23 @@ from sqlalchemy import exc as sa_exc, orm as sa_orm
 from .. import errors, signals
 from ..enums import ContractState, ContractType, InvitationStatus
 from ..i18n import _
-from ._core import (
-    LIVE,
-    _activity_title,
-    _actor_fields,
-    _after_commit,
-    _Conflict,
-    _is_transient,
-    _last_attempt,
-    _m,
-    _normalize_email,
-    _now,
-    _record_separately,
-    _rules,
-    _session,
-    _state,
-    _statement,
-    _today,
-    transactional,
-)
+from ..models import Contract, Enrollment, Models
+from ..rules import ActivityRef, HostKey, HostUser
+from ._core import (LIVE, _activity_title, _actor_fields, _after_commit, _app, _Conflict, _is_transient, _last_attempt,
+                    _m, _normalize_email, _now, _record_separately, _rules, _session, _state, _statement, _today,
+                    transactional)
 from .access import _ensure_active, contract_state
 from .invitations import link_registered_user
 
 
-def _enrollment_for(contract_id: int, user_id: Any, activity_id: Any) -> Any:
+def _enrollment_for(contract_id: int, user_id: HostKey, activity_id: HostKey) -> Enrollment | None:
     statement = _statement("enrollment_for", lambda m: sa.select(m.Enrollment).where(
         m.Enrollment.contract_id == sa.bindparam("p_c"), m.Enrollment.user_id == sa.bindparam("p_u"),
         m.Enrollment.activity_id == sa.bindparam("p_a")))
     return _session().execute(statement, {"p_c": contract_id, "p_u": user_id, "p_a": activity_id}).scalars().first()
 
 
-def _covers_activity(m: Any, voucher: bool, invitation_id: Any, contract_id: Any) -> Any:
+def _covers_activity(m: Models, voucher: bool, invitation_id: Any, contract_id: Any) -> sa.Exists:
     """SQL: the invitation covers activity ``:p_a`` (rule 12 — Voucher: its own list; Subscription: the
     contract's)."""
     if voucher:
@@ -52,21 +38,21 @@ def _covers_activity(m: Any, voucher: bool, invitation_id: Any, contract_id: Any
     return sa.exists().where(ca.contract_id == contract_id, ca.activity_id == sa.bindparam("p_a"))
 
 
-def _enrollment_in_activity(m: Any, contract_id: Any, user_id: Any) -> Any:
+def _enrollment_in_activity(m: Models, contract_id: Any, user_id: Any) -> sa.Select[tuple[int]]:
     """SQL: the learner's enrollment in activity ``:p_a`` through the contract."""
     e = m.Enrollment.__table__.c
     return sa.select(e.id).where(e.contract_id == contract_id, e.user_id == user_id,
                                  e.activity_id == sa.bindparam("p_a"))
 
 
-def _subscription_seat(m: Any) -> Any:
+def _subscription_seat(m: Models) -> sa.Select[tuple[int]]:
     """SQL: the learner's Subscription seat on the contract (``:p_c``, ``:p_u``), if they hold one."""
     seat = m.Seat.__table__.c
     return sa.select(seat.id).where(seat.contract_id == sa.bindparam("p_c"), seat.user_id == sa.bindparam("p_u"),
                                     seat.activity_id.is_(None))
 
 
-def _take_seat(m: Any) -> Any:
+def _take_seat(m: Models) -> sa.Update:
     """SQL: take one seat from the contract's counter, never beyond ``seats`` and only inside the valid period."""
     con = m.Contract.__table__
     return (sa.update(con)
@@ -75,7 +61,7 @@ def _take_seat(m: Any) -> Any:
             .values(seats_used=con.c.seats_used + 1))
 
 
-def _enrollment_statement(m: Any) -> Any:
+def _enrollment_statement(m: Models) -> sa.Select[Any]:
     """The learner's live invitation, with (in the same query) their enrollment in the activity if any and
     whether the invitation covers the activity (Voucher: its own list; Subscription: the contract's)."""
     inv = m.Invitation.__table__.c
@@ -87,7 +73,7 @@ def _enrollment_statement(m: Any) -> Any:
             .where(inv.contract_id == sa.bindparam("p_c"), inv.user_id == sa.bindparam("p_u"), inv.status != LIVE))
 
 
-def _check_enrollable(user: Any, contract: Any, activity_id: Any) -> tuple[Any, Any]:
+def _check_enrollable(user: HostUser, contract: Contract, activity_id: HostKey) -> tuple[int, Enrollment | None]:
     """Every check of an enrollment, in one query, to explain why the lock was refused.
 
     Returns ``(invitation_id, enrollment)``: ``enrollment`` is the learner's existing enrollment in the
@@ -122,7 +108,7 @@ class _SeatOutcome:
     enrollment_id: int | None
 
 
-def _lock_statement(m: Any, voucher: bool) -> Any:
+def _lock_statement(m: Models, voucher: bool) -> sa.Update:
     """Lock the learner's live invitation, only if it allows this enrollment: code entered when required,
     activity covered (Voucher: the invitation's own list; Subscription: the contract's), not enrolled in it
     yet, under the per-user limit. Serialises the learner's requests and loses cleanly to a revoke."""
@@ -136,7 +122,7 @@ def _lock_statement(m: Any, voucher: bool) -> Any:
             .values(enrolled_count=inv.c.enrolled_count + 1, status=InvitationStatus.ENROLLED))
 
 
-def _enrollment_writes(m: Any, voucher: bool) -> Any:
+def _enrollment_writes(m: Models, voucher: bool) -> sa.Select[Any]:
     """PostgreSQL: every write of an enrollment in one statement (one round trip instead of six).
 
     In order: lock the learner's invitation if it allows the enrollment (:func:`_lock_statement`), decide
@@ -153,10 +139,10 @@ def _enrollment_writes(m: Any, voucher: bool) -> Any:
         return sa.cast(p(name), column.type)
 
     locked = _lock_statement(m, voucher).returning(inv.c.id).cte("locked")
-    needed = sa.select(locked.c.id)
+    needed_select = sa.select(locked.c.id)
     if not voucher:
-        needed = needed.where(~_subscription_seat(m).exists())
-    needed = needed.cte("needed")
+        needed_select = needed_select.where(~_subscription_seat(m).exists())
+    needed = needed_select.cte("needed")
     taken = _take_seat(m).where(sa.exists(needed.select())).returning(con.c.id).cte("taken")
     seat_row = (sa.insert(seat)
                 .from_select(["contract_id", "user_id", "activity_id", "created_at"],
@@ -191,12 +177,13 @@ def _enrollment_message(email: str, title: str, seat_used: bool) -> str:
                  seat=_("one seat used") if seat_used else _("no seat used: Subscription seat already held")))
 
 
-def _holds_subscription_seat(conn: Any, contract_id: int, uid: Any) -> bool:
+def _holds_subscription_seat(conn: sa.Connection, contract_id: int, uid: HostKey) -> bool:
     return conn.execute(_statement("subscription_seat", _subscription_seat),
                         {"p_c": contract_id, "p_u": uid}).first() is not None
 
 
-def _write_enrollment(conn: Any, contract: Any, user: Any, uid: Any, aid: Any, email: str, title: str,
+def _write_enrollment(conn: sa.Connection, contract: Contract, user: HostUser, uid: HostKey, aid: HostKey, email: str,
+                      title: str,
                       now: dt.datetime) -> _SeatOutcome:
     """Lock the learner's invitation if it allows the enrollment, take a seat when one is due, write the seat,
     enrollment and history rows.
@@ -235,21 +222,22 @@ def _write_enrollment(conn: Any, contract: Any, user: Any, uid: Any, aid: Any, e
             "contract_id": contract.id, "user_id": uid, "created_at": now, "activity_id": aid if voucher else None})
     enrollment_id = conn.execute(_statement("insert_enrollment", lambda m: sa.insert(m.Enrollment.__table__)), {
         "contract_id": contract.id, "invitation_id": invitation_id, "user_id": uid, "activity_id": aid,
-        "seat_used": seat_needed, "created_at": now}).inserted_primary_key[0]
+        "seat_used": seat_needed, "created_at": now}).inserted_primary_key[0]  # type: ignore[index]  # an INSERT
     conn.execute(_statement("insert_history", lambda m: sa.insert(m.HistoryEntry.__table__)), {
         "at": now, "contract_id": contract.id, "contract_code": contract.code, "action": "enrolled",
         "message": _enrollment_message(email, title, seat_needed), "invitation_id": invitation_id, **actor})
     return _SeatOutcome(invitation_id, seat_needed, enrollment_id)
 
 
-def _ensure_not_enrolled_by_host(user: Any, activity: Any) -> None:
+def _ensure_not_enrolled_by_host(user: HostUser, activity: ActivityRef) -> None:
     if _rules().is_enrolled_in_activity(user, activity):
         raise errors.ValidationError(
             _("You are already enrolled in %(title)s; no seat was used.", title=_activity_title(activity)))
 
 
-def _refuse_enrollment(user: Any, contract: Any, invitation_id: int, uid: Any, aid: Any, activity: Any,
-                       outcome: _SeatOutcome) -> Any:
+def _refuse_enrollment(user: HostUser, contract: Contract, invitation_id: int, uid: HostKey, aid: HostKey,
+                       activity: ActivityRef,
+                       outcome: _SeatOutcome) -> Enrollment:
     """Explain why the write step enrolled nobody although every check had passed a moment before: the
     learner's own concurrent request may have won (then its enrollment is the answer, as for a repeat), the
     host has the learner already, a revoke, the per-user limit, or the last seat went to someone else."""
@@ -257,7 +245,7 @@ def _refuse_enrollment(user: Any, contract: Any, invitation_id: int, uid: Any, a
     existing = _enrollment_for(contract.id, uid, aid)
     if existing is not None:
         session.rollback()
-        return _enrollment_for(contract.id, uid, aid)
+        return _enrollment_for(contract.id, uid, aid) or existing
     _ensure_not_enrolled_by_host(user, activity)
     if outcome.invitation_id is None:  # the lock was refused
         status = session.execute(sa.select(m.Invitation.status).where(m.Invitation.id == invitation_id)).scalar_one()
@@ -277,7 +265,7 @@ def _refuse_enrollment(user: Any, contract: Any, invitation_id: int, uid: Any, a
 
 
 @transactional
-def enroll(user: Any, contract: Any, activity: Any) -> Any:
+def enroll(user: HostUser, contract: Contract, activity: ActivityRef) -> Enrollment:
     """Enroll ``user`` in ``activity`` through ``contract``, using a seat when the rules say so.
 
     Voucher: one seat per activity. Subscription: one seat on the learner's first enrollment.
@@ -340,7 +328,7 @@ def enroll(user: Any, contract: Any, activity: Any) -> Any:
     loaded = session.identity_map.get(sa_orm.util.identity_key(m.Invitation, invitation_id))
     if loaded is not None:
         session.expire(loaded)
-    app, seat_used = current_app._get_current_object(), outcome.seat_taken
+    app, seat_used = _app(), outcome.seat_taken
 
     def _send() -> None:
         signals.enrollment_created.send(app, enrollment=enrollment, user=user, seat_used=seat_used)
@@ -360,7 +348,7 @@ class _FailedEnrollment:
     title: str
 
 
-def _enrollment_failed(failure: _FailedEnrollment, user: Any, error: Exception) -> None:
+def _enrollment_failed(failure: _FailedEnrollment, user: HostUser, error: Exception) -> None:
     """Record the failed enrollment in the history (in a transaction of its own, best effort: the database
     may be the thing that failed), then refuse: ``Busy`` after the last retry of a transient database error,
     ``HostEnrollmentFailed`` otherwise. Nothing of the enrollment is kept."""

@@ -2,36 +2,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy import orm as sa_orm
 
 from .. import errors, signals
 from ..enums import ContractType, InvitationStatus
 from ..i18n import _
-from ._core import (
-    LIVE,
-    _activity_title,
-    _after_commit,
-    _m,
-    _normalize_email,
-    _now,
-    _record,
-    _record_separately,
-    _rules,
-    _session,
-    _state,
-    _statement,
-    transactional,
-)
+from ..models import Contract, Invitation
+from ..rules import ActivityRef, HostActivity, HostUser
+from ._core import (LIVE, _activity_title, _after_commit, _app, _m, _normalize_email, _now, _record, _record_separately,
+                    _rowcount, _rules, _session, _state, _statement, transactional)
 from .access import _ensure_active
 from .activities import _activity_ids, _contract_activity_ids, _load_activities
 
 
 @transactional
-def add_invitation_activities(invitation: Any, activities: Iterable[Any], *, actor: Any = None) -> list[Any]:
+def add_invitation_activities(invitation: Invitation, activities: Iterable[ActivityRef], *,
+                              actor: HostUser | None = None
+                              ) -> list[HostActivity]:
     """Add contract activities to one learner's Voucher invitation; return the ones added."""
     contract, m = invitation.contract, _m()
     if contract.contract_type is ContractType.SUBSCRIPTION:
@@ -60,7 +49,7 @@ def add_invitation_activities(invitation: Any, activities: Iterable[Any], *, act
     return []
 
 
-def invitation_activity_options(invitation: Any) -> tuple[list[Any], list[Any]]:
+def invitation_activity_options(invitation: Invitation) -> tuple[list[HostActivity], list[HostActivity]]:
     """``(covered, addable)``: the activities ``invitation`` covers, and the contract activities an admin may
     still add to it (rule 12: only a live Voucher invitation takes more; otherwise ``addable`` is empty)."""
     st = _state()
@@ -71,12 +60,12 @@ def invitation_activity_options(invitation: Any) -> tuple[list[Any], list[Any]]:
     return covered, [a for a in invitation.contract.activities if st.activity_id(a) not in covered_ids]
 
 
-def needs_activity_choice(contract: Any) -> bool:
+def needs_activity_choice(contract: Contract) -> bool:
     """Whether inviting to ``contract`` has the Voucher step of choosing one, some or all activities."""
     return contract.contract_type is ContractType.VOUCHER and len(contract.activities) > 1
 
 
-def resend(invitation: Any, *, actor: Any = None) -> Any:
+def resend(invitation: Invitation, *, actor: HostUser | None = None) -> Invitation:
     """Send an Outstanding invitation's notification again (through ``ContractRules.send_invitation``).
 
     A failing notification raises ``LearningContractError`` and is recorded in the history.
@@ -97,7 +86,7 @@ def resend(invitation: Any, *, actor: Any = None) -> Any:
     return _mark_resent(invitation, actor=actor)
 
 
-def _check_resend(invitation: Any) -> None:
+def _check_resend(invitation: Invitation) -> None:
     if not invitation.can_be_resent:
         raise errors.ResendNotAllowed(
             _("Only outstanding invitations can be resent; this one is %(status)s.", status=invitation.status.label))
@@ -105,7 +94,7 @@ def _check_resend(invitation: Any) -> None:
 
 
 @transactional
-def _mark_resent(invitation: Any, *, actor: Any = None) -> Any:
+def _mark_resent(invitation: Invitation, *, actor: HostUser | None = None) -> Invitation:
     invitation.last_sent_at = _now()
     invitation.send_count = (invitation.send_count or 0) + 1
     _record(invitation.contract, "resent", _("Resent the invitation to %(email)s.", email=invitation.email),
@@ -114,7 +103,7 @@ def _mark_resent(invitation: Any, *, actor: Any = None) -> Any:
 
 
 @transactional
-def revoke(invitation: Any, *, actor: Any = None) -> Any:
+def revoke(invitation: Invitation, *, actor: HostUser | None = None) -> Invitation:
     """Revoke an invitation whose learner has no enrollment through the contract. The record stays."""
     m = _m()
     # Invitation.can_be_revoked, decided atomically (a concurrent enrollment or revoke wins or loses cleanly).
@@ -125,18 +114,18 @@ def revoke(invitation: Any, *, actor: Any = None) -> Any:
         .execution_options(synchronize_session=False)
     )
     _session().expire(invitation)
-    if result.rowcount != 1:
+    if _rowcount(result) != 1:
         if invitation.status is InvitationStatus.REVOKED:
             raise errors.RevokeNotAllowed(_("This invitation is already revoked."))
         raise errors.RevokeNotAllowed()
     _record(invitation.contract, "revoked", _("Revoked the invitation of %(email)s.", email=invitation.email),
             actor=actor, invitation=invitation)
-    app = current_app._get_current_object()
+    app = _app()
     _after_commit(lambda: signals.invitation_revoked.send(app, invitation=invitation, actor=actor))
     return invitation
 
 
-def _live_invitation(contract_id: int, user: Any) -> Any:
+def _live_invitation(contract_id: int, user: HostUser) -> Invitation | None:
     # The caller holds the contract: ``invitation.contract`` comes from the identity map when needed,
     # instead of a join plus a select-in load of the contract's admins on every enrollment.
     statement = _statement("live_invitation", lambda m: sa.select(m.Invitation).where(
@@ -146,7 +135,7 @@ def _live_invitation(contract_id: int, user: Any) -> Any:
 
 
 @transactional
-def link_registered_user(user: Any) -> list[Any]:
+def link_registered_user(user: HostUser) -> list[Invitation]:
     """Attach Not Registered invitations sent to ``user``'s e-mail; they become Outstanding.
 
     Call it when a user signs up or changes e-mail; the learner pages also call it lazily.

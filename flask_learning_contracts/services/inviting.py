@@ -9,31 +9,17 @@ from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import Flask
 from sqlalchemy import orm as sa_orm
 
 from .. import errors, signals
 from ..config import config_value
 from ..enums import ContractType, InvitationStatus
 from ..i18n import _
-from ..models import EnumString
-from ..rules import ContractRules
-from ._core import (
-    _BATCH,
-    LIVE,
-    _actor_fields,
-    _after_commit,
-    _m,
-    _normalize_email,
-    _now,
-    _one_of,
-    _record,
-    _record_separately,
-    _rules,
-    _session,
-    _state,
-    transactional,
-)
+from ..models import Contract, EnumString
+from ..rules import ActivityRef, ContractRules, HostKey, HostUser
+from ._core import (_BATCH, LIVE, _actor_fields, _after_commit, _app, _m, _normalize_email, _now, _one_of, _record,
+                    _record_separately, _rules, _session, _state, transactional)
 from .access import _ensure_active
 from .activities import _activity_ids, _contract_activity_ids
 
@@ -81,10 +67,11 @@ class InviteReport:
 class _Candidate:
     email: str
     line: int | None
-    user: Any = None
+    user: HostUser | None = None
 
 
-def _invite_activity_ids(contract: Any, activities: Iterable[Any] | None) -> list[Any]:
+def _invite_activity_ids(contract: Contract, activities: Iterable[ActivityRef] | None
+                         ) -> list[HostKey]:
     """The activity ids a new Voucher invitation covers (validated); [] for Subscription (it follows the contract)."""
     if contract.contract_type is ContractType.SUBSCRIPTION:
         return []
@@ -106,8 +93,8 @@ def _invite_activity_ids(contract: Any, activities: Iterable[Any] | None) -> lis
     return chosen
 
 
-def _invite_candidates(contract: Any, candidates: Iterable[_Candidate], activities: Iterable[Any] | None,
-                       report: InviteReport, actor: Any, source: str) -> InviteReport:
+def _invite_candidates(contract: Contract, candidates: Iterable[_Candidate], activities: Iterable[ActivityRef] | None,
+                       report: InviteReport, actor: HostUser | None, source: str) -> InviteReport:
     """Create invitations for ``candidates`` in batches (one transaction) and fill ``report``.
 
     ``candidates`` may be a generator (a CSV being read): it is consumed ``_BATCH`` at a time, so the
@@ -187,12 +174,12 @@ def _invite_candidates(contract: Any, candidates: Iterable[_Candidate], activiti
                   reg=len(report.invited), unreg=len(report.not_registered), dup=len(report.already_invited),
                   bad=len(report.invalid)),
                 actor=actor)
-    app = current_app._get_current_object()
+    app = _app()
     _after_commit(lambda: _notify_new(app, contract.id, created_ids, report, actor))
     return report
 
 
-def _user_ids_by_email(emails: list[str]) -> dict[str, Any]:
+def _user_ids_by_email(emails: list[str]) -> dict[str, HostKey]:
     """Lower-case e-mail → host user key for ``emails``, through the host's batch hook.
 
     With the default hooks this is one query of two columns (no user objects are built).
@@ -248,7 +235,8 @@ def _insert_invitations(rows: list[dict[str, Any]]) -> dict[str, int]:
     return {email: iid for iid, email in session.connection().execute(stmt, rows)}  # pragma: no cover
 
 
-def _executemany_converted(conn: Any, statement: Any, table: sa.Table, rows: list[dict[str, Any]]) -> int:
+def _executemany_converted(conn: sa.Connection, statement: sa.Insert, table: sa.Table,
+                           rows: list[dict[str, Any]]) -> int:
     """Run ``statement`` once per row through the driver's ``executemany``, with each column's bind conversion
     (dates to text, enums to their value…) done once per distinct value instead of once per row and column:
     a bulk invite repeats the same timestamps, status and flags in every row. Returns the rows written."""
@@ -266,8 +254,8 @@ def _executemany_converted(conn: Any, statement: Any, table: sa.Table, rows: lis
     return conn.exec_driver_sql(compiled.string, values).rowcount
 
 
-def _notify_new(app: Any, contract_id: int, created: list[tuple[InviteResult, int]], report: InviteReport,
-                actor: Any) -> None:
+def _notify_new(app: Flask, contract_id: int, created: list[tuple[InviteResult, int]], report: InviteReport,
+                actor: HostUser | None) -> None:
     """After the invite committed: notify learners through the host and send signals; record failures."""
     if not created:
         return
@@ -290,18 +278,18 @@ def _notify_new(app: Any, contract_id: int, created: list[tuple[InviteResult, in
             for invitation in invitations:
                 signals.invitation_created.send(app, invitation=invitation, actor=actor)
     if failures:
-        contract = session.get(m.Contract, contract_id)
+        contract_code = session.execute(sa.select(m.Contract.code).where(m.Contract.id == contract_id)).scalar_one()
         for invitation, error in failures:
             report.notification_failures.append((by_id[invitation.id], str(error) or error.__class__.__name__))
         sample = "; ".join(f"{inv.email}: {err}" for inv, err in failures[:5])
-        _record_separately(contract_id, contract.code, "notification_failed",
+        _record_separately(contract_id, contract_code, "notification_failed",
                            _("%(n)s invitation notifications could not be sent (the invitations exist): %(sample)s",
                              n=len(failures), sample=sample), actor=actor)
 
 
 @transactional
-def invite(contract: Any, *, users: Iterable[Any] = (), emails: Iterable[str] = (),
-           activities: Iterable[Any] | None = None, actor: Any = None) -> InviteReport:
+def invite(contract: Contract, *, users: Iterable[HostUser] = (), emails: Iterable[str] = (),
+           activities: Iterable[ActivityRef] | None = None, actor: HostUser | None = None) -> InviteReport:
     """Invite existing ``users`` and/or ``emails`` to ``contract``; return the per-input report.
 
     Voucher: the invitation covers ``activities`` (default: all the contract's current activities).
@@ -328,7 +316,7 @@ def invite(contract: Any, *, users: Iterable[Any] = (), emails: Iterable[str] = 
     return _invite_candidates(contract, candidates, activities, report, actor, _("selection"))
 
 
-def _refresh_expired(model: type, objects: list[Any]) -> None:
+def _refresh_expired(model: type[Any], objects: list[Any]) -> None:
     """Reload expired (e.g. committed since they were loaded) ``model`` instances with one query per
     batch, instead of one query each on their first attribute access."""
     keys = []
@@ -341,8 +329,9 @@ def _refresh_expired(model: type, objects: list[Any]) -> None:
         _session().execute(sa.select(model).where(pk.in_(keys[start:start + _BATCH]))).scalars().all()
 
 
-def _primary_key_column(model: type) -> Any:
-    return list(sa.inspect(model).primary_key)[0]
+def _primary_key_column(model: type[Any]) -> sa.Column[Any]:
+    column: sa.Column[Any] = sa.inspect(model).primary_key[0]
+    return column
 
 
 def _valid_email(email: str) -> bool:

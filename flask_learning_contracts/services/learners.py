@@ -10,11 +10,13 @@ import sqlalchemy as sa
 
 from ..enums import ContractState, ContractType
 from ..i18n import _
+from ..models import Contract, Invitation
+from ..rules import ActivityRef, HostKey, HostUser
 from ._core import LIVE, _format_date, _m, _rules, _session, _state, _today
 from .invitations import link_registered_user
 
 
-def invitations_for(user: Any) -> list[Any]:
+def invitations_for(user: HostUser) -> list[Invitation]:
     """The learner's live invitations (newest contracts last), after linking Not Registered ones."""
     m, st = _m(), _state()
     link_registered_user(user)
@@ -29,8 +31,8 @@ def invitations_for(user: Any) -> list[Any]:
 class ActivityOffer:
     """One activity of a learner's invitation, and whether the learner can enroll in it now."""
 
-    activity: Any
-    activity_id: Any
+    activity: ActivityRef
+    activity_id: HostKey
     title: str
     kind: str
     enrolled: bool
@@ -43,8 +45,8 @@ class ActivityOffer:
 class InvitationOffer:
     """What the learner's widget shows for one invitation."""
 
-    invitation: Any
-    contract: Any
+    invitation: Invitation
+    contract: Contract
     state: ContractState
     needs_code: bool
     activities: list[ActivityOffer]
@@ -53,7 +55,7 @@ class InvitationOffer:
     seats_available: int
 
 
-def invitation_offers(user: Any, invitations: Sequence[Any] | None = None) -> list[InvitationOffer]:
+def invitation_offers(user: HostUser, invitations: Sequence[Invitation] | None = None) -> list[InvitationOffer]:
     """For each live invitation of ``user``: its activities with enrolled / enrollable / why not.
 
     Issues a fixed number of queries whatever the number of invitations and activities.

@@ -4,12 +4,14 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 
 from .. import codes, errors, signals
 from ..enums import ContractType, InvitationStatus
 from ..i18n import _
-from ._core import LIVE, _after_commit, _m, _normalize_email, _now, _record, _rules, _session, _state, transactional
+from ..models import Contract, Invitation
+from ..rules import HostUser
+from ._core import (LIVE, _after_commit, _app, _m, _normalize_email, _now, _record, _rowcount, _rules, _session, _state,
+                    transactional)
 from .access import _ensure_active
 from .activities import _activity_ids
 from .invitations import _live_invitation, link_registered_user
@@ -25,7 +27,7 @@ def _new_invitation_code() -> str:
 
 
 @transactional
-def regenerate_code(contract: Any, *, actor: Any = None) -> str:
+def regenerate_code(contract: Contract, *, actor: HostUser | None = None) -> str:
     """Give ``contract`` a new invitation code; the old one stops working at once. Returns the new code."""
     code = _new_invitation_code()
     contract.invitation_code = code
@@ -36,7 +38,7 @@ def regenerate_code(contract: Any, *, actor: Any = None) -> str:
 
 
 @transactional
-def redeem_code(user: Any, code: str) -> Any:
+def redeem_code(user: HostUser, code: str) -> Invitation:
     """Redeem a contract's invitation code for ``user``; return the learner's invitation.
 
     An invited learner's invitation becomes Accepted; a learner never invited gets a new Accepted
@@ -96,11 +98,11 @@ def redeem_code(user: Any, code: str) -> Any:
         sa.update(m.Contract).where(m.Contract.id == contract.id, m.Contract.invitation_code == normalized)
         .values(updated_at=m.Contract.updated_at).execution_options(synchronize_session=False)
     )
-    if still_valid.rowcount != 1:
+    if _rowcount(still_valid) != 1:
         raise errors.InvalidCode()
     if first_time:
         _record(contract, "code_redeemed", _("%(email)s redeemed the invitation code.", email=invitation.email),
                 actor=user, invitation=invitation)
-        app = current_app._get_current_object()
+        app = _app()
         _after_commit(lambda: signals.code_redeemed.send(app, invitation=invitation, user=user))
     return invitation

@@ -11,6 +11,8 @@ import sqlalchemy as sa
 
 from ..config import config_value
 from ..enums import ContractState, ContractType, InvitationStatus
+from ..models import Contract, ContractActivity, Enrollment, HistoryEntry, Invitation
+from ..rules import HostUser
 from ._core import _BATCH, _m, _rules, _session, _state, _today
 
 
@@ -26,11 +28,11 @@ class SeatSummary:
     by_status: dict[InvitationStatus, int]  #: every status present, zero when none
 
 
-def seat_summaries(contracts: Sequence[Any]) -> dict[int, SeatSummary]:
+def seat_summaries(contracts: Sequence[Contract]) -> dict[int, SeatSummary]:
     """:func:`seat_summary` for many contracts with one query."""
     m = _m()
     ids = [c.id for c in contracts]
-    counts: dict[int, Counter] = defaultdict(Counter)
+    counts: dict[int, Counter[InvitationStatus]] = defaultdict(Counter)
     if ids:
         for cid, status, n in _session().execute(
             sa.select(m.Invitation.contract_id, m.Invitation.status, sa.func.count())
@@ -50,12 +52,12 @@ def seat_summaries(contracts: Sequence[Any]) -> dict[int, SeatSummary]:
     return result
 
 
-def seat_summary(contract: Any) -> SeatSummary:
+def seat_summary(contract: Contract) -> SeatSummary:
     """Seats, used, available, expired and invitations per status for ``contract`` today."""
     return seat_summaries([contract])[contract.id]
 
 
-def history(contract: Any, *, limit: int = 100, offset: int = 0) -> list[Any]:
+def history(contract: Contract, *, limit: int = 100, offset: int = 0) -> list[HistoryEntry]:
     """The contract's history, newest first."""
     m = _m()
     return list(_session().execute(
@@ -79,7 +81,7 @@ class InvitationPage:
         return max(1, -(-self.total // self.per_page))
 
 
-def invitation_page(contract: Any, *, search: str | None = None, status: InvitationStatus | str | None = None,
+def invitation_page(contract: Contract, *, search: str | None = None, status: InvitationStatus | str | None = None,
                     page: int = 1, per_page: int | None = None) -> InvitationPage:
     """The invitations of ``contract`` newest first, filtered by e-mail text and status, one page at a time.
 
@@ -110,7 +112,8 @@ def invitation_page(contract: Any, *, search: str | None = None, status: Invitat
     return InvitationPage(items, activities, total, page, per_page)
 
 
-def _invitation_filters(contract: Any, search: str | None, status: InvitationStatus | str | None) -> list[Any]:
+def _invitation_filters(contract: Contract, search: str | None, status: InvitationStatus | str | None
+                        ) -> list[sa.ColumnElement[bool]]:
     """The WHERE clauses of a contract's invitation list: e-mail text (case-insensitive) and status."""
     m = _m()
     where = [m.Invitation.contract_id == contract.id]
@@ -134,7 +137,8 @@ class InvitationExportRow:
     enrolled: int  #: activities the learner enrolled in through the contract
 
 
-def invitation_export_rows(contract: Any, *, search: str | None = None, status: InvitationStatus | str | None = None,
+def invitation_export_rows(contract: Contract, *, search: str | None = None,
+                           status: InvitationStatus | str | None = None,
                            batch_size: int = _BATCH) -> Iterator[InvitationExportRow]:
     """Every invitation of ``contract`` matching the list's filters, newest first, read ``batch_size`` at a time.
 
@@ -170,18 +174,18 @@ class DeletionImpact:
     activities: int
 
 
-def deletion_impact(contract: Any) -> DeletionImpact:
+def deletion_impact(contract: Contract) -> DeletionImpact:
     """Count what :func:`delete_contract` would remove, to show before asking for confirmation."""
     m, session = _m(), _session()
 
-    def count(model: Any) -> int:
+    def count(model: type[Invitation | Enrollment | ContractActivity]) -> int:
         return session.execute(
             sa.select(sa.func.count()).select_from(model).where(model.contract_id == contract.id)).scalar_one()
 
     return DeletionImpact(contract.seats_used, count(m.Invitation), count(m.Enrollment), count(m.ContractActivity))
 
 
-def contracts_for_admin(user: Any) -> dict[ContractState, list[Any]]:
+def contracts_for_admin(user: HostUser) -> dict[ContractState, list[Contract]]:
     """The contracts ``user`` is a contract admin of, grouped Active / Future / Expired."""
     m, st = _m(), _state()
     contracts = _session().execute(
