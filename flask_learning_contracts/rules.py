@@ -17,8 +17,9 @@ from . import codes
 from .config import config_value
 
 if TYPE_CHECKING:
+    from flask_sqlalchemy import SQLAlchemy
+
     from .models import Contract, Invitation
-    from .state import LearningContractsState
 
 #: A host primary key: an integer, a string such as a 26-character ULID, a UUID …
 HostKey: TypeAlias = Hashable
@@ -45,10 +46,22 @@ UserT = TypeVar("UserT", bound=HostUser)
 ActivityT = TypeVar("ActivityT")
 
 
-class ContractRules(Generic[UserT, ActivityT]):
-    """Overridable hooks. ``self.state`` (set by ``init_app``) gives access to ``db`` and the models."""
+class RulesContext(Protocol):
+    """What the default hooks read of the app they serve (the extension's per-app state provides it)."""
 
-    state: LearningContractsState
+    db: SQLAlchemy
+    user_model: type[Any]
+    activity_model: type[Any]
+
+    def user_id(self, user: Any) -> Any: ...
+
+    def activity_id(self, activity: Any) -> Any: ...
+
+
+class ContractRules(Generic[UserT, ActivityT]):
+    """Overridable hooks. ``self.state`` (set by ``init_app``) gives access to ``db`` and the host's models."""
+
+    state: RulesContext
 
     # -- time -------------------------------------------------------------------------------------
     def now(self) -> dt.datetime:
