@@ -1,0 +1,54 @@
+"""The Markdown table of a benchmark report (the dict ``bench/run.py`` fills and writes as JSON)."""
+from __future__ import annotations
+
+from bench.common import N_ENROLL, N_INVITE, WORKERS, median
+
+
+def table(report):
+    """One row per database and scenario present in ``report`` (SQLite first); module / floor ratios in bold."""
+    lines = ["| Database | Scenario | Module | Floor | Ratio | SQL queries |", "|---|---|---|---|---|---|"]
+    for db_name in ("SQLite", "PostgreSQL"):
+        res = report.get(db_name)
+        if not res:
+            continue
+        if "invite" in res:
+            r = res["invite"]
+            mod, flo = median(r["module"]), median(r["floor"])
+            lines.append(f"| {db_name} | invite_csv {N_INVITE:,} e-mails (½ existing users) vs Core executemany | "
+                         f"{mod:.3f} s | {flo:.3f} s | **{mod / flo:.2f}×** | {r['queries']} per call |")
+        if "memory" in res:
+            txt = "; ".join(f"{x['n']:,} e-mails: {x['transient'] / 1048576:.1f} MiB working, "
+                            f"{x['retained'] / 1048576:.1f} MiB report" for x in res["memory"])
+            lines.append(f"| {db_name} | invite_csv memory (tracemalloc peak − returned report) | {txt} | | | |")
+        if "enroll" in res:
+            r = res["enroll"]
+            mod, flo = median(r["module"]), median(r["floor"])
+            lines.append(f"| {db_name} | {N_ENROLL:,} sequential enroll() vs 1-row Core transactions | "
+                         f"{mod:.3f} s ({mod / N_ENROLL * 1000:.2f} ms each) | {flo:.3f} s "
+                         f"({flo / N_ENROLL * 1000:.2f} ms each) | **{mod / flo:.2f}×** | {r['queries']} per enroll |")
+            if r.get("by_hand"):
+                hand = median(r["by_hand"])
+                lines.append(f"| {db_name} | the same enroll() vs the same writes by hand (Core, 6 statements, "
+                             f"1 transaction each) | {mod:.3f} s | {hand:.3f} s ({hand / N_ENROLL * 1000:.2f} ms "
+                             f"each) | {mod / hand:.2f}× | |")
+            if r.get("wal"):
+                wal = {k: median(v) for k, v in r["wal"].items()}
+                lines.append(f"| {db_name} | write-ahead log per transaction: enroll() / 1-row floor / by hand | "
+                             f"{wal['module']:,.0f} B | {wal['floor']:,.0f} B / {wal['by_hand']:,.0f} B | "
+                             f"{wal['module'] / wal['floor']:.1f}× | |")
+        if "concurrent" in res:
+            runs, x = res["concurrent"]["throughput"], res["concurrent"]["exhaustion"]
+            lines.append(f"| {db_name} | {WORKERS} processes enrolling into one contract | "
+                         f"{median([y['enroll_per_s'] for y in runs]):.0f} enroll/s | | oversell "
+                         f"{sum(y['oversell'] for y in runs)} (ample seats), {x['oversell']} "
+                         f"({x['enrolled']}/{x['seats']} seats, {x['attempts']} attempts) | busy "
+                         f"{sum(y['busy'] for y in runs) + x['busy']} |")
+        for page, v in res.get("pages", {}).items():
+            if "skipped" in v:
+                lines.append(f"| {db_name} | page: {page} | skipped: {v['skipped']} | | | |")
+            elif v["status"] != 200:
+                lines.append(f"| {db_name} | page: {page} | HTTP {v['status']} | | | |")
+            else:
+                lines.append(f"| {db_name} | page: {page} | {median(v['times']) * 1000:.0f} ms | | | "
+                             f"{v['queries']} |")
+    return "\n".join(lines)
