@@ -1,7 +1,9 @@
 """``flask contracts …``: operator commands, thin over ``services``."""
 from __future__ import annotations
 
+import datetime as dt
 import sys
+from typing import BinaryIO
 
 import click
 from flask.cli import with_appcontext
@@ -9,6 +11,7 @@ from flask.cli import with_appcontext
 from . import services
 from .enums import ContractType
 from .errors import LearningContractError
+from .state import current_state
 
 
 @click.group("contracts", help="Manage learning contracts.")
@@ -22,8 +25,9 @@ def list_contracts() -> None:
     """List contracts with their seats and state."""
     import sqlalchemy as sa
 
-    m = services._m()
-    contracts = services._session().execute(sa.select(m.Contract).order_by(m.Contract.code)).scalars().all()
+    state = current_state()
+    m = state.models
+    contracts = state.db.session.execute(sa.select(m.Contract).order_by(m.Contract.code)).scalars().all()
     summaries = services.seat_summaries(contracts)
     if not contracts:
         click.echo("No learning contracts yet.")
@@ -56,7 +60,8 @@ def check() -> None:
 @click.option("--per-user-limit", type=int, default=0, show_default=True)
 @click.option("--require-code/--no-require-code", default=True, show_default=True)
 @with_appcontext
-def create(code, title, contract_type, seats, valid_from, valid_until, per_user_limit, require_code) -> None:
+def create(code: str, title: str, contract_type: str, seats: int, valid_from: dt.datetime, valid_until: dt.datetime,
+           per_user_limit: int, require_code: bool) -> None:
     """Create a contract and print its invitation code."""
     try:
         contract = services.create_contract(
@@ -73,12 +78,13 @@ def create(code, title, contract_type, seats, valid_from, valid_until, per_user_
 @click.argument("code")
 @click.argument("csv_file", type=click.File("rb"))
 @with_appcontext
-def invite_csv(code, csv_file) -> None:
+def invite_csv(code: str, csv_file: BinaryIO) -> None:
     """Invite every e-mail of CSV_FILE to the contract CODE and print the per-line report."""
     import sqlalchemy as sa
 
-    m = services._m()
-    contract = services._session().execute(
+    state = current_state()
+    m = state.models
+    contract = state.db.session.execute(
         sa.select(m.Contract).where(m.Contract.code_key == code.lower())).scalars().first()
     if contract is None:
         raise click.ClickException(f"No contract has the code {code}.")

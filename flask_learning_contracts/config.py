@@ -10,7 +10,7 @@ from flask import Flask, current_app
 
 PREFIX = "LEARNING_CONTRACTS_"
 
-DEFAULTS: dict[str, Any] = {
+DEFAULTS: dict[str, str | int | bool | None] = {
     # URL prefix of the learner and contract-admin pages.
     "URL_PREFIX": "/learning-contracts",
     # Flask-Admin menu category and the URL of the contract views inside the admin.
@@ -53,6 +53,7 @@ def init_config(app: Flask, options: dict[str, Any]) -> None:
 
 def config_value(key: str, app: Flask | None = None) -> Any:
     """The value of ``LEARNING_CONTRACTS_<key>`` for ``app`` (default: the current app). Unknown keys raise."""
+    # ``Any``: whatever the host put in its config (a page size may come as "50"); callers convert with int()/str().
     if key not in DEFAULTS:
         raise KeyError(f"Unknown learning contracts setting {PREFIX + key}")
     return (app or current_app).config.get(PREFIX + key, DEFAULTS[key])

@@ -10,25 +10,25 @@ import csv
 import datetime as dt
 import io
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
 
 from flask import Response, stream_with_context
 
 from . import services
 from .enums import InvitationStatus
 from .i18n import _
+from .models import Contract
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\0")
 _FLUSH_AT = 64 * 1024
 
 
-def neutralise(value: Any) -> str:
+def neutralise(value: object) -> str:
     """``value`` as a CSV cell a spreadsheet will never evaluate."""
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
 
 
-def csv_response(header: Sequence[Any], rows: Iterable[Sequence[Any]], filename: str) -> Response:
+def csv_response(header: Sequence[object], rows: Iterable[Sequence[object]], filename: str) -> Response:
     """Stream ``header`` and ``rows`` as a UTF-8 CSV download (with a BOM, so spreadsheets detect UTF-8)."""
 
     def generate() -> Iterator[str]:
@@ -53,7 +53,7 @@ def _when(value: dt.datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value is not None else ""
 
 
-def invitations_csv(contract: Any, *, search: str | None = None, status: InvitationStatus | str | None = None
+def invitations_csv(contract: Contract, *, search: str | None = None, status: InvitationStatus | str | None = None
                     ) -> Response:
     """The "Export invitations (CSV)" download of the admin Invitations tab and the contract-admin dashboard."""
     header = [_("E-mail"), _("Learner name"), _("Status"), _("Invited at (UTC)"), _("Invited by"),

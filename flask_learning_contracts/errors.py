@@ -40,7 +40,9 @@ class ContractNotActive(LearningContractError):
 
 
 class NoSeatsAvailable(LearningContractError):
-    default_message = "There are no seats left on this learning contract. Ask the contract's administrator for more seats."
+    default_message = (
+        "There are no seats left on this learning contract. Ask the contract's administrator for more seats."
+    )
     http_status = 409
 
 

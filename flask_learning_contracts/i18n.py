@@ -5,12 +5,19 @@ that ships Flask-Babel can translate them with its own catalogues.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
+# Flask-Babel ships no type information. ``lazy_gettext`` returns a ``LazyString``, which translates when
+# converted with ``str()`` and otherwise behaves as the ``str`` it stands for: typed as ``str`` so that lazy
+# labels go wherever labels go (WTForms fields, Flask-Admin columns, enum labels).
+_babel_gettext: Callable[..., str] | None = None
+_babel_lazy_gettext: Callable[..., str] | None = None
 try:  # pragma: no cover - exercised only where Flask-Babel is installed
-    from flask_babel import gettext as _babel_gettext
-    from flask_babel import lazy_gettext as _babel_lazy_gettext
+    from flask_babel import gettext as _gettext, lazy_gettext as _lazy_gettext
 except ImportError:  # pragma: no cover - the default here
-    _babel_gettext = None
-    _babel_lazy_gettext = None
+    pass
+else:  # pragma: no cover - exercised only where Flask-Babel is installed
+    _babel_gettext, _babel_lazy_gettext = _gettext, _lazy_gettext
 
 
 def _(text: str, **variables: object) -> str:
@@ -23,8 +30,12 @@ def _(text: str, **variables: object) -> str:
     return text % variables if variables else text
 
 
-def _l(text: str, **variables: object):
-    """Translate ``text`` lazily (for module-level labels, form fields, enum names)."""
+def _l(text: str, **variables: object) -> str:
+    """Translate ``text`` lazily (for module-level labels, form fields, enum names).
+
+    With Flask-Babel the result is a ``LazyString`` standing in for the ``str`` (see above); without it, the
+    text itself.
+    """
     if _babel_lazy_gettext is not None:
         return _babel_lazy_gettext(text, **variables)
     return text % variables if variables else text

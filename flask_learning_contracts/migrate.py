@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from importlib.resources import files
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import sqlalchemy as sa
 from alembic import command
@@ -20,7 +20,14 @@ from flask import Flask, current_app
 from .migrations import standalone
 from .models import include_object
 
+if TYPE_CHECKING:
+    from .state import LearningContractsState
+
 VERSION_TABLE = "lc_alembic_version"
+
+#: One difference found by Alembic's ``compare_metadata``: a tuple such as ``("add_table", table)``, or a list
+#: of such tuples for the changes of one column.
+Diff: TypeAlias = tuple[Any, ...] | list[tuple[Any, ...]]
 
 
 def alembic_config() -> Config:
@@ -44,26 +51,27 @@ def downgrade(revision: str = "base") -> None:
     with standalone():
         command.downgrade(alembic_config(), revision)
     if revision == "base":
-        engine = current_app.extensions["learning_contracts"].db.engine
-        with engine.begin() as connection:
+        state: LearningContractsState = current_app.extensions["learning_contracts"]
+        with state.db.engine.begin() as connection:
             sa.Table(VERSION_TABLE, sa.MetaData()).drop(connection, checkfirst=True)
 
 
 def current() -> tuple[str, ...]:
     """The revision(s) the database is at (empty before the first upgrade)."""
-    engine = current_app.extensions["learning_contracts"].db.engine
-    with engine.connect() as connection:
+    state: LearningContractsState = current_app.extensions["learning_contracts"]
+    with state.db.engine.connect() as connection:
         return tuple(MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE}).get_current_heads())
 
 
-def drift() -> list[Any]:
+def drift() -> list[Diff]:
     """Differences between the models and the migrated database (empty when they agree)."""
-    state = current_app.extensions["learning_contracts"]
+    state: LearningContractsState = current_app.extensions["learning_contracts"]
     with state.db.engine.connect() as connection:
         context = MigrationContext.configure(
             connection, opts={"include_object": include_object, "compare_type": True,
                               "version_table": VERSION_TABLE})
-        return compare_metadata(context, state.db.metadata)
+        diffs: list[Diff] = compare_metadata(context, state.db.metadata)
+        return diffs
 
 
 def migrations_path() -> str:
@@ -81,7 +89,7 @@ def register_migrations(app: Flask) -> None:
     if not _register_with_flask_migrate(app):
         from flask import appcontext_pushed
 
-        def _when_ready(sender: Flask, **extra: Any) -> None:
+        def _when_ready(sender: Flask, **extra: object) -> None:
             if _register_with_flask_migrate(sender):
                 appcontext_pushed.disconnect(_when_ready, sender)
 
@@ -104,7 +112,7 @@ def _register_with_flask_migrate(app: Flask) -> bool:
 _SEPARATORS = {"space": " ", "newline": "\n", "os": os.pathsep, ":": ":", ";": ";"}
 
 
-def add_version_location(config: Any) -> Any:
+def add_version_location(config: Config) -> Config:
     """Alembic ``Config`` callback: add the shipped versions folder to ``version_locations``.
 
     Keeps the host's own versions folder (explicit ``version_locations`` or ``<script_location>/versions``)
@@ -114,9 +122,11 @@ def add_version_location(config: Any) -> Any:
     ours = migrations_path()
     separator_name = config.get_main_option("path_separator") or config.get_main_option("version_path_separator")
     existing = config.get_main_option("version_locations")
+    locations: list[str]
     if existing:
         getter = getattr(config, "get_version_locations_list", None)  # Alembic >= 1.16 parses it as Alembic does
-        locations = list(getter() or []) if getter else existing.split(_SEPARATORS.get(separator_name, os.pathsep))
+        locations = (list(getter() or []) if getter
+                     else existing.split(_SEPARATORS.get(separator_name or "", os.pathsep)))
     else:
         script_location = config.get_main_option("script_location") or "migrations"
         locations = [os.path.join(script_location, "versions")]

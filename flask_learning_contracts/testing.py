@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import io
 
-from .rules import ContractRules
+from .rules import ActivityT, ContractRules, UserT
 
 
-class FrozenClockRules(ContractRules):
+class FrozenClockRules(ContractRules[UserT, ActivityT]):
     """A ``ContractRules`` mixin whose clock stands still until a test moves it.
 
-    ``class TestRules(FrozenClockRules, MyRules): ...`` then ``rules.travel_to(date(2026, 12, 31))``.
+    ``class TestRules(FrozenClockRules, MyRules): ...`` then ``rules.travel_to(date(2026, 12, 31))``
+    (typed hosts: ``FrozenClockRules[User, Course]``).
     """
 
     clock: dt.datetime = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
@@ -25,9 +26,7 @@ class FrozenClockRules(ContractRules):
         self.clock = moment
 
 
-def csv_stream(*emails: str, header: str | None = None) -> Any:
+def csv_stream(*emails: str, header: str | None = None) -> io.BytesIO:
     """A binary stream of an invitation CSV with one e-mail per line, for ``services.invite_csv``."""
-    import io
-
     lines = ([header] if header else []) + list(emails)
     return io.BytesIO("\n".join(lines).encode("utf-8"))

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from ..codes import format_code
 from ..i18n import _, _l
-from ..rules import current_rules
+from ..rules import HostActivity, HostUser, current_rules
 
 KIND_LABELS = {
     "online": _l("Online"),
@@ -50,20 +49,20 @@ class Display:
         return format_code(value)
 
     @staticmethod
-    def kind(activity: Any) -> str:
+    def kind(activity: HostActivity) -> str:
         kind = current_rules().activity_kind(activity)
         return str(KIND_LABELS.get(kind, kind.replace("_", " ").capitalize()))
 
     @staticmethod
-    def title(activity: Any) -> str:
+    def title(activity: HostActivity) -> str:
         return current_rules().activity_title(activity)
 
     @staticmethod
-    def user(user: Any) -> str:
+    def user(user: HostUser | None) -> str:
         return current_rules().user_display_name(user) if user is not None else _("No account yet")
 
     @staticmethod
-    def email(user: Any) -> str:
+    def email(user: HostUser) -> str:
         return current_rules().user_email(user) or ""
 
     @staticmethod

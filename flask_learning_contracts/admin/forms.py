@@ -2,7 +2,7 @@
 token whether or not the host runs ``CSRFProtect`` (Flask-Admin's ``SecureForm`` clashes with it)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -11,13 +11,18 @@ from wtforms import fields, validators
 from ..enums import ContractType
 from ..i18n import _l
 
-try:  # WTForms 3.3+ wants SelectChoice objects; older versions take (value, label) tuples
-    from wtforms.fields.choices import SelectChoice
+#: One option of a WTForms ``choices=`` list: a ``SelectChoice`` on WTForms 3.3+, a ``(value, label)`` tuple
+#: before. types-WTForms (3.2) knows only the tuples, so an option is typed ``Any``.
+Choice: TypeAlias = Any
 
-    def choice(value: str, label: Any) -> Any:
+try:  # WTForms 3.3+ wants SelectChoice objects; older versions take (value, label) tuples
+    # types-WTForms 3.2 predates SelectChoice (the ignore goes unused once the stubs know it)
+    from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined, unused-ignore]
+
+    def choice(value: str, label: str) -> Choice:
         return SelectChoice(value, label)
 except ImportError:  # pragma: no cover - WTForms < 3.3
-    def choice(value: str, label: Any) -> Any:
+    def choice(value: str, label: str) -> Choice:
         return (value, label)
 
 
@@ -76,7 +81,7 @@ class ContractEditForm(_GeneralDetails, _SeatsAndScheduling):
     seat_fields = ("seats", "per_user_limit", "valid_from", "valid_until", "require_invitation_code")
 
 
-def contract_values(form: Any) -> dict[str, Any]:
+def contract_values(form: ContractCreateForm | ContractEditForm) -> dict[str, object]:
     """The service-layer keyword arguments of a contract form."""
     values = {name: form[name].data for name in (*form.general_fields, *form.seat_fields)}
     values["require_invitation_code"] = values["require_invitation_code"] == "yes"

@@ -10,11 +10,12 @@ import base64
 import binascii
 import io
 import os
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 
 import sqlalchemy as sa
-from flask import abort, current_app, flash, redirect, request
+from flask import Flask, abort, current_app, flash, redirect, request
+from flask.typing import ResponseReturnValue
 from flask_admin import Admin, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
@@ -22,7 +23,10 @@ from flask_admin.model.template import EndpointLinkRowAction
 from flask_admin.theme import Bootstrap4Theme
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from jinja2.runtime import Context
 from markupsafe import Markup
+from sqlalchemy import orm
+from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response
 
 from .. import errors, services
@@ -30,12 +34,23 @@ from ..config import config_value
 from ..csv_export import invitations_csv
 from ..enums import ContractState, ContractType, InvitationStatus
 from ..i18n import _, _l
+from ..models import Contract, Invitation, Models
+from ..rules import HostKey, HostUser
 from . import forms
 from .display import DISPLAY, KIND_LABELS
+
+if TYPE_CHECKING:
+    from flask_sqlalchemy import SQLAlchemy
+
+    from ..state import LearningContractsState
 
 TEMPLATES = "learning_contracts/admin/"
 STATIC_FOLDER = os.path.join(os.path.dirname(os.path.dirname(__file__)), "static", "learning_contracts", "admin")
 PICKER_SIZE = 20
+
+_T = TypeVar("_T")
+#: What :meth:`ContractView._call` gives back: ``(True, result)``, or ``(False, None)`` when the service refused.
+Outcome: TypeAlias = tuple[Literal[True], _T] | tuple[Literal[False], None]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -52,16 +67,16 @@ class ChoiceFilter(BaseSQLAFilter):
 
 
 class TypeFilter(ChoiceFilter):
-    def apply(self, query: Any, value: str, alias: Any = None) -> Any:
+    def apply(self, query: orm.Query[Any], value: str, alias: object = None) -> orm.Query[Any]:
         return query.filter(self.get_column(alias) == ContractType(value))
 
 
 class StateFilter(ChoiceFilter):
     """Future / Active / Expired relative to ``ContractRules.today()`` (both ends of the period inclusive)."""
 
-    def apply(self, query: Any, value: str, alias: Any = None) -> Any:
-        model = self.column.class_
-        today = current_app.extensions["learning_contracts"].rules.today()
+    def apply(self, query: orm.Query[Any], value: str, alias: object = None) -> orm.Query[Any]:
+        model: type[Contract] = self.column.class_
+        today = _state().rules.today()
         state = ContractState(value)
         if state is ContractState.FUTURE:
             return query.filter(model.valid_from > today)
@@ -70,7 +85,7 @@ class StateFilter(ChoiceFilter):
         return query.filter(model.valid_from <= today, model.valid_until >= today)
 
 
-def _code_column(view: Any, context: Any, model: Any, name: str) -> Markup:
+def _code_column(view: ContractView, context: Context | None, model: Contract, name: str) -> Markup:
     url = view.get_url(".contract_view", contract_id=model.id)
     return Markup('<a href="{}">{}</a>').format(url, model.code)
 
@@ -79,7 +94,8 @@ def _state_badge(state: ContractState) -> Markup:
     return Markup('<span class="badge badge-{}">{}</span>').format(DISPLAY.state_badges[state.value], state.label)
 
 
-COLUMN_FORMATTERS = {
+#: Flask-Admin calls a column formatter with the view, the Jinja context, the row's contract and the column name.
+COLUMN_FORMATTERS: dict[str, Callable[[ContractView, Context | None, Contract, str], object]] = {
     "code": _code_column,
     "contract_type": lambda v, c, m, n: m.contract_type.label,
     "seats": lambda v, c, m, n: f"{DISPLAY.number(m.seats_used)} / {DISPLAY.number(m.seats)}",
@@ -91,11 +107,12 @@ COLUMN_FORMATTERS = {
 # ---------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------
-def _actor() -> Any:
-    return current_user._get_current_object()
+def _actor() -> HostUser:
+    actor: HostUser = current_user._get_current_object()  # Flask-Login ships no types
+    return actor
 
 
-def _report(error: errors.LearningContractError, form: Any = None) -> None:
+def _report(error: errors.LearningContractError, form: FlaskForm | None = None) -> None:
     """Show a service refusal next to its field when the form has that field, else as a flash message."""
     field = getattr(error, "field", None)
     if form is not None and field and field in form:
@@ -104,36 +121,39 @@ def _report(error: errors.LearningContractError, form: Any = None) -> None:
         flash(str(error), "error")
 
 
-def _host_key(column: Any, raw: Any) -> Any:
+def _host_key(column: orm.InstrumentedAttribute[Any], raw: str) -> HostKey:
     """A primary-key value from a form or URL, in the Python type of the host's key column."""
     try:
         python_type = column.type.python_type
     except NotImplementedError:  # pragma: no cover - exotic key types are passed through
         return raw
     try:
-        return python_type(raw)
+        key: HostKey = python_type(raw)
     except (TypeError, ValueError):
         abort(404)
+    return key
 
 
-def _ticked_activities(form: Any, none_message: str | None = None) -> list[Any]:
+def _ticked_activities(form: forms.AddActivitiesForm | forms.InviteActivitiesForm, none_message: str | None = None
+                       ) -> list[HostKey]:
     """The host keys of the activities ticked in ``form``; flashes ``none_message`` when none is."""
     st = _state()
-    chosen = [_host_key(st.activity_pk_column, raw) for raw in form.activity_ids.data]
+    chosen = [_host_key(st.activity_pk_column, raw) for raw in form.activity_ids.data or []]
     if not chosen:
         flash(none_message or _("Tick at least one activity to add."), "error")
     return chosen
 
 
-def _state() -> Any:
-    return current_app.extensions["learning_contracts"]
+def _state() -> LearningContractsState:
+    state: LearningContractsState = current_app.extensions["learning_contracts"]
+    return state
 
 
-def _models() -> Any:
+def _models() -> Models:
     return _state().models
 
 
-def _load_users(raw_ids: list[str]) -> list[Any]:
+def _load_users(raw_ids: Iterable[str | None]) -> list[HostUser]:
     st = _state()
     ids = [_host_key(st.user_pk_column, raw) for raw in raw_ids if raw]
     if not ids:
@@ -189,7 +209,7 @@ class ContractView(ModelView):
                               id_arg="contract_id"),
     ]
 
-    def __init__(self, model: Any, db: Any, **kwargs: Any) -> None:
+    def __init__(self, model: type[Contract], db: SQLAlchemy, **kwargs: str | None) -> None:
         self.column_filters = [
             TypeFilter(model.contract_type, _l("Type"), options=[(t.value, t.label) for t in ContractType]),
             StateFilter(model.valid_until, _l("State"), options=[(s.value, s.label) for s in ContractState]),
@@ -198,13 +218,13 @@ class ContractView(ModelView):
         self.static_url_path = "/static"  # our CSS and JS, under the view's own URL
 
     # -- Flask-Admin plumbing -----------------------------------------------------------------
-    def get_form(self) -> type:
+    def get_form(self) -> type[forms.ContractCreateForm]:
         return forms.ContractCreateForm
 
-    def get_sortable_columns(self) -> dict[Any, Any]:
+    def get_sortable_columns(self) -> dict[str, orm.InstrumentedAttribute[Any]]:
         # Computed columns sort by the stored column behind them (Flask-Admin renames same-table tuples).
-        columns = super().get_sortable_columns()
-        model = self.model
+        columns: dict[str, orm.InstrumentedAttribute[Any]] = super().get_sortable_columns()
+        model: type[Contract] = self.model
         columns.update({"seats": model.seats_used, "valid_period": model.valid_from, "state": model.valid_until})
         return columns
 
@@ -214,11 +234,12 @@ class ContractView(ModelView):
     def get_empty_list_message(self) -> str:
         return str(_l("No learning contracts match. Clear the search or filters, or create one."))
 
-    def render(self, template: str, **kwargs: Any) -> str:
+    def render(self, template: str, **kwargs: object) -> str:
         kwargs.setdefault("lc", DISPLAY)
         kwargs.setdefault("_", _)
         kwargs.setdefault("statuses", list(InvitationStatus))
-        return super().render(template, **kwargs)
+        html: str = super().render(template, **kwargs)
+        return html
 
     # -- access -------------------------------------------------------------------------------
     def is_accessible(self) -> bool:
@@ -228,26 +249,29 @@ class ContractView(ModelView):
             return False
         return True
 
-    def inaccessible_callback(self, name: Any, **kwargs: Any) -> Any:
+    def inaccessible_callback(self, name: str, **kwargs: object) -> ResponseReturnValue:
         if not current_user.is_authenticated:
             manager = getattr(current_app, "login_manager", None)
-            return manager.unauthorized() if manager is not None else abort(401)
+            # Flask-Login ships no types: a redirect to the login view, or what the host's unauthorized handler returns
+            response: ResponseReturnValue = manager.unauthorized() if manager is not None else abort(401)
+            return response
         return abort(403)
 
     # -- small helpers ------------------------------------------------------------------------
-    def _contract(self, contract_id: Any) -> Any:
+    def _contract(self, contract_id: object) -> Contract:
         try:
             return services.get_contract(contract_id)
         except errors.ValidationError:
             abort(404)
 
-    def _invitation(self, contract: Any, invitation_id: Any) -> Any:
+    def _invitation(self, contract: Contract, invitation_id: object) -> Invitation:
         try:
             return services.get_invitation(invitation_id, contract=contract)
         except errors.ValidationError:
             abort(404)
 
-    def _call(self, fn: Callable[..., Any], *args: Any, form: Any = None, **kwargs: Any) -> tuple[bool, Any]:
+    def _call(self, fn: Callable[..., _T], *args: object, form: FlaskForm | None = None, **kwargs: object
+              ) -> Outcome[_T]:
         """Run one service call as the current user; report a refusal instead of failing the request."""
         try:
             return True, fn(*args, actor=_actor(), **kwargs)
@@ -255,16 +279,17 @@ class ContractView(ModelView):
             _report(error, form)
             return False, None
 
-    def _page(self, template: str, contract: Any, tab: str, **kwargs: Any) -> str:
+    def _page(self, template: str, contract: Contract, tab: str, **kwargs: object) -> str:
         return self.render(TEMPLATES + template, contract=contract, tab=tab,
                            state=services.contract_state(contract), action_form=forms.ActionForm(),
                            here=request.full_path, **kwargs)
 
-    def _url(self, endpoint: str, contract: Any, **kwargs: Any) -> str:
-        return self.get_url(endpoint, contract_id=contract.id, **kwargs)
+    def _url(self, endpoint: str, contract: Contract, **kwargs: object) -> str:
+        url: str = self.get_url(endpoint, contract_id=contract.id, **kwargs)
+        return url
 
-    def _confirm(self, contract: Any, tab: str, *, title: str, lines: list[str], button: str, danger: bool = True,
-                 cancel_url: str, form: Any = None) -> str:
+    def _confirm(self, contract: Contract, tab: str, *, title: str, lines: list[str], button: str, danger: bool = True,
+                 cancel_url: str, form: FlaskForm | None = None) -> str:
         return self._page("confirm.html", contract, tab, title=title, lines=lines, button=button, danger=danger,
                           cancel_url=cancel_url, form=form or forms.ActionForm())
 
@@ -277,22 +302,23 @@ class ContractView(ModelView):
         _csrf_refused(form)
         return False
 
-    def _post_action(self, back: str, run: Callable[[], tuple[bool, Any]], success: Callable[[Any], str]) -> Response:
+    def _post_action(self, back: str, run: Callable[[], Outcome[_T]], success: Callable[[_T], str]) -> Response:
         """A button POST: check CSRF, run the service call, flash the outcome, go back."""
         form = forms.ActionForm()
         if self._posted(form):
-            ok, result = run()
-            if ok:
-                flash(success(result), "success")
+            outcome = run()
+            if outcome[0]:
+                flash(success(outcome[1]), "success")
         return redirect(_safe_next(back))
 
     # -- create / edit ------------------------------------------------------------------------
     @expose("/new/", methods=("GET", "POST"))
-    def create_view(self) -> Any:
+    def create_view(self) -> str | Response:
         form = forms.ContractCreateForm()
         if self._posted(form):
-            ok, contract = self._call(services.create_contract, form=form, **forms.contract_values(form))
-            if ok:
+            outcome = self._call(services.create_contract, form=form, **forms.contract_values(form))
+            if outcome[0]:
+                contract = outcome[1]
                 flash(_("Created the learning contract %(code)s. Its invitation code is shown below.",
                         code=contract.code), "success")
                 return redirect(self._url(".contract_view", contract))
@@ -300,7 +326,7 @@ class ContractView(ModelView):
                            require_help=forms.REQUIRE_CODE_HELP, cancel_url=self.get_url(".index_view"))
 
     @expose("/edit/", methods=("GET", "POST"))
-    def edit_view(self) -> Any:
+    def edit_view(self) -> str | Response:
         contract = self._contract(request.args.get("id"))
         form = forms.ContractEditForm(obj=contract if request.method == "GET" else None)
         if request.method == "GET":
@@ -326,7 +352,7 @@ class ContractView(ModelView):
                           user_form=forms.UserForm())
 
     @expose("/<int:contract_id>/code/regenerate", methods=("GET", "POST"))
-    def regenerate_code_view(self, contract_id: int) -> Any:
+    def regenerate_code_view(self, contract_id: int) -> str | Response:
         contract = self._contract(contract_id)
         back = self._url(".contract_view", contract)
         if request.method == "POST":
@@ -350,7 +376,7 @@ class ContractView(ModelView):
         return self._change_admin(contract_id, services.remove_contract_admin,
                                   _("%(user)s is no longer a contract admin."))
 
-    def _change_admin(self, contract_id: int, change: Callable[..., Any], message: str) -> Response:
+    def _change_admin(self, contract_id: int, change: Callable[..., None], message: str) -> Response:
         contract = self._contract(contract_id)
         form = forms.UserForm()
         if self._posted(form):
@@ -372,14 +398,14 @@ class ContractView(ModelView):
                           activity_id=st.activity_id)
 
     @expose("/<int:contract_id>/activities/add", methods=("GET", "POST"))
-    def add_activities_view(self, contract_id: int) -> Any:
+    def add_activities_view(self, contract_id: int) -> str | Response:
         contract = self._contract(contract_id)
         st = _state()
         form = forms.AddActivitiesForm()
         if self._posted(form) and (chosen := _ticked_activities(form)):
-            ok, added = self._call(services.add_activities, contract, chosen)
-            if ok:
-                flash(_("Added %(n)s activities to the contract.", n=len(added)), "success")
+            outcome = self._call(services.add_activities, contract, chosen)
+            if outcome[0]:
+                flash(_("Added %(n)s activities to the contract.", n=len(outcome[1])), "success")
                 return redirect(self._url(".activities_view", contract))
         text = request.args.get("q", "").strip()
         kind = request.args.get("kind", "")
@@ -388,7 +414,7 @@ class ContractView(ModelView):
         return self._page("activities_add.html", contract, "activities", form=form, page=page, query=text,
                           kind=kind, kinds=KIND_LABELS, activity_id=st.activity_id)
 
-    def _eligible_query(self, contract: Any, text: str, kind: str) -> Any:
+    def _eligible_query(self, contract: Contract, text: str, kind: str) -> sa.Select[Any]:
         """The host's eligible activities not yet on ``contract``, filtered by title text and kind."""
         st, m = _state(), _models()
         model = st.activity_model
@@ -403,29 +429,29 @@ class ContractView(ModelView):
         return stmt.order_by(title_column if title_column is not None else st.activity_pk_column)
 
     @expose("/<int:contract_id>/activities/import", methods=("GET", "POST"))
-    def import_activities_view(self, contract_id: int) -> Any:
+    def import_activities_view(self, contract_id: int) -> str | Response:
         contract = self._contract(contract_id)
         m = _models()
         others = list(_state().db.session.execute(
             sa.select(m.Contract).where(m.Contract.id != contract.id).order_by(m.Contract.code)).scalars())
         form = forms.ImportActivitiesForm()
         form.source_contract.choices = [forms.choice(str(c.id), str(c)) for c in others]
-        source = None
+        source: Contract | None = None
         raw_source = form.source_contract.data if request.method == "POST" else request.args.get("source")
         if raw_source:
             source = next((c for c in others if str(c.id) == str(raw_source)), None)
             form.source_contract.data = str(raw_source)
         if self._posted(form) and source is not None:
-            ok, added = self._call(services.import_activities, contract, source, form=form)
-            if ok:
-                flash(_("Imported %(n)s activities from %(code)s.", n=len(added), code=source.code), "success")
+            outcome = self._call(services.import_activities, contract, source, form=form)
+            if outcome[0]:
+                flash(_("Imported %(n)s activities from %(code)s.", n=len(outcome[1]), code=source.code), "success")
                 return redirect(self._url(".activities_view", contract))
         preview = services.preview_import(contract, source) if source is not None else None
         return self._page("activities_import.html", contract, "activities", form=form, source=source,
                           preview=preview, sources=others)
 
     @expose("/<int:contract_id>/activities/<activity_id>/remove", methods=("GET", "POST"))
-    def remove_activity_view(self, contract_id: int, activity_id: str) -> Any:
+    def remove_activity_view(self, contract_id: int, activity_id: str) -> str | Response:
         contract = self._contract(contract_id)
         st = _state()
         aid = _host_key(st.activity_pk_column, activity_id)
@@ -472,15 +498,15 @@ class ContractView(ModelView):
         return invitations_csv(contract, search=text, status=status or None)
 
     @expose("/<int:contract_id>/invitations/<int:invitation_id>/activities", methods=("GET", "POST"))
-    def invitation_activities_view(self, contract_id: int, invitation_id: int) -> Any:
+    def invitation_activities_view(self, contract_id: int, invitation_id: int) -> str | Response:
         contract = self._contract(contract_id)
         invitation = self._invitation(contract, invitation_id)
         st = _state()
         form = forms.AddActivitiesForm()
         if self._posted(form) and (chosen := _ticked_activities(form)):
-            ok, added = self._call(services.add_invitation_activities, invitation, chosen)
-            if ok:
-                flash(_("Added %(n)s activities to the invitation of %(email)s.", n=len(added),
+            outcome = self._call(services.add_invitation_activities, invitation, chosen)
+            if outcome[0]:
+                flash(_("Added %(n)s activities to the invitation of %(email)s.", n=len(outcome[1]),
                         email=invitation.email), "success")
                 return redirect(self._url(".invitation_activities_view", contract, invitation_id=invitation.id))
         covered, addable = services.invitation_activity_options(invitation)
@@ -498,7 +524,7 @@ class ContractView(ModelView):
                                  lambda _r: _("Resent the invitation to %(email)s.", email=invitation.email))
 
     @expose("/<int:contract_id>/invitations/<int:invitation_id>/revoke", methods=("GET", "POST"))
-    def revoke_view(self, contract_id: int, invitation_id: int) -> Any:
+    def revoke_view(self, contract_id: int, invitation_id: int) -> str | Response:
         contract = self._contract(contract_id)
         invitation = self._invitation(contract, invitation_id)
         back = _safe_next(self._url(".invitations_view", contract))
@@ -519,7 +545,8 @@ class ContractView(ModelView):
         contract = self._contract(contract_id)
         return self._invite_page(contract, forms.InviteCsvForm(), forms.InviteUsersForm())
 
-    def _invite_page(self, contract: Any, csv_form: Any, users_form: Any) -> str:
+    def _invite_page(self, contract: Contract, csv_form: forms.InviteCsvForm, users_form: forms.InviteUsersForm
+                     ) -> str:
         query = request.args.get("user_q", "").strip()
         found = _state().rules.search_users(query, PICKER_SIZE) if query else []
         return self._page("invite.html", contract, "invitations", csv_form=csv_form, users_form=users_form,
@@ -527,20 +554,21 @@ class ContractView(ModelView):
                           two_steps=services.needs_activity_choice(contract))
 
     @expose("/<int:contract_id>/invite/csv", methods=("POST",))
-    def invite_csv_view(self, contract_id: int) -> Any:
+    def invite_csv_view(self, contract_id: int) -> str | Response:
         contract = self._contract(contract_id)
         form = forms.InviteCsvForm()
         if not self._posted(form):
             return self._invite_page(contract, form, forms.InviteUsersForm())
-        data = form.file.data.read(int(config_value("CSV_MAX_BYTES")) + 1)
+        upload: FileStorage = form.file.data  # FileRequired: the uploaded file
+        data: bytes = upload.read(int(config_value("CSV_MAX_BYTES")) + 1)
         if services.needs_activity_choice(contract):
             step = forms.InviteActivitiesForm(formdata=None, csv_text=base64.b64encode(data).decode("ascii"),
-                                              csv_name=form.file.data.filename or "")
+                                              csv_name=upload.filename or "")
             return self._activity_step(contract, step)
         return self._send_invites(contract, csv=data, form=form)
 
     @expose("/<int:contract_id>/invite/users", methods=("POST",))
-    def invite_users_view(self, contract_id: int) -> Any:
+    def invite_users_view(self, contract_id: int) -> str | Response:
         contract = self._contract(contract_id)
         form = forms.InviteUsersForm()
         if not self._posted(form):
@@ -553,7 +581,7 @@ class ContractView(ModelView):
             return self._activity_step(contract, step)
         return self._send_invites(contract, user_ids=form.user_ids.data, form=form)
 
-    def _activity_step(self, contract: Any, form: Any) -> str:
+    def _activity_step(self, contract: Contract, form: forms.InviteActivitiesForm) -> str:
         st = _state()
         values = [str(st.activity_id(a)) for a in contract.activities]
         if form.activity_ids.data is None or request.form.get("step") != "activities":
@@ -563,7 +591,7 @@ class ContractView(ModelView):
                           activities=list(contract.activities), activity_id=st.activity_id)
 
     @expose("/<int:contract_id>/invite/activities", methods=("POST",))
-    def invite_activities_view(self, contract_id: int) -> Any:
+    def invite_activities_view(self, contract_id: int) -> str | Response:
         contract = self._contract(contract_id)
         form = forms.InviteActivitiesForm()
         if not self._posted(form):
@@ -580,8 +608,8 @@ class ContractView(ModelView):
             return self._send_invites(contract, csv=data, activities=chosen, form=form)
         return self._send_invites(contract, user_ids=form.user_ids.data, activities=chosen, form=form)
 
-    def _send_invites(self, contract: Any, *, form: Any, csv: bytes | None = None, user_ids: list[str] | None = None,
-                      activities: list[Any] | None = None) -> Any:
+    def _send_invites(self, contract: Contract, *, form: FlaskForm, csv: bytes | None = None,
+                      user_ids: list[str] | None = None, activities: list[HostKey] | None = None) -> str | Response:
         if csv is not None:
             ok, report = self._call(services.invite_csv, contract, io.BytesIO(csv), activities=activities)
         else:
@@ -603,7 +631,7 @@ class ContractView(ModelView):
 
     # -- delete -------------------------------------------------------------------------------
     @expose("/<int:contract_id>/delete", methods=("GET", "POST"))
-    def delete_contract_view(self, contract_id: int) -> Any:
+    def delete_contract_view(self, contract_id: int) -> str | Response:
         contract = self._contract(contract_id)
         form = forms.ActionForm()
         if self._posted(form):
@@ -632,7 +660,7 @@ class ContractView(ModelView):
 # ---------------------------------------------------------------------------------------------
 # registration
 # ---------------------------------------------------------------------------------------------
-def add_admin_views(app: Any, state: Any, admin: Admin | None) -> Admin:
+def add_admin_views(app: Flask, state: LearningContractsState, admin: Admin | None) -> Admin:
     """Register the contract views on ``admin``, else on the host's first Flask-Admin, else on a new one.
 
     Registering twice on one ``Admin`` (two apps sharing a module-level ``Admin``) adds the view once.

@@ -11,9 +11,10 @@ Every page needs a logged-in user: anonymous visitors are handed to the host's l
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Flask, abort, current_app, request
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from ..config import config_value
@@ -22,19 +23,24 @@ from .learner import learning_contracts_widget, register_learner_pages
 from .ratelimit import CodeAttemptLimiter
 from .responses import register_error_handlers
 
+if TYPE_CHECKING:
+    from ..state import LearningContractsState
+
 __all__ = ["register_pages", "learning_contracts_widget", "CodeAttemptLimiter"]
 
 
-def _require_login() -> Any:
+def _require_login() -> ResponseReturnValue | None:
     if request.endpoint == "learning_contracts.static" or getattr(current_user, "is_authenticated", False):
         return None
     login_manager = getattr(current_app, "login_manager", None)
     if login_manager is None:  # a host without Flask-Login's manager: nobody is logged in
         abort(401)
-    return login_manager.unauthorized()
+    # Flask-Login ships no types: a redirect to the login view, or whatever the host's unauthorized handler returns
+    response: ResponseReturnValue = login_manager.unauthorized()
+    return response
 
 
-def register_pages(app: Flask, state: Any) -> None:
+def register_pages(app: Flask, state: LearningContractsState) -> None:
     """Register the blueprint under ``LEARNING_CONTRACTS_URL_PREFIX``, the widget global and the code limiter."""
     bp = Blueprint("learning_contracts", __name__.rsplit(".", 1)[0], template_folder="templates",
                    static_folder="static", static_url_path="/static")

@@ -12,18 +12,19 @@ Who sees what (one rule, used by every route here):
 """
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
+from werkzeug.datastructures import FileStorage
+from werkzeug.wrappers import Response
 
 from .. import errors, services
 from ..csv_export import invitations_csv
 from ..enums import ContractState, InvitationStatus
 from ..i18n import _
+from ..models import Contract, Invitation
 from .forms import (ActionForm, InvitationActivitiesForm, InviteCsvForm, InviteUsersForm, TitleForm,
                     validate_or_raise)
-from ..rules import current_rules
+from ..rules import HostActivity, current_rules
 from .rendering import current_path, lc_state, render_page, safe_next
 
 GROUP_ORDER = (ContractState.ACTIVE, ContractState.EXPIRED, ContractState.FUTURE)
@@ -31,7 +32,7 @@ SEARCH_MIN_CHARS = 2
 SEARCH_LIMIT = 20
 
 
-def _managed_contract(contract_id: int) -> Any:
+def _managed_contract(contract_id: int) -> Contract:
     """The contract, if the current user administers it (or manages contracts); 404 otherwise."""
     try:
         contract = services.get_contract(contract_id)
@@ -41,18 +42,18 @@ def _managed_contract(contract_id: int) -> Any:
     return contract
 
 
-def _managed_invitation(contract: Any, invitation_id: int) -> Any:
+def _managed_invitation(contract: Contract, invitation_id: int) -> Invitation:
     try:
         return services.get_invitation(invitation_id, contract=contract)
     except errors.ValidationError:
         abort(404)
 
 
-def _back_to(contract: Any) -> Any:
+def _back_to(contract: Contract) -> Response:
     return redirect(url_for("learning_contracts.manage_contract", contract_id=contract.id))
 
 
-def dashboard() -> Any:
+def dashboard() -> str:
     """GET: the user's contracts grouped Active / Expired / Future, with seats and the seats-by-status chart."""
     grouped = services.contracts_for_admin(current_user)
     contracts = [c for state in GROUP_ORDER for c in grouped[state]]
@@ -85,7 +86,7 @@ def _invitation_filters() -> tuple[str, InvitationStatus | None]:
     return (request.args.get("q") or "").strip()[:320], _status_filter(request.args.get("status"))
 
 
-def manage_contract(contract_id: int) -> Any:
+def manage_contract(contract_id: int) -> str:
     """GET: one contract: seats and chart, title, invitation code, and its invitations (search, filter, pages)."""
     contract = _managed_contract(contract_id)
     search, status = _invitation_filters()
@@ -98,14 +99,14 @@ def manage_contract(contract_id: int) -> Any:
         action_form=ActionForm(), next_url=current_path(), lc_show_dashboard=True)
 
 
-def export_invitations(contract_id: int) -> Any:
+def export_invitations(contract_id: int) -> Response:
     """GET: the invitations matching the list's search and status filters, as a CSV download."""
     contract = _managed_contract(contract_id)
     search, status = _invitation_filters()
     return invitations_csv(contract, search=search or None, status=status)
 
 
-def edit_title(contract_id: int) -> Any:
+def edit_title(contract_id: int) -> Response:
     """POST ``title``: rename the contract."""
     contract = _managed_contract(contract_id)
     form = TitleForm()
@@ -115,7 +116,7 @@ def edit_title(contract_id: int) -> Any:
     return _back_to(contract)
 
 
-def regenerate_code(contract_id: int) -> Any:
+def regenerate_code(contract_id: int) -> str | Response:
     """GET: confirm; POST: give the contract a new invitation code (the old one stops working at once)."""
     contract = _managed_contract(contract_id)
     form = ActionForm()
@@ -128,18 +129,19 @@ def regenerate_code(contract_id: int) -> Any:
     return _back_to(contract)
 
 
-def _activity_choices(activities: list[Any]) -> list[tuple[str, str]]:
+def _activity_choices(activities: list[HostActivity]) -> list[tuple[str, str]]:
     rules, state = current_rules(), lc_state()
     return [(str(state.activity_id(a)), rules.activity_title(a)) for a in activities]
 
 
-def _prepare_activity_step(form: Any, contract: Any) -> None:
-    form.activities.choices = _activity_choices(list(contract.activities))
+def _prepare_activity_step(form: InviteUsersForm | InviteCsvForm, contract: Contract) -> None:
+    choices = _activity_choices(list(contract.activities))
+    form.activities.choices = choices
     if request.method == "GET":
-        form.activities.data = [value for value, _label in form.activities.choices]
+        form.activities.data = [value for value, _label in choices]
 
 
-def _chosen_activities(form: Any, contract: Any) -> list[Any] | None:
+def _chosen_activities(form: InviteUsersForm | InviteCsvForm, contract: Contract) -> list[HostActivity] | None:
     """The activities picked in the Voucher step (``None``: all, the services' default)."""
     if not services.needs_activity_choice(contract):
         return None
@@ -150,7 +152,7 @@ def _chosen_activities(form: Any, contract: Any) -> list[Any] | None:
     return [a for a in contract.activities if str(state.activity_id(a)) in chosen]
 
 
-def invite(contract_id: int) -> Any:
+def invite(contract_id: int) -> str:
     """GET: the invite page: search learners by name or e-mail (never a list of every user) or upload a CSV."""
     contract = _managed_contract(contract_id)
     query = (request.args.get("q") or "").strip()[:100]
@@ -166,7 +168,7 @@ def invite(contract_id: int) -> Any:
         csv_form=csv_form, activity_step=services.needs_activity_choice(contract), lc_show_dashboard=True)
 
 
-def invite_users(contract_id: int) -> Any:
+def invite_users(contract_id: int) -> str:
     """POST ``emails`` (+ ``activities``): invite the selected learners; show each one's outcome."""
     contract = _managed_contract(contract_id)
     form = InviteUsersForm()
@@ -181,19 +183,20 @@ def invite_users(contract_id: int) -> Any:
                        lc_show_dashboard=True)
 
 
-def invite_csv(contract_id: int) -> Any:
+def invite_csv(contract_id: int) -> str:
     """POST ``file`` (+ ``activities``): invite every e-mail of an uploaded CSV; show each line's outcome."""
     contract = _managed_contract(contract_id)
     form = InviteCsvForm()
     _prepare_activity_step(form, contract)
     validate_or_raise(form)
-    report = services.invite_csv(contract, form.file.data.stream, activities=_chosen_activities(form, contract),
+    upload: FileStorage = form.file.data  # FileRequired: the uploaded file
+    report = services.invite_csv(contract, upload.stream, activities=_chosen_activities(form, contract),
                                  actor=current_user)
     return render_page("learning_contracts/manage/invite_result.html", contract=contract, report=report,
                        lc_show_dashboard=True)
 
 
-def resend(contract_id: int, invitation_id: int) -> Any:
+def resend(contract_id: int, invitation_id: int) -> Response:
     """POST: send an Outstanding invitation's notification again."""
     contract = _managed_contract(contract_id)
     invitation = _managed_invitation(contract, invitation_id)
@@ -204,7 +207,7 @@ def resend(contract_id: int, invitation_id: int) -> Any:
     return redirect(safe_next(form.next.data, _invite_list(contract)))
 
 
-def revoke(contract_id: int, invitation_id: int) -> Any:
+def revoke(contract_id: int, invitation_id: int) -> str | Response:
     """GET: confirm; POST: revoke an invitation whose learner has not enrolled (the record stays)."""
     contract = _managed_contract(contract_id)
     invitation = _managed_invitation(contract, invitation_id)
@@ -219,7 +222,7 @@ def revoke(contract_id: int, invitation_id: int) -> Any:
     return redirect(_invite_list(contract))
 
 
-def invitation_activities(contract_id: int, invitation_id: int) -> Any:
+def invitation_activities(contract_id: int, invitation_id: int) -> str | Response:
     """GET: the activities one invitation covers; POST (Voucher): add more of the contract's activities to it."""
     contract = _managed_contract(contract_id)
     invitation = _managed_invitation(contract, invitation_id)
@@ -245,7 +248,7 @@ def invitation_activities(contract_id: int, invitation_id: int) -> Any:
                        covered=covered, can_add=can_add, form=form, lc_show_dashboard=True)
 
 
-def _invite_list(contract: Any) -> str:
+def _invite_list(contract: Contract) -> str:
     return url_for("learning_contracts.manage_contract", contract_id=contract.id, _anchor="invitations")
 
 

@@ -5,27 +5,30 @@ A learner only ever reaches their own invitations: every contract id in a URL is
 """
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, abort, flash, has_request_context, redirect, request, url_for
 from flask_login import current_user
 from markupsafe import Markup
+from werkzeug.wrappers import Response
 
 from .. import errors, services
 from ..i18n import _
+from ..rules import HostKey
 from .forms import ActionForm, CodeForm, validate_or_raise
+from .ratelimit import CodeAttemptLimiter
 from .rendering import current_path, lc_state, render_fragment, render_page, safe_next
 
 
-def _limiter() -> Any:
-    return lc_state().limiter
+def _limiter() -> CodeAttemptLimiter:
+    limiter: CodeAttemptLimiter = lc_state().limiter  # set by register_pages
+    return limiter
 
 
-def _learner_key() -> Any:
-    return lc_state().user_id(current_user)
+def _learner_key() -> HostKey:
+    key: HostKey = lc_state().user_id(current_user)
+    return key
 
 
-def _offer_for(contract_id: int) -> Any:
+def _offer_for(contract_id: int) -> services.InvitationOffer:
     """The current learner's offer for this contract (their live invitation), or 404."""
     invitation = next((inv for inv in services.invitations_for(current_user) if inv.contract_id == contract_id), None)
     if invitation is None:
@@ -33,14 +36,14 @@ def _offer_for(contract_id: int) -> Any:
     return services.invitation_offers(current_user, [invitation])[0]
 
 
-def invitations() -> Any:
+def invitations() -> str:
     """GET: every live invitation of the learner, with Enroll buttons and the code form."""
     offers = services.invitation_offers(current_user)
     return render_page("learning_contracts/invitations.html", offers=offers, code_form=CodeForm(),
                        action_form=ActionForm(), next_url=current_path())
 
 
-def redeem() -> Any:
+def redeem() -> Response:
     """POST ``code``: redeem an invitation code (any case, spaces and dashes allowed); wrong codes are rate limited."""
     form = CodeForm()
     validate_or_raise(form)
@@ -48,7 +51,7 @@ def redeem() -> Any:
     if not limiter.allowed(_learner_key(), ip):
         raise errors.RateLimited()
     try:
-        invitation = services.redeem_code(current_user, form.code.data)
+        invitation = services.redeem_code(current_user, form.code.data or "")  # DataRequired: never empty here
     except errors.InvalidCode:
         limiter.record_failure(_learner_key(), ip)
         raise
@@ -57,14 +60,14 @@ def redeem() -> Any:
     return redirect(url_for("learning_contracts.contract", contract_id=invitation.contract_id))
 
 
-def contract(contract_id: int) -> Any:
+def contract(contract_id: int) -> str:
     """GET: what one of the learner's contracts gives them, its activities and how many more they may take."""
     offer = _offer_for(contract_id)
     return render_page("learning_contracts/contract.html", offer=offer, code_form=CodeForm(),
                        action_form=ActionForm(), next_url=current_path())
 
 
-def enroll(contract_id: int, activity_id: str) -> Any:
+def enroll(contract_id: int, activity_id: str) -> Response:
     """POST: enroll in one activity of one of the learner's invitations (uses a seat when the rules say so)."""
     form = ActionForm()
     validate_or_raise(form)

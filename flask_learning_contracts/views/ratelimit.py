@@ -10,11 +10,11 @@ the app runs in several worker processes. Behind a proxy, wrap the app in Werkze
 """
 from __future__ import annotations
 
-from typing import Any
-
 from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+
+from ..rules import HostKey
 
 NAMESPACE = "learning-contracts-code"
 
@@ -28,14 +28,14 @@ class CodeAttemptLimiter:
         self.strategy = MovingWindowRateLimiter(self.storage)
 
     @staticmethod
-    def _keys(user_key: Any, ip: str | None) -> list[tuple[str, str]]:
+    def _keys(user_key: HostKey, ip: str | None) -> list[tuple[str, str]]:
         return [("user", str(user_key)), ("ip", ip or "unknown")]
 
-    def allowed(self, user_key: Any, ip: str | None) -> bool:
+    def allowed(self, user_key: HostKey, ip: str | None) -> bool:
         """Whether one more wrong code would still be within the limit for this learner and this IP."""
         return all(self.strategy.test(self.item, NAMESPACE, kind, value) for kind, value in self._keys(user_key, ip))
 
-    def record_failure(self, user_key: Any, ip: str | None) -> None:
+    def record_failure(self, user_key: HostKey, ip: str | None) -> None:
         """Count one wrong code against the learner and against the IP."""
         for kind, value in self._keys(user_key, ip):
             self.strategy.hit(self.item, NAMESPACE, kind, value)

@@ -6,7 +6,7 @@ template name, the stylesheet URL, the translation function and the formatters c
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from flask import current_app, render_template, request, url_for
@@ -16,7 +16,10 @@ from markupsafe import Markup
 from .. import codes
 from ..config import DEFAULTS, config_value
 from ..i18n import _, _l
-from ..rules import current_rules
+from ..rules import HostUser, current_rules
+
+if TYPE_CHECKING:
+    from ..state import LearningContractsState
 
 ACTIVITY_KINDS = {
     "online": _l("Online course"),
@@ -25,9 +28,10 @@ ACTIVITY_KINDS = {
 }
 
 
-def lc_state() -> Any:
+def lc_state() -> LearningContractsState:
     """The extension's per-app state (db, models, rules, limiter)."""
-    return current_app.extensions["learning_contracts"]
+    state: LearningContractsState = current_app.extensions["learning_contracts"]
+    return state
 
 
 def format_date(value: dt.date | dt.datetime | None) -> str:
@@ -49,7 +53,7 @@ def activity_kind_label(kind: str | None) -> str:
     return str(label) if label is not None else kind.replace("_", " ").replace("-", " ").capitalize()
 
 
-def is_contract_admin_somewhere(user: Any) -> bool:
+def is_contract_admin_somewhere(user: HostUser) -> bool:
     """Whether the dashboard link belongs in the navigation for ``user``."""
     from .. import services
 
@@ -60,10 +64,10 @@ def is_contract_admin_somewhere(user: Any) -> bool:
     return any(services.contracts_for_admin(user).values())
 
 
-def template_context(**extra: Any) -> dict[str, Any]:
+def template_context(**extra: object) -> dict[str, object]:
     """The variables every template of the extension may use (``lc_*``, ``_`` and the formatters)."""
     base = config_value("BASE_TEMPLATE")
-    context = {
+    context: dict[str, object] = {
         "_": _,
         "lc_base": base,
         "lc_own_base": base == DEFAULTS["BASE_TEMPLATE"],
@@ -82,13 +86,13 @@ def template_context(**extra: Any) -> dict[str, Any]:
     return context
 
 
-def _display_name(user: Any) -> str:
+def _display_name(user: HostUser) -> str:
     if not getattr(user, "is_authenticated", False):
         return ""
     return current_rules().user_display_name(user)
 
 
-def render_page(template: str, **context: Any) -> str:
+def render_page(template: str, **context: object) -> str:
     """Render one of the extension's pages (it extends ``LEARNING_CONTRACTS_BASE_TEMPLATE``)."""
     show_dashboard = context.pop("lc_show_dashboard", None)
     if show_dashboard is None:
@@ -96,7 +100,7 @@ def render_page(template: str, **context: Any) -> str:
     return render_template(template, **template_context(lc_show_dashboard=show_dashboard, **context))
 
 
-def render_fragment(template: str, **context: Any) -> Markup:
+def render_fragment(template: str, **context: object) -> Markup:
     """Render a fragment the host embeds in its own pages (the widget)."""
     return Markup(render_template(template, **template_context(lc_show_dashboard=False, **context)))
 

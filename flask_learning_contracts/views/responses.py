@@ -10,11 +10,10 @@ Only the extension's own blueprint is covered: the host's error handlers are nev
 """
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import Forbidden, NotFound
+from werkzeug.wrappers import Response
 
 from .. import errors
 from ..i18n import _
@@ -33,12 +32,12 @@ def fallback_url() -> str:
     return url_for("learning_contracts.invitations")
 
 
-def error_page(title: str, message: str, status: int, **extra: Any) -> tuple[str, int]:
+def error_page(title: str, message: str, status: int, **extra: object) -> tuple[str, int]:
     return render_page("learning_contracts/error.html", error_title=title, error_message=message,
                        status=status, **extra), status
 
 
-def handle_domain_error(error: errors.LearningContractError) -> Any:
+def handle_domain_error(error: errors.LearningContractError) -> Response | tuple[str, int]:
     if request.method == "POST" and not isinstance(error, errors.RateLimited):
         flash(error.message, "error")
         return redirect(safe_next(request.form.get("next"), fallback_url()))
@@ -48,7 +47,7 @@ def handle_domain_error(error: errors.LearningContractError) -> Any:
     return error_page(_("This could not be done"), error.message, error.http_status, back_url=fallback_url())
 
 
-def handle_csrf(error: CSRFError) -> Any:
+def handle_csrf(error: CSRFError) -> tuple[str, int]:
     return error_page(
         _("The form has expired"),
         _("For your security the form could not be accepted: its security token was missing or out of date. "
@@ -56,13 +55,13 @@ def handle_csrf(error: CSRFError) -> Any:
         400, back_url=fallback_url())
 
 
-def handle_not_found(error: NotFound) -> Any:
+def handle_not_found(error: NotFound) -> tuple[str, int]:
     return error_page(_("Page not found"),
                       _("There is nothing here, or it is not yours to see. Check the link and try again."), 404,
                       back_url=url_for("learning_contracts.invitations"))
 
 
-def handle_forbidden(error: Forbidden) -> Any:
+def handle_forbidden(error: Forbidden) -> tuple[str, int]:
     return error_page(_("Not allowed"), error.description or errors.PermissionDenied.default_message, 403,
                       back_url=url_for("learning_contracts.invitations"))
 
