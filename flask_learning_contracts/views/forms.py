@@ -13,7 +13,7 @@ from .. import errors
 from ..i18n import _l
 
 
-class ActionForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no types: FlaskForm is Any to mypy
+class ActionForm(FlaskForm):
     """A button that changes state: only the CSRF token and where to go back to."""
 
     next = HiddenField()
