@@ -1,0 +1,109 @@
+"""The Activities tab: the contract's activities, adding eligible ones, importing another contract's, removing one
+with its impact shown first (rule 11)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from flask import flash, redirect, request
+from flask_admin import expose
+from werkzeug.wrappers import Response
+
+from .. import services
+from ..config import config_value
+from ..i18n import _
+from ..models import Contract
+from . import forms
+from .base import PICKER_SIZE, ContractViewBase, _host_key, _models, _page_arg, _state, _ticked_activities
+from .display import DISPLAY, KIND_LABELS
+
+if TYPE_CHECKING:
+    pass
+
+
+class ActivityPages(ContractViewBase):
+    """The Activities tab's pages (mixed into :class:`~.views.ContractView`)."""
+
+    @expose("/<int:contract_id>/activities")
+    def activities_view(self, contract_id: int) -> str:
+        contract = self._contract(contract_id)
+        st = _state()
+        return self._page("activities.html", contract, "activities", activities=list(contract.activities),
+                          activity_id=st.activity_id)
+
+    @expose("/<int:contract_id>/activities/add", methods=("GET", "POST"))
+    def add_activities_view(self, contract_id: int) -> str | Response:
+        contract = self._contract(contract_id)
+        st = _state()
+        form = forms.AddActivitiesForm()
+        if self._posted(form) and (chosen := _ticked_activities(form)):
+            outcome = self._call(services.add_activities, contract, chosen)
+            if outcome[0]:
+                flash(_("Added %(n)s activities to the contract.", n=len(outcome[1])), "success")
+                return redirect(self._url(".activities_view", contract))
+        text = request.args.get("q", "").strip()
+        kind = request.args.get("kind", "")
+        page = st.db.paginate(self._eligible_query(contract, text, kind), page=_page_arg(), per_page=PICKER_SIZE,
+                              error_out=False)
+        return self._page("activities_add.html", contract, "activities", form=form, page=page, query=text,
+                          kind=kind, kinds=KIND_LABELS, activity_id=st.activity_id)
+
+    def _eligible_query(self, contract: Contract, text: str, kind: str) -> sa.Select[Any]:
+        """The host's eligible activities not yet on ``contract``, filtered by title text and kind."""
+        st, m = _state(), _models()
+        model = st.activity_model
+        stmt = st.rules.eligible_activities().where(st.activity_pk_column.not_in(
+            sa.select(m.ContractActivity.activity_id).where(m.ContractActivity.contract_id == contract.id)))
+        title_column = getattr(model, config_value("ACTIVITY_TITLE_ATTR"), None)
+        kind_column = getattr(model, config_value("ACTIVITY_KIND_ATTR"), None)
+        if text and title_column is not None:
+            stmt = stmt.where(sa.func.lower(title_column).contains(text.lower(), autoescape=True))
+        if kind in KIND_LABELS and kind_column is not None:
+            stmt = stmt.where(kind_column == kind)
+        return stmt.order_by(title_column if title_column is not None else st.activity_pk_column)
+
+    @expose("/<int:contract_id>/activities/import", methods=("GET", "POST"))
+    def import_activities_view(self, contract_id: int) -> str | Response:
+        contract = self._contract(contract_id)
+        m = _models()
+        others = list(_state().db.session.execute(
+            sa.select(m.Contract).where(m.Contract.id != contract.id).order_by(m.Contract.code)).scalars())
+        form = forms.ImportActivitiesForm()
+        form.source_contract.choices = [forms.choice(str(c.id), str(c)) for c in others]
+        source: Contract | None = None
+        raw_source = form.source_contract.data if request.method == "POST" else request.args.get("source")
+        if raw_source:
+            source = next((c for c in others if str(c.id) == str(raw_source)), None)
+            form.source_contract.data = str(raw_source)
+        if self._posted(form) and source is not None:
+            outcome = self._call(services.import_activities, contract, source, form=form)
+            if outcome[0]:
+                flash(_("Imported %(n)s activities from %(code)s.", n=len(outcome[1]), code=source.code), "success")
+                return redirect(self._url(".activities_view", contract))
+        preview = services.preview_import(contract, source) if source is not None else None
+        return self._page("activities_import.html", contract, "activities", form=form, source=source,
+                          preview=preview, sources=others)
+
+    @expose("/<int:contract_id>/activities/<activity_id>/remove", methods=("GET", "POST"))
+    def remove_activity_view(self, contract_id: int, activity_id: str) -> str | Response:
+        contract = self._contract(contract_id)
+        st = _state()
+        aid = _host_key(st.activity_pk_column, activity_id)
+        activity = next((a for a in contract.activities if st.activity_id(a) == aid), None)
+        back = self._url(".activities_view", contract)
+        if activity is None:
+            flash(_("This activity is not part of the contract."), "error")
+            return redirect(back)
+        title = DISPLAY.title(activity)
+        if request.method == "POST":
+            return self._post_action(back, lambda: self._call(services.remove_activity, contract, aid),
+                                     lambda impact: _("Removed %(title)s. Existing enrollments and used seats were "
+                                                      "kept.", title=title))
+        impact = services.activity_impact(contract, aid)
+        lines = [_("%(invited)s invited learners have this activity in their invitation; it will be taken out of "
+                   "their invitations.", invited=DISPLAY.number(impact.invited)),
+                 _("%(enrolled)s learners are enrolled in it through this contract; their enrollments and the "
+                   "seats they used are kept.", enrolled=DISPLAY.number(impact.enrolled))]
+        return self._confirm(contract, "activities", title=_("Remove %(title)s from this contract?", title=title),
+                             lines=lines, button=_("Remove the activity"), cancel_url=back)
+

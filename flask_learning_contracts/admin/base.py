@@ -1,0 +1,303 @@
+"""What every Learning Contracts admin page shares: the list page's columns and filters, access, CSRF-checked
+posts that call one service, refusals shown next to their field, and the tabs' page layout.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
+
+import sqlalchemy as sa
+from flask import abort, current_app, flash, redirect, request
+from flask.typing import ResponseReturnValue
+from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla.filters import BaseSQLAFilter
+from flask_admin.model.template import EndpointLinkRowAction
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from jinja2.runtime import Context
+from markupsafe import Markup
+from sqlalchemy import orm
+from werkzeug.wrappers import Response
+
+from .. import errors, services
+from ..enums import ContractState, ContractType, InvitationStatus
+from ..i18n import _, _l
+from ..models import Contract, Invitation, Models
+from ..rules import HostKey, HostUser
+from . import forms
+from .display import DISPLAY
+
+if TYPE_CHECKING:
+    from flask_sqlalchemy import SQLAlchemy
+
+    from ..state import LearningContractsState
+
+TEMPLATES = "learning_contracts/admin/"
+STATIC_FOLDER = os.path.join(os.path.dirname(os.path.dirname(__file__)), "static", "learning_contracts", "admin")
+PICKER_SIZE = 20
+
+_T = TypeVar("_T")
+#: What :meth:`ContractView._call` gives back: ``(True, result)``, or ``(False, None)`` when the service refused.
+Outcome: TypeAlias = tuple[Literal[True], _T] | tuple[Literal[False], None]
+
+
+# ---------------------------------------------------------------------------------------------
+# list page: columns and filters
+# ---------------------------------------------------------------------------------------------
+class ChoiceFilter(BaseSQLAFilter):
+    """A filter whose value must be one of its options (anything else is ignored, never a 500)."""
+
+    def validate(self, value: str) -> bool:
+        return value in {key for key, _label in self.get_options(None)}
+
+    def operation(self) -> str:
+        return str(_l("is"))
+
+
+class TypeFilter(ChoiceFilter):
+    def apply(self, query: orm.Query[Any], value: str, alias: object = None) -> orm.Query[Any]:
+        return query.filter(self.get_column(alias) == ContractType(value))
+
+
+class StateFilter(ChoiceFilter):
+    """Future / Active / Expired relative to ``ContractRules.today()`` (both ends of the period inclusive)."""
+
+    def apply(self, query: orm.Query[Any], value: str, alias: object = None) -> orm.Query[Any]:
+        model: type[Contract] = self.column.class_
+        today = _state().rules.today()
+        state = ContractState(value)
+        if state is ContractState.FUTURE:
+            return query.filter(model.valid_from > today)
+        if state is ContractState.EXPIRED:
+            return query.filter(model.valid_until < today)
+        return query.filter(model.valid_from <= today, model.valid_until >= today)
+
+
+def _code_column(view: ContractViewBase, context: Context | None, model: Contract, name: str) -> Markup:
+    url = view.get_url(".contract_view", contract_id=model.id)
+    return Markup('<a href="{}">{}</a>').format(url, model.code)
+
+
+def _state_badge(state: ContractState) -> Markup:
+    return Markup('<span class="badge badge-{}">{}</span>').format(DISPLAY.state_badges[state.value], state.label)
+
+
+#: Flask-Admin calls a column formatter with the view, the Jinja context, the row's contract and the column name.
+COLUMN_FORMATTERS: dict[str, Callable[[ContractViewBase, Context | None, Contract, str], object]] = {
+    "code": _code_column,
+    "contract_type": lambda v, c, m, n: m.contract_type.label,
+    "seats": lambda v, c, m, n: f"{DISPLAY.number(m.seats_used)} / {DISPLAY.number(m.seats)}",
+    "valid_period": lambda v, c, m, n: DISPLAY.period(m.valid_from, m.valid_until),
+    "state": lambda v, c, m, n: _state_badge(services.contract_state(m)),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+def _actor() -> HostUser:
+    actor: HostUser = current_user._get_current_object()  # Flask-Login ships no types
+    return actor
+
+
+def _report(error: errors.LearningContractError, form: FlaskForm | None = None) -> None:
+    """Show a service refusal next to its field when the form has that field, else as a flash message."""
+    field = getattr(error, "field", None)
+    if form is not None and field and field in form:
+        form[field].errors = [*form[field].errors, str(error)]
+    else:
+        flash(str(error), "error")
+
+
+def _host_key(column: orm.InstrumentedAttribute[Any], raw: str) -> HostKey:
+    """A primary-key value from a form or URL, in the Python type of the host's key column."""
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:  # pragma: no cover - exotic key types are passed through
+        return raw
+    try:
+        key: HostKey = python_type(raw)
+    except (TypeError, ValueError):
+        abort(404)
+    return key
+
+
+def _ticked_activities(form: forms.AddActivitiesForm | forms.InviteActivitiesForm, none_message: str | None = None
+                       ) -> list[HostKey]:
+    """The host keys of the activities ticked in ``form``; flashes ``none_message`` when none is."""
+    st = _state()
+    chosen = [_host_key(st.activity_pk_column, raw) for raw in form.activity_ids.data or []]
+    if not chosen:
+        flash(none_message or _("Tick at least one activity to add."), "error")
+    return chosen
+
+
+def _state() -> LearningContractsState:
+    state: LearningContractsState = current_app.extensions["learning_contracts"]
+    return state
+
+
+def _models() -> Models:
+    return _state().models
+
+
+def _load_users(raw_ids: Iterable[str | None]) -> list[HostUser]:
+    st = _state()
+    ids = [_host_key(st.user_pk_column, raw) for raw in raw_ids if raw]
+    if not ids:
+        return []
+    return list(st.db.session.execute(sa.select(st.user_model).where(st.user_pk_column.in_(ids))).scalars())
+
+
+def _safe_next(default: str) -> str:
+    target = request.values.get("next") or ""
+    return target if target.startswith("/") and not target.startswith("//") else default
+
+
+def _page_arg() -> int:
+    return max(1, request.args.get("page", 1, type=int) or 1)
+
+
+def _csrf_refused(form: FlaskForm) -> bool:
+    """Whether a POST failed only because its CSRF token was missing or stale (flashes why)."""
+    if "csrf_token" in form and form.csrf_token.errors:
+        flash(_("Your session expired or the form was not sent from this page. Nothing was changed; "
+                "please try again."), "error")
+        return True
+    return False
+
+
+
+# ---------------------------------------------------------------------------------------------
+# the view
+# ---------------------------------------------------------------------------------------------
+class ContractViewBase(ModelView):
+    """The contract model view's configuration and the plumbing its pages share (see :class:`ContractView`)."""
+
+    form_base_class = FlaskForm
+    can_create = True
+    can_edit = True
+    can_delete = False  # deleting goes through a confirmation page that states what is lost
+    can_view_details = False
+    can_set_page_size = True
+    page_size = 50
+    list_template = TEMPLATES + "list.html"
+
+    column_list = ("code", "title", "contract_type", "seats", "valid_period", "state")
+    column_labels = {
+        "code": _l("Code"), "title": _l("Title"), "contract_type": _l("Type"), "seats": _l("Seats used / seats"),
+        "valid_period": _l("Valid period"), "state": _l("State"), "external_id": _l("External ID"),
+    }
+    column_searchable_list = ("code", "title", "external_id")
+    column_sortable_list = ("code", "title", "contract_type")
+    column_default_sort = ("valid_until", True)
+    column_formatters = COLUMN_FORMATTERS
+    column_extra_row_actions = [
+        EndpointLinkRowAction("fa fa-folder-open", ".contract_view", title=_l("Open contract"), id_arg="contract_id"),
+        EndpointLinkRowAction("fa fa-trash", ".delete_contract_view", title=_l("Delete contract"),
+                              id_arg="contract_id"),
+    ]
+
+    def __init__(self, model: type[Contract], db: SQLAlchemy, **kwargs: str | None) -> None:
+        self.column_filters = [
+            TypeFilter(model.contract_type, _l("Type"), options=[(t.value, t.label) for t in ContractType]),
+            StateFilter(model.valid_until, _l("State"), options=[(s.value, s.label) for s in ContractState]),
+        ]
+        super().__init__(model, db, **kwargs)
+        self.static_url_path = "/static"  # our CSS and JS, under the view's own URL
+
+    # -- Flask-Admin plumbing -----------------------------------------------------------------
+    def get_form(self) -> type[forms.ContractCreateForm]:
+        return forms.ContractCreateForm
+
+    def get_sortable_columns(self) -> dict[str, orm.InstrumentedAttribute[Any]]:
+        # Computed columns sort by the stored column behind them (Flask-Admin renames same-table tuples).
+        columns: dict[str, orm.InstrumentedAttribute[Any]] = super().get_sortable_columns()
+        model: type[Contract] = self.model
+        columns.update({"seats": model.seats_used, "valid_period": model.valid_from, "state": model.valid_until})
+        return columns
+
+    def search_placeholder(self) -> str:
+        return str(_l("Code, title or external ID"))
+
+    def get_empty_list_message(self) -> str:
+        return str(_l("No learning contracts match. Clear the search or filters, or create one."))
+
+    def render(self, template: str, **kwargs: object) -> str:
+        kwargs.setdefault("lc", DISPLAY)
+        kwargs.setdefault("_", _)
+        kwargs.setdefault("statuses", list(InvitationStatus))
+        html: str = super().render(template, **kwargs)
+        return html
+
+    # -- access -------------------------------------------------------------------------------
+    def is_accessible(self) -> bool:
+        try:
+            services.ensure_can_manage(_actor())
+        except errors.PermissionDenied:
+            return False
+        return True
+
+    def inaccessible_callback(self, name: str, **kwargs: object) -> ResponseReturnValue:
+        if not current_user.is_authenticated:
+            manager = getattr(current_app, "login_manager", None)
+            # Flask-Login ships no types: a redirect to the login view, or what the host's unauthorized handler returns
+            response: ResponseReturnValue = manager.unauthorized() if manager is not None else abort(401)
+            return response
+        return abort(403)
+
+    # -- small helpers ------------------------------------------------------------------------
+    def _contract(self, contract_id: object) -> Contract:
+        try:
+            return services.get_contract(contract_id)
+        except errors.ValidationError:
+            abort(404)
+
+    def _invitation(self, contract: Contract, invitation_id: object) -> Invitation:
+        try:
+            return services.get_invitation(invitation_id, contract=contract)
+        except errors.ValidationError:
+            abort(404)
+
+    def _call(self, fn: Callable[..., _T], *args: object, form: FlaskForm | None = None, **kwargs: object
+              ) -> Outcome[_T]:
+        """Run one service call as the current user; report a refusal instead of failing the request."""
+        try:
+            return True, fn(*args, actor=_actor(), **kwargs)
+        except errors.LearningContractError as error:
+            _report(error, form)
+            return False, None
+
+    def _page(self, template: str, contract: Contract, tab: str, **kwargs: object) -> str:
+        return self.render(TEMPLATES + template, contract=contract, tab=tab,
+                           state=services.contract_state(contract), action_form=forms.ActionForm(),
+                           here=request.full_path, **kwargs)
+
+    def _url(self, endpoint: str, contract: Contract, **kwargs: object) -> str:
+        url: str = self.get_url(endpoint, contract_id=contract.id, **kwargs)
+        return url
+
+    def _confirm(self, contract: Contract, tab: str, *, title: str, lines: list[str], button: str, danger: bool = True,
+                 cancel_url: str, form: FlaskForm | None = None) -> str:
+        return self._page("confirm.html", contract, tab, title=title, lines=lines, button=button, danger=danger,
+                          cancel_url=cancel_url, form=form or forms.ActionForm())
+
+    def _posted(self, form: FlaskForm) -> bool:
+        """Whether a POST is valid; a missing CSRF token is reported and refused."""
+        if request.method != "POST":
+            return False
+        if form.validate_on_submit():
+            return True
+        _csrf_refused(form)
+        return False
+
+    def _post_action(self, back: str, run: Callable[[], Outcome[_T]], success: Callable[[_T], str]) -> Response:
+        """A button POST: check CSRF, run the service call, flash the outcome, go back."""
+        form = forms.ActionForm()
+        if self._posted(form):
+            outcome = run()
+            if outcome[0]:
+                flash(success(outcome[1]), "success")
+        return redirect(_safe_next(back))
+
