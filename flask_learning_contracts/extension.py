@@ -8,7 +8,7 @@ from werkzeug.utils import import_string
 
 from .admin import register_admin
 from .cli import contracts_cli
-from .config import config_value, init_config
+from .config import DEFAULTS, config_value, init_config
 from .migrate import register_migrations
 from .models import Models, build_models
 from .rules import ContractRules
@@ -16,6 +16,16 @@ from .state import EXTENSION_KEY, LearningContractsState
 from .views import register_pages
 
 _STATE_OPTIONS = {"db", "user_model", "activity_model", "rules", "admin"}
+
+
+def _check_options(options: dict[str, Any]) -> None:
+    """Refuse unknown options: a typo (``rule=``, ``url_prefx=``) would otherwise quietly fall back to a default."""
+    unknown = sorted(set(options) - _STATE_OPTIONS - {key.lower() for key in DEFAULTS})
+    if unknown:
+        raise TypeError(
+            f"LearningContracts got unknown option(s) {', '.join(unknown)}; the options are "
+            f"{', '.join(sorted(_STATE_OPTIONS))} and the lower-case LEARNING_CONTRACTS_* settings "
+            f"({', '.join(sorted(key.lower() for key in DEFAULTS))}).")
 
 
 class LearningContracts:
@@ -27,6 +37,7 @@ class LearningContracts:
     """
 
     def __init__(self, app: Flask | None = None, **options: Any) -> None:
+        _check_options(options)
         self._options = options
         self.models: Models | None = None
         if options.get("db") is not None and options.get("user_model") and options.get("activity_model"):
@@ -38,6 +49,7 @@ class LearningContracts:
         """Register the extension on ``app``: config defaults, models, rules, admin views, pages, CLI, migrations."""
         if EXTENSION_KEY in app.extensions:
             raise RuntimeError("LearningContracts is already registered on this app; call init_app once per app")
+        _check_options(options)
         opts = {**self._options, **options}
         db = opts.get("db") or app.extensions.get("sqlalchemy")
         user_model, activity_model = opts.get("user_model"), opts.get("activity_model")

@@ -447,8 +447,10 @@ def build_models(db: Any, user_model: type[Any], activity_model: type[Any]) -> M
         metadata = host_metadata
 
     def mapped(typed: type[RowT]) -> type[RowT]:
-        return type(typed.__name__, (typed, Base), {"__module__": __name__, "_lc_host": host,
-                                                     "__doc__": typed.__doc__})
+        # Named ``Models.<Name>`` so that an error about the typed class (which cannot be queried: it is not
+        # mapped) and one about the mapped class never read alike.
+        return type(typed.__name__, (typed, Base), {"__module__": __name__, "__qualname__": f"Models.{typed.__name__}",
+                                                     "_lc_host": host, "__doc__": typed.__doc__})
 
     built = Models(
         Base=Base,

@@ -33,6 +33,11 @@ class LearningContractsState:
         self.admin: Any = None
         #: The wrong-code rate limiter of the learner pages (set by the views layer).
         self.limiter: Any = None
+        bound = getattr(rules, "state", None)
+        if isinstance(bound, LearningContractsState) and bound.db is not db:
+            raise RuntimeError(
+                "This ContractRules instance already serves an app with another database. Pass rules= as a class "
+                "or a dotted path (one instance per app), or a separate instance to each app.")
         rules.state = self
 
     def user_id(self, user: Any) -> Any:

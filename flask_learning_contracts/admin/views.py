@@ -159,7 +159,12 @@ def add_admin_views(app: Flask, state: LearningContractsState, admin: Admin | No
         existing = app.extensions.get("admin") or []
         admin = existing[0] if existing else Admin(app, name=str(_l("Administration")), theme=Bootstrap4Theme())
     endpoint = config_value("ADMIN_ENDPOINT", app)
-    if not any(getattr(view, "endpoint", None) == endpoint for view in admin._views):
+    registered = next((view for view in admin._views if getattr(view, "endpoint", None) == endpoint), None)
+    if registered is not None and getattr(registered, "model", None) is not state.models.Contract:
+        raise RuntimeError(
+            f"This Flask-Admin already shows learning contracts (endpoint {endpoint!r}) of an app with another "
+            "database. Give each app its own Admin, or set LEARNING_CONTRACTS_ADMIN_ENDPOINT differently per app.")
+    if registered is None:
         admin.add_view(ContractView(
             state.models.Contract, state.db, name=str(config_value("ADMIN_NAME", app)),
             category=str(config_value("ADMIN_CATEGORY", app)), endpoint=endpoint,

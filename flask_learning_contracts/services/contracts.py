@@ -98,7 +98,7 @@ def create_contract(
     *, code: str, title: str, contract_type: ContractType | str, seats: int, valid_from: dt.date,
     valid_until: dt.date, description: str = "", per_user_limit: int = 0, require_invitation_code: bool = True,
     group: str | None = None, external_id: str | None = None, source: str | None = None, actor: HostUser | None = None,
-) -> Any:
+) -> Contract:
     """Create a contract with a freshly generated invitation code and return it."""
     fields = _clean_fields(
         dict(code=code, title=title, contract_type=contract_type, seats=seats, valid_from=valid_from,

@@ -7,7 +7,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 build_log="$work/build.log"
 .venv/bin/python -m build --wheel --outdir "$work/dist" . >"$build_log" 2>&1 || { cat "$build_log"; exit 1; }
-if grep -iE "deprecat" "$build_log"; then echo "the wheel build printed deprecation warnings (above)" >&2; exit 1; fi
+if grep -iE "deprecat|is absent from the .packages. configuration" "$build_log"; then
+  echo "the wheel build printed deprecation or packaging warnings (above): fix pyproject.toml" >&2; exit 1
+fi
 wheel=$(ls "$work"/dist/*.whl)
 python3 -m zipfile -l "$wheel" >"$work/contents"
 for path in flask_learning_contracts/services/__init__.py flask_learning_contracts/py.typed \
