@@ -19,7 +19,7 @@ from .config import config_value
 if TYPE_CHECKING:
     from flask_sqlalchemy import SQLAlchemy
 
-    from .models import Contract, Invitation
+    from .models import Contract, Invitation, Models
 
 #: A host primary key: an integer, a string such as a 26-character ULID, a UUID …
 HostKey: TypeAlias = Hashable
@@ -50,6 +50,7 @@ class RulesContext(Protocol):
     """What the default hooks read of the app they serve (the extension's per-app state provides it)."""
 
     db: SQLAlchemy
+    models: Models
     user_model: type[Any]
     activity_model: type[Any]
 
