@@ -24,6 +24,7 @@ from .. import errors, services
 from ..enums import ContractState, ContractType, InvitationStatus
 from ..i18n import _, _l
 from ..models import Contract, Invitation, Models
+from ..navigation import page_number, safe_next
 from ..rules import HostKey, HostUser
 from . import forms
 from .display import DISPLAY
@@ -151,12 +152,13 @@ def _load_users(raw_ids: Iterable[str | None]) -> list[HostUser]:
 
 
 def _safe_next(default: str) -> str:
-    target = request.values.get("next") or ""
-    return target if target.startswith("/") and not target.startswith("//") else default
+    """The ``next`` of the request (query string or form) when it is a path on this site, else ``default``."""
+    return safe_next(request.values.get("next"), default)
 
 
 def _page_arg() -> int:
-    return max(1, request.args.get("page", 1, type=int) or 1)
+    """The 1-based ``?page=`` of a list (1 when missing or not a number, never past ``navigation.MAX_PAGE``)."""
+    return page_number(request.args.get("page"))
 
 
 def _csrf_refused(form: FlaskForm) -> bool:

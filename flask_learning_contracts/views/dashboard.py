@@ -22,10 +22,11 @@ from ..csv_export import invitations_csv
 from ..enums import ContractState, InvitationStatus
 from ..i18n import _
 from ..models import Contract, Invitation
+from ..navigation import page_number, safe_next
+from ..rules import HostActivity, current_rules
 from .forms import (ActionForm, InvitationActivitiesForm, InviteCsvForm, InviteUsersForm, TitleForm,
                     validate_or_raise)
-from ..rules import HostActivity, current_rules
-from .rendering import current_path, lc_state, render_page, safe_next
+from .rendering import current_path, lc_state, render_page
 
 GROUP_ORDER = (ContractState.ACTIVE, ContractState.EXPIRED, ContractState.FUTURE)
 SEARCH_MIN_CHARS = 2
@@ -74,13 +75,6 @@ def _status_filter(value: str | None) -> InvitationStatus | None:
         return None
 
 
-def _page_number(value: str | None) -> int:
-    try:
-        return max(1, int(value or 1))
-    except ValueError:
-        return 1
-
-
 def _invitation_filters() -> tuple[str, InvitationStatus | None]:
     """The e-mail search text and status of the invitations list (an unknown status means all)."""
     return (request.args.get("q") or "").strip()[:320], _status_filter(request.args.get("status"))
@@ -91,7 +85,7 @@ def manage_contract(contract_id: int) -> str:
     contract = _managed_contract(contract_id)
     search, status = _invitation_filters()
     page = services.invitation_page(contract, search=search or None, status=status,
-                                    page=_page_number(request.args.get("page")))
+                                    page=page_number(request.args.get("page")))
     title_form = TitleForm(data={"title": contract.title})
     return render_page(
         "learning_contracts/manage/contract.html", contract=contract, summary=services.seat_summary(contract),
