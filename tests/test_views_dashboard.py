@@ -274,6 +274,24 @@ def test_resend_only_outstanding(client, rules, contract, make_user):
     assert rules.sent == [(ana.email_address, True)]
 
 
+def test_head_shows_the_confirmations_and_never_acts_even_with_csrf_off(app, client, db, contract, make_user):
+    """The regenerate and revoke views used to test ``method == "GET"``, so HEAD ran the POST branch and, on a
+    host with CSRF switched off, ``HEAD /manage/1/code`` regenerated the code."""
+    app.config["WTF_CSRF_ENABLED"] = False
+    learner = make_user()
+    invitation_id = services.invite(contract, users=[learner], activities=contract.activities).invited[0].invitation_id
+    code = contract.invitation_code
+
+    regenerate = client.open(f"{MANAGE}/{contract.id}/code", method="HEAD")
+    revoke = client.open(f"{MANAGE}/{contract.id}/invitations/{invitation_id}/revoke", method="HEAD")
+
+    assert (regenerate.status_code, revoke.status_code) == (200, 200)
+    assert fresh(db, contract).invitation_code == code
+    assert services.get_invitation(invitation_id).status is InvitationStatus.OUTSTANDING
+    assert client.post(f"{MANAGE}/{contract.id}/code").status_code == 302  # only a POST acts
+    assert fresh(db, contract).invitation_code != code
+
+
 def test_revoke_with_confirmation_only_before_enrollment(client, db, contract, courses, make_user):
     ana, ben = make_user(), make_user()
     report = services.invite(contract, users=[ana, ben])

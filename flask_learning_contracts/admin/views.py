@@ -48,8 +48,9 @@ class ContractView(ActivityPages, InvitationPages):
     @expose("/edit/", methods=("GET", "POST"))
     def edit_view(self) -> str | Response:
         contract = self._contract(request.args.get("id"))
-        form = forms.ContractEditForm(obj=contract if request.method == "GET" else None)
-        if request.method == "GET":
+        showing = request.method != "POST"  # GET and HEAD show the form; only a POST saves
+        form = forms.ContractEditForm(obj=contract if showing else None)
+        if showing:
             form.require_invitation_code.data = "yes" if contract.require_invitation_code else "no"
         if self._posted(form):
             ok, _result = self._call(services.update_contract, contract, form=form, **forms.contract_values(form))

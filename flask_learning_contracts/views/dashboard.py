@@ -111,10 +111,10 @@ def edit_title(contract_id: int) -> Response:
 
 
 def regenerate_code(contract_id: int) -> str | Response:
-    """GET: confirm; POST: give the contract a new invitation code (the old one stops working at once)."""
+    """GET (and HEAD): confirm; POST: give the contract a new invitation code (the old one stops working at once)."""
     contract = _managed_contract(contract_id)
     form = ActionForm()
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD show the page; only a POST acts
         return render_page("learning_contracts/manage/regenerate.html", contract=contract, form=form,
                            lc_show_dashboard=True)
     validate_or_raise(form)
@@ -131,7 +131,7 @@ def _activity_choices(activities: list[HostActivity]) -> list[tuple[str, str]]:
 def _prepare_activity_step(form: InviteUsersForm | InviteCsvForm, contract: Contract) -> None:
     choices = _activity_choices(list(contract.activities))
     form.activities.choices = choices
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD show the page; only a POST acts
         form.activities.data = [value for value, _label in choices]
 
 
@@ -202,11 +202,11 @@ def resend(contract_id: int, invitation_id: int) -> Response:
 
 
 def revoke(contract_id: int, invitation_id: int) -> str | Response:
-    """GET: confirm; POST: revoke an invitation whose learner has not enrolled (the record stays)."""
+    """GET (and HEAD): confirm; POST: revoke an invitation whose learner has not enrolled (the record stays)."""
     contract = _managed_contract(contract_id)
     invitation = _managed_invitation(contract, invitation_id)
     form = ActionForm()
-    if request.method == "GET":
+    if request.method != "POST":  # showing the page (GET, HEAD): every activity ticked
         return render_page("learning_contracts/manage/revoke.html", contract=contract, invitation=invitation,
                            form=form, lc_show_dashboard=True)
     validate_or_raise(form)
