@@ -20,7 +20,7 @@ from ..enums import ContractType
 from ..i18n import _, _l
 from . import forms
 from .activity_pages import ActivityPages
-from .base import PICKER_SIZE, STATIC_FOLDER, TEMPLATES, _load_users, _page_arg, _state
+from .base import PICKER_SIZE, STATIC_FOLDER, TEMPLATES, _actor, _load_users, _page_arg, _state
 from .display import DISPLAY
 from .invitation_pages import InvitationPages
 
@@ -65,7 +65,8 @@ class ContractView(ActivityPages, InvitationPages):
     def contract_view(self, contract_id: int) -> str:
         contract = self._contract(contract_id)
         query = request.args.get("admin_q", "").strip()
-        found = _state().rules.search_users(query, PICKER_SIZE) if query else []
+        found = (_state().rules.search_users_for(_actor(), query, contract=contract, limit=PICKER_SIZE)
+                 if query else [])
         st = _state()
         admin_ids = {st.user_id(u) for u in contract.admins}
         return self._page("contract.html", contract, "overview", summary=services.seat_summary(contract),

@@ -146,19 +146,32 @@ def _chosen_activities(form: InviteUsersForm | InviteCsvForm, contract: Contract
     return [a for a in contract.activities if str(state.activity_id(a)) in chosen]
 
 
+def _typed_address(query: str) -> str | None:
+    """The e-mail address the search text is, if it looks like one (the invite itself validates it)."""
+    address = query.strip().lower()
+    local, at, domain = address.partition("@")
+    return address if at and local and "." in domain and not any(ch.isspace() for ch in address) else None
+
+
 def invite(contract_id: int) -> str:
-    """GET: the invite page: search learners by name or e-mail (never a list of every user) or upload a CSV."""
+    """GET: the invite page: find learners (``ContractRules.search_users_for`` decides what the current user may
+    find: by default managers search by e-mail, contract admins find one person by the full address) or upload a
+    CSV. A typed address nobody uses yet is offered too: it is invited as Not Registered."""
     contract = _managed_contract(contract_id)
-    query = (request.args.get("q") or "").strip()[:100]
-    found = current_rules().search_users(query, limit=SEARCH_LIMIT) if len(query) >= SEARCH_MIN_CHARS else []
+    rules = current_rules()
+    query = (request.args.get("q") or "").strip()[:320]
+    searched = len(query) >= SEARCH_MIN_CHARS
+    found = rules.search_users_for(current_user, query, contract=contract, limit=SEARCH_LIMIT) if searched else []
+    people = [(rules.user_email(u), rules.user_display_name(u)) for u in found]
+    typed = _typed_address(query)
+    if typed and typed not in {(email or "").lower() for email, _name in people}:
+        people.append((typed, typed))
     users_form, csv_form = InviteUsersForm(), InviteCsvForm()
     for form in (users_form, csv_form):
         _prepare_activity_step(form, contract)
-    rules = current_rules()
-    people = [(rules.user_email(u), rules.user_display_name(u)) for u in found]
     return render_page(
-        "learning_contracts/manage/invite.html", contract=contract, query=query, people=people,
-        searched=len(query) >= SEARCH_MIN_CHARS, min_chars=SEARCH_MIN_CHARS, users_form=users_form,
+        "learning_contracts/manage/invite.html", contract=contract, query=query, people=people, searched=searched,
+        min_chars=SEARCH_MIN_CHARS, exact_only=not rules.can_manage_contracts(current_user), users_form=users_form,
         csv_form=csv_form, activity_step=services.needs_activity_choice(contract), lc_show_dashboard=True)
 
 
