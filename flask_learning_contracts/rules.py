@@ -88,6 +88,15 @@ class ContractRules(Generic[UserT, ActivityT]):
         """The e-mail address of ``user``. Default: the attribute named by ``LEARNING_CONTRACTS_USER_EMAIL_ATTR``."""
         return getattr(user, config_value("USER_EMAIL_ATTR"), None)
 
+    def email_verified(self, user: UserT) -> bool:
+        """Whether ``user`` has proved they own the address :meth:`user_email` gives. Default: yes.
+
+        Invitations sent to an address without an account (Not Registered) are linked to the user with that
+        address only while this says yes: a host that lets people sign up with an address they have not confirmed
+        returns ``False`` until they have, and calls ``services.link_registered_user(user)`` once they have.
+        """
+        return True
+
     def user_display_name(self, user: UserT) -> str:
         """How people see ``user`` in lists. Default: ``name``/``full_name`` if present, else the e-mail."""
         for attr in ("full_name", "name", "display_name", "username"):

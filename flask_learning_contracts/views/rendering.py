@@ -81,9 +81,15 @@ def template_context(**extra: object) -> dict[str, object]:
         "lc_user_name": _display_name(current_user),
         "lc_activity_title": lambda activity: current_rules().activity_title(activity),
         "lc_activity_kind": lambda activity: current_rules().activity_kind(activity),
+        "lc_email_unverified": _email_unverified,
     }
     context.update(extra)
     return context
+
+
+def _email_unverified() -> bool:
+    """Whether the current user's address is not verified yet (invitations sent to it wait until it is)."""
+    return bool(getattr(current_user, "is_authenticated", False)) and not current_rules().email_verified(current_user)
 
 
 def _display_name(user: HostUser) -> str:
