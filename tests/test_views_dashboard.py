@@ -342,7 +342,8 @@ def test_head_shows_the_confirmations_and_never_acts_even_with_csrf_off(app, cli
     host with CSRF switched off, ``HEAD /manage/1/code`` regenerated the code."""
     app.config["WTF_CSRF_ENABLED"] = False
     learner = make_user()
-    invitation_id = services.invite(contract, users=[learner], activities=contract.activities).invited[0].invitation_id
+    report = services.invite(contract, users=[learner], activities=contract.activities)
+    invitation_id = report.invited[0].invitation_id
     code = contract.invitation_code
 
     regenerate = client.open(f"{MANAGE}/{contract.id}/code", method="HEAD")

@@ -21,8 +21,8 @@ from ..i18n import _
 from ..models import Contract
 from ..rules import HostKey
 from . import forms
-from .base import (PICKER_SIZE, ContractViewBase, _actor, _load_users, _page_arg, _safe_next, _state, _ticked_activities,
-                   _user_keys)
+from .base import (PICKER_SIZE, ContractViewBase, _actor, _load_users, _page_arg, _safe_next, _state,
+                   _ticked_activities, _user_keys)
 
 if TYPE_CHECKING:
     pass

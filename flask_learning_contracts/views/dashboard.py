@@ -131,7 +131,7 @@ def _activity_choices(activities: list[HostActivity]) -> list[tuple[str, str]]:
 def _prepare_activity_step(form: InviteUsersForm | InviteCsvForm, contract: Contract) -> None:
     choices = _activity_choices(list(contract.activities))
     form.activities.choices = choices
-    if request.method != "POST":  # GET and HEAD show the page; only a POST acts
+    if request.method != "POST":  # showing the page (GET, HEAD): every activity ticked
         form.activities.data = [value for value, _label in choices]
 
 
@@ -219,7 +219,7 @@ def revoke(contract_id: int, invitation_id: int) -> str | Response:
     contract = _managed_contract(contract_id)
     invitation = _managed_invitation(contract, invitation_id)
     form = ActionForm()
-    if request.method != "POST":  # showing the page (GET, HEAD): every activity ticked
+    if request.method != "POST":  # GET and HEAD show the page; only a POST acts
         return render_page("learning_contracts/manage/revoke.html", contract=contract, invitation=invitation,
                            form=form, lc_show_dashboard=True)
     validate_or_raise(form)

@@ -6,9 +6,9 @@ from flask import request
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 from flask_wtf.file import FileField, FileRequired
+from werkzeug.exceptions import MethodNotAllowed
 from wtforms import HiddenField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length
-from werkzeug.exceptions import MethodNotAllowed
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from .. import errors
