@@ -1,14 +1,16 @@
 """CSV downloads: streamed rows, with spreadsheet formula injection neutralised.
 
 A cell that a spreadsheet would read as a formula (OWASP "CSV Injection": it starts with ``=``, ``+``,
-``-``, ``@``, a tab, a carriage return or a NUL) is written with a leading ``'``, so a hostile e-mail
-address or name such as ``=cmd|' /C calc'!A0`` shows as text when an admin opens the file.
+``-``, ``@``, a tab, a carriage return or a NUL, also after leading blanks, which spreadsheets skip) is
+written with a leading ``'``, so a hostile e-mail address or name such as ``=cmd|' /C calc'!A0`` or
+`` =1+1`` shows as text when an admin opens the file.
 """
 from __future__ import annotations
 
 import csv
 import datetime as dt
 import io
+import re
 from collections.abc import Iterable, Iterator, Sequence
 
 from flask import Response, stream_with_context
@@ -19,13 +21,17 @@ from .i18n import _
 from .models import Contract
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\0")
+#: Blanks a spreadsheet may skip before it reads a formula: any Unicode white space and the invisible joiners.
+_LEADING_BLANKS = re.compile(r"[\s\u200b-\u200d\u2060\ufeff]*")
 _FLUSH_AT = 64 * 1024
 
 
 def neutralise(value: object) -> str:
     """``value`` as a CSV cell a spreadsheet will never evaluate."""
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+    blanks = _LEADING_BLANKS.match(text)
+    start = blanks.end() if blanks is not None else 0
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) or text[start:].startswith(FORMULA_TRIGGERS) else text
 
 
 def csv_response(header: Sequence[object], rows: Iterable[Sequence[object]], filename: str) -> Response:

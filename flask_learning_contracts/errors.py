@@ -87,6 +87,16 @@ class ResendNotAllowed(LearningContractError):
     http_status = 409
 
 
+class EmailNotVerified(LearningContractError):
+    """The user's address is not verified (``ContractRules.email_verified``) and an invitation waits for it."""
+
+    default_message = (
+        "Confirm your e-mail address first: an invitation to this learning contract was sent to it, and it becomes "
+        "yours once the address is confirmed."
+    )
+    http_status = 403
+
+
 class PermissionDenied(LearningContractError):
     default_message = "You are not allowed to do this."
     http_status = 403

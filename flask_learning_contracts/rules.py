@@ -89,6 +89,15 @@ class ContractRules(Generic[UserT, ActivityT]):
         """The e-mail address of ``user``. Default: the attribute named by ``LEARNING_CONTRACTS_USER_EMAIL_ATTR``."""
         return getattr(user, config_value("USER_EMAIL_ATTR"), None)
 
+    def email_verified(self, user: UserT) -> bool:
+        """Whether ``user`` has proved they own the address :meth:`user_email` gives. Default: yes.
+
+        Invitations sent to an address without an account (Not Registered) are linked to the user with that
+        address only while this says yes: a host that lets people sign up with an address they have not confirmed
+        returns ``False`` until they have, and calls ``services.link_registered_user(user)`` once they have.
+        """
+        return True
+
     def user_display_name(self, user: UserT) -> str:
         """How people see ``user`` in lists. Default: ``name``/``full_name`` if present, else the e-mail."""
         for attr in ("full_name", "name", "display_name", "username"):
@@ -126,7 +135,8 @@ class ContractRules(Generic[UserT, ActivityT]):
         return {getattr(u, attr).lower(): u for u in self.state.db.session.execute(stmt).scalars()}
 
     def search_users(self, text: str, limit: int = 20) -> list[UserT]:
-        """Users matching ``text`` for the admin pickers (by e-mail; override for names). At most ``limit``."""
+        """Users matching ``text`` (by e-mail; override for names), at most ``limit``: the free search behind the
+        pickers of people who may see every user (see :meth:`search_users_for`, which decides who that is)."""
         column = getattr(self.state.user_model, config_value("USER_EMAIL_ATTR"))
         stmt = (
             sa.select(self.state.user_model)
@@ -135,6 +145,26 @@ class ContractRules(Generic[UserT, ActivityT]):
             .limit(limit)
         )
         return list(self.state.db.session.execute(stmt).scalars())
+
+    def search_users_for(self, actor: UserT, text: str, *, contract: Contract | None = None, limit: int = 20
+                         ) -> list[UserT]:
+        """What a user picker shows ``actor`` for ``text`` (the admin panel's pickers, the dashboard's invite page;
+        ``contract`` is the contract the picker serves).
+
+        Contract admins are usually people of a customer organisation, not the host's staff, so by default only
+        contract managers (``can_manage_contracts``) search freely, through :meth:`search_users`; anyone else
+        finds only the user whose e-mail address is exactly ``text`` (through :meth:`find_user_by_email`), never
+        a list of the LMS's users. Override to let contract admins search their own organisation.
+        """
+        text = text.strip()
+        if not text or actor is None or not getattr(actor, "is_authenticated", False):
+            return []
+        if self.can_manage_contracts(actor):
+            return self.search_users(text, limit)
+        if "@" not in text or any(ch.isspace() for ch in text):
+            return []
+        user = self.find_user_by_email(text)
+        return [user] if user is not None else []
 
     # -- activities -------------------------------------------------------------------------------
     def eligible_activities(self) -> sa.Select[tuple[ActivityT]]:

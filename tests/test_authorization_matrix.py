@@ -18,11 +18,23 @@ Every POST carries a valid CSRF token for the client's session, so a refusal is 
 CSRF. A refused request must change nothing (contracts, invitations, seats, history, enrollments,
 notifications); an allowed POST must change what it is meant to (which also proves the token was valid).
 Each route runs against one fresh set of contracts; roles go refused-first, allowed-last.
+
+Two more columns for every route:
+
+* **large ids**: each id the route carries (in its URL or its form) is replaced, one at a time, by a number no
+  database column of the host holds (2^31: past PostgreSQL's ``integer``; 2^63: past every 64-bit integer),
+  and every GET also gets ``?page=`` of those numbers and a negative one. Whoever was allowed now gets 404 for
+  an id in the URL and 400 for an id in a form (unless the case says otherwise), never a 500; refusals stay
+  what they were; nothing changes.
+* **HEAD**: HEAD is GET everywhere: the same status as GET for every role, and nothing changes even with CSRF
+  switched off and the POST's form data in the body; a POST-only route answers 405.
 """
 from __future__ import annotations
 
 import dataclasses
 import io
+import re
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -134,6 +146,9 @@ class Case:
     #: whether the first allowed role's POST changes state (False: it shows a page or redirects). Later allowed
     #: roles repeat an action already done (rename to the same title, revoke a revoked invitation …).
     changes: bool = True
+    #: what the allowed roles get when an id in the URL / in the form is too large for any database column.
+    big_in_url: int = 404
+    big_in_form: int = 400
 
 
 def _contract_form(code: str) -> Callable[[World], dict]:
@@ -188,7 +203,7 @@ CASES = [
          lambda w: {"activity_ids": [str(w.courses[2].id)]}),
     Case("lc_contract.import_activities_view", "GET", _a("activities/import"), admin_only(200)),
     Case("lc_contract.import_activities_view", "POST", lambda w: f"{ADMIN}/{w.b.id}/activities/import",
-         admin_only(302), lambda w: {"source_contract": str(w.a.id)}),
+         admin_only(302), lambda w: {"source_contract": str(w.a.id)}, big_in_form=200),  # unknown: choose again
     Case("lc_contract.remove_activity_view", "GET", lambda w: f"{ADMIN}/{w.a.id}/activities/{w.courses[1].id}/remove",
          admin_only(200)),
     Case("lc_contract.remove_activity_view", "POST",
@@ -214,11 +229,12 @@ CASES = [
     Case("lc_contract.static", "GET", lambda w: ADMIN + "/static/admin.css", EVERYONE_200),
     # Flask-Admin's built-in routes, switched off for this view (can_delete/can_view_details/can_export False,
     # no list actions, no inline editing): managers are sent back to the list, everyone else refused.
-    Case("lc_contract.details_view", "GET", lambda w: f"{ADMIN}/details/?id={w.a.id}", admin_only(302)),
+    Case("lc_contract.details_view", "GET", lambda w: f"{ADMIN}/details/?id={w.a.id}", admin_only(302),
+         big_in_url=302),
     Case("lc_contract.delete_view", "POST", lambda w: ADMIN + "/delete/", admin_only(302),
-         lambda w: {"id": str(w.a.id)}, changes=False),
+         lambda w: {"id": str(w.a.id)}, changes=False, big_in_form=302),
     Case("lc_contract.action_view", "POST", lambda w: ADMIN + "/action/", admin_only(302),
-         lambda w: {"action": "delete", "rowid": [str(w.a.id)]}, changes=False),
+         lambda w: {"action": "delete", "rowid": [str(w.a.id)]}, changes=False, big_in_form=302),
     Case("lc_contract.export", "GET", lambda w: ADMIN + "/export/csv/", admin_only(302)),
     # No ajax lookups or editable list columns are configured: Flask-Admin answers 404 to managers.
     Case("lc_contract.ajax_lookup", "GET", lambda w: ADMIN + "/ajax/lookup/?name=admins&query=a", admin_only(404)),
@@ -243,12 +259,12 @@ CASES = [
     Case("learning_contracts.manage_regenerate", "POST", _m("/code"), contract_admins_of_a(302)),
     Case("learning_contracts.manage_invite", "GET", _m("/invite"), contract_admins_of_a(200)),
     Case("learning_contracts.manage_invite_users", "POST", _m("/invite/users"), contract_admins_of_a(200),
-         lambda w: {"emails": ["no-privilege@example.com"], "activities": [str(w.courses[0].id)]}),
+         lambda w: {"emails": ["no-privilege@example.com"], "activities": [str(w.courses[0].id)]}, big_in_form=302),
     Case("learning_contracts.manage_invite_csv", "POST", _m("/invite/csv"), contract_admins_of_a(200),
-         _csv(activities=lambda w: [str(w.courses[0].id)])),
+         _csv(activities=lambda w: [str(w.courses[0].id)]), big_in_form=302),
     Case("learning_contracts.manage_invitation", "GET", _minv(), contract_admins_of_a(200)),
     Case("learning_contracts.manage_invitation", "POST", _minv(), contract_admins_of_a(302),
-         lambda w: {"activities": [str(w.courses[1].id)]}),
+         lambda w: {"activities": [str(w.courses[1].id)]}, big_in_form=302),
     Case("learning_contracts.manage_resend", "POST", _minv("/resend"), contract_admins_of_a(302)),
     Case("learning_contracts.manage_revoke", "GET", _minv("/revoke"), contract_admins_of_a(200)),
     Case("learning_contracts.manage_revoke", "POST", _minv("/revoke"), contract_admins_of_a(302)),
@@ -272,6 +288,15 @@ def test_the_matrix_lists_every_route_and_method(app):
     assert len(listed) == len(CASES), "a route is listed twice"
 
 
+def _send(app, client, method: str, path: str, data: dict | None):
+    if method == "GET":
+        return client.get(path)
+    if method == "HEAD":
+        return client.open(path, method="HEAD", data=data or None, content_type="multipart/form-data")
+    return client.post(path, data={"csrf_token": csrf_for(app, client), **(data or {})},
+                       content_type="multipart/form-data")
+
+
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.method} {c.endpoint}" for c in CASES])
 def test_each_role_gets_the_exact_status_and_refusals_change_nothing(app, db, world, case):
     assert set(case.expected) == set(ROLES)
@@ -280,11 +305,7 @@ def test_each_role_gets_the_exact_status_and_refusals_change_nothing(app, db, wo
         client = client_for(app, world.users[role])
         path = case.path(world)
         before = snapshot(db, app)
-        if case.method == "GET":
-            response = client.get(path)
-        else:
-            response = client.post(path, data={"csrf_token": csrf_for(app, client), **case.data(world)},
-                                   content_type="multipart/form-data")
+        response = _send(app, client, case.method, path, case.data(world))
         response.close()
         expected = case.expected[role]
         if response.status_code != expected:
@@ -301,6 +322,130 @@ def test_each_role_gets_the_exact_status_and_refusals_change_nothing(app, db, wo
             wrong.append(f"{role}: GET changed {sorted(k for k in before if before[k] != after[k])}")
         allowed_before = allowed_before or not refused
     assert not wrong, f"{case.method} {case.endpoint}:\n" + "\n".join(wrong)
+
+
+# ---------------------------------------------------------------------------------------------
+# the large-id column
+# ---------------------------------------------------------------------------------------------
+REFUSED = (401, 403, 404, 405)
+
+
+def _large(world: World) -> tuple[int, ...]:
+    """Ids no integer key column holds on this database: on PostgreSQL past ``integer`` (the extension's own
+    ids and the test host's keys) and past ``bigint``; on SQLite past its 64-bit integers."""
+    if sa.inspect(world.a).session.get_bind().dialect.name == "sqlite":
+        return (2**63, 10**25 - 1)
+    return (2**31, 2**63)
+
+
+def _slots(world: World) -> dict[str, Callable[[int], World]]:
+    """Each object whose id a route may carry, with how to swap its id for a large one (one at a time)."""
+    def big(number: int) -> types.SimpleNamespace:
+        return types.SimpleNamespace(id=number)
+
+    slots: dict[str, Callable[[int], World]] = {
+        "contract A": lambda n: dataclasses.replace(world, a=big(n)),
+        "contract B": lambda n: dataclasses.replace(world, b=big(n)),
+        "invitation": lambda n: dataclasses.replace(world, invitation=big(n)),
+    }
+    for i in range(len(world.courses)):
+        slots[f"course {i}"] = lambda n, i=i: dataclasses.replace(
+            world, courses=[big(n) if j == i else c for j, c in enumerate(world.courses)])
+    for role in ROLES[1:]:
+        slots[f"user {role}"] = lambda n, role=role: dataclasses.replace(world, users={**world.users, role: big(n)})
+    return slots
+
+
+def _comparable(data: dict) -> dict:
+    return {k: v[1] if isinstance(v, tuple) else v for k, v in data.items()}  # an upload: its file name
+
+
+def _large_id_requests(case: Case, world: World
+                       ) -> list[tuple[str, str, Callable[[], dict], dict[str, int]]]:
+    """(what, path, its form data, expected status per role) of the large-id column of ``case``."""
+    requests = []
+    path, data = case.path(world), _comparable(case.data(world))
+    for slot, swap in _slots(world).items():
+        for number in _large(world):
+            big = swap(number)
+            big_path = case.path(big)
+            if big_path == path and _comparable(case.data(big)) == data:
+                continue  # the route does not carry this id
+            allowed = case.big_in_url if big_path != path else case.big_in_form
+            expected = {role: code if code in REFUSED else allowed for role, code in case.expected.items()}
+            requests.append((f"{slot} = {number}", big_path, lambda big=big: case.data(big), expected))
+    if case.method == "GET":
+        for number in (*_large(world), -5):
+            page = path + ("&" if "?" in path else "?") + f"page={number}"
+            requests.append((f"page = {number}", page, dict, dict(case.expected)))
+    return requests
+
+
+def test_every_route_is_in_the_large_id_column(world):
+    """Each route whose URL carries an id has it swapped; every GET also gets large page numbers."""
+    for case in CASES:
+        requests = _large_id_requests(case, world)
+        if re.search(r"[/=]\d+(?:[/?&]|$)", case.path(world)):
+            assert any(not what.startswith("page") for what, *_rest in requests), case
+        assert case.method != "GET" or any(what.startswith("page") for what, *_rest in requests), case
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.method} {c.endpoint}" for c in CASES])
+def test_ids_too_large_for_the_database_are_not_found_never_a_server_error(app, db, world, case):
+    wrong = []
+    for what, path, data, expected in _large_id_requests(case, world):
+        before = snapshot(db, app)
+        for role in ROLES:
+            client = client_for(app, world.users[role])
+            try:
+                response = _send(app, client, case.method, path, data())
+            except Exception as error:  # noqa: BLE001 - the test client re-raises what became a 500
+                db.session.rollback()
+                wrong.append(f"{what}, {role}: {type(error).__name__}: {str(error)[:120]}")
+                continue
+            response.close()
+            if response.status_code != expected[role]:
+                wrong.append(f"{what}, {role}: {response.status_code} (expected {expected[role]})")
+        after = snapshot(db, app)
+        if after != before:
+            wrong.append(f"{what}: changed {sorted(k for k in before if before[k] != after[k])}")
+    assert not wrong, f"{case.method} {case.endpoint}:\n" + "\n".join(wrong)
+
+
+# ---------------------------------------------------------------------------------------------
+# the HEAD column
+# ---------------------------------------------------------------------------------------------
+def _head_cases() -> list[tuple[str, Case, Case | None]]:
+    """(endpoint, its GET case or its POST case when it has no GET, the POST case whose form HEAD sends)."""
+    by_endpoint: dict[str, dict[str, Case]] = {}
+    for case in CASES:
+        by_endpoint.setdefault(case.endpoint, {})[case.method] = case
+    return [(endpoint, methods.get("GET") or methods["POST"], methods.get("POST"))
+            for endpoint, methods in by_endpoint.items()]
+
+
+HEAD_CASES = _head_cases()
+
+
+@pytest.mark.parametrize("endpoint, case, post", HEAD_CASES, ids=[e for e, _c, _p in HEAD_CASES])
+def test_head_is_get_everywhere_and_never_acts_even_without_csrf(app, db, world, endpoint, case, post):
+    """HEAD answers what GET answers (405 where there is no GET) and changes nothing, with CSRF switched off
+    and the POST's form in the body: only a POST acts."""
+    app.config["WTF_CSRF_ENABLED"] = False
+    data = post.data(world) if post is not None else {}
+    expected = case.expected if case.method == "GET" else {role: 405 for role in ROLES}
+    wrong = []
+    for role in ROLES:
+        client = client_for(app, world.users[role])
+        before = snapshot(db, app)
+        response = _send(app, client, "HEAD", case.path(world), post.data(world) if post is not None else data)
+        response.close()
+        if response.status_code != expected[role]:
+            wrong.append(f"{role}: {response.status_code} (expected {expected[role]})")
+        after = snapshot(db, app)
+        if after != before:
+            wrong.append(f"{role}: HEAD changed {sorted(k for k in before if before[k] != after[k])}")
+    assert not wrong, f"HEAD {endpoint}:\n" + "\n".join(wrong)
 
 
 # ---------------------------------------------------------------------------------------------

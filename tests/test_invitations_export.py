@@ -104,6 +104,17 @@ def test_neutralise_prefixes_only_cells_a_spreadsheet_would_evaluate(value, expe
     assert neutralise(value) == expected
 
 
+@pytest.mark.parametrize("value, expected", [
+    (" =1+1", "' =1+1"), ("   +1", "'   +1"), (" -1", "' -1"), ("  @A1", "'  @A1"), ("\n=1+1", "'\n=1+1"),
+    (" \t=1", "' \t=1"), ("\u00a0=1+1", "'\u00a0=1+1"), ("\u3000=1+1", "'\u3000=1+1"), ("\ufeff=1+1", "'\ufeff=1+1"),
+    ("\u200b=1+1", "'\u200b=1+1"),
+    (" \u200b \u2060 =1+1", "' \u200b \u2060 =1+1"), ("  plain", "  plain"), (" a=b", " a=b"), ("   ", "   "),
+])
+def test_neutralise_sees_a_formula_after_leading_whitespace(value, expected):
+    """Spreadsheets skip leading spaces (and other blanks) before reading a formula: so must we."""
+    assert neutralise(value) == expected
+
+
 @pytest.mark.parametrize("kind", ["admin", "dashboard"])
 def test_export_respects_the_search_and_status_filters(app, contract, people, kind):
     client = client_for(app, who(people, kind))

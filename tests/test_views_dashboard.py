@@ -158,17 +158,80 @@ def test_missing_csrf_token_is_400_and_changes_nothing(client, db, contract, mak
 # ---------------------------------------------------------------------------------------------
 # inviting
 # ---------------------------------------------------------------------------------------------
-def test_user_search_lists_only_matches_never_everyone(client, contract, make_user):
+def test_user_search_lists_only_matches_never_everyone(app, contract, make_user):
+    manager = client_for(app, make_user("boss@example.com", manager=True))
     make_user("zoe.match@example.com")
     make_user("yann.match@example.com")
     make_user("unrelated@example.com")
 
-    assert "zoe.match@example.com" not in text(client.get(f"{MANAGE}/{contract.id}/invite"))
-    assert "zoe.match" not in text(client.get(f"{MANAGE}/{contract.id}/invite?q=z"))  # too short
-    page = text(client.get(f"{MANAGE}/{contract.id}/invite?q=MATCH"))
+    assert "zoe.match@example.com" not in text(manager.get(f"{MANAGE}/{contract.id}/invite"))
+    assert "zoe.match" not in text(manager.get(f"{MANAGE}/{contract.id}/invite?q=z"))  # too short
+    page = text(manager.get(f"{MANAGE}/{contract.id}/invite?q=MATCH"))
     assert "zoe.match@example.com" in page and "yann.match@example.com" in page
     assert "unrelated@example.com" not in page
-    assert "Nobody matches" in text(client.get(f"{MANAGE}/{contract.id}/invite?q=qqqq"))
+    assert "Nobody matches" in text(manager.get(f"{MANAGE}/{contract.id}/invite?q=qqqq"))
+
+
+def test_a_contract_admin_finds_only_the_exact_email_address_they_type(app, client, contract, make_user,
+                                                                      make_contract):
+    """A contract admin of one contract searching ``@e`` used to see every user of the LMS, other customers'
+    admins and learners included. By default they find one person, by the full address, and nobody else."""
+    other = make_contract(title="Another customer")
+    their_admin = make_user("rival.admin@other.example", name="Rita Rival")
+    services.add_contract_admin(other, their_admin)
+    make_user("zoe.match@example.com", name="Zoe Match")
+    make_user("yann.match@example.com", name="Yann Match")
+
+    for query in ("@e", "example", "match", "Rita", "rival", "@other.example", "zoe.match", "%", "_@%"):
+        page = text(client.get(f"{MANAGE}/{contract.id}/invite", query_string={"q": query}))
+        assert "Zoe Match" not in page and "Yann Match" not in page and "Rita Rival" not in page, query
+        assert "@example.com" not in page.replace("casey@example.com", ""), query
+
+    exact = text(client.get(f"{MANAGE}/{contract.id}/invite", query_string={"q": " Zoe.Match@Example.com "}))
+    assert "Zoe Match" in exact and "zoe.match@example.com" in exact and "Yann Match" not in exact
+    assert "Type the full e-mail address of the learner" in exact
+
+
+def test_a_typed_address_without_an_account_can_still_be_invited(app, db, client, contract, courses):
+    page = text(client.get(f"{MANAGE}/{contract.id}/invite", query_string={"q": "newcomer@example.com"}))
+    assert 'name="emails" value="newcomer@example.com"' in page
+
+    response = client.post(f"{MANAGE}/{contract.id}/invite/users", data={
+        "csrf_token": token(client), "emails": ["newcomer@example.com"], "activities": [str(courses[0].id)]})
+
+    assert response.status_code == 200 and "Not registered</span>" in text(response)
+    assert services.seat_summary(fresh(db, contract)).by_status[InvitationStatus.NOT_REGISTERED] == 1
+
+
+def test_what_a_picker_reveals_is_the_hosts_decision(app, rules, client, contract, make_user, monkeypatch):
+    """``ContractRules.search_users_for(actor, text, contract=, limit=)`` decides; a host that overrode the older
+    ``search_users(text, limit)`` keeps working: managers' pickers still call it."""
+    make_user("zoe.match@example.com", name="Zoe Match")
+    manager_user = make_user("boss@example.com", manager=True)
+    found_by_host = make_user("found.by.host@example.com", name="Found By Host")
+    calls = []
+
+    def old_style_search(text, limit=20):  # a host's override written for the old signature
+        calls.append((text, limit))
+        return [found_by_host]
+
+    monkeypatch.setattr(rules, "search_users", old_style_search)
+    manager_page = text(client_for(app, manager_user).get(f"{MANAGE}/{contract.id}/invite?q=anything"))
+    admin_page = text(client_for(app, manager_user).get(f"/admin/learning-contracts/{contract.id}/invite?user_q=x"))
+    assert "Found By Host" in manager_page and "Found By Host" in admin_page
+    assert calls == [("anything", 20), ("x", 20)]
+    assert "Found By Host" not in text(client.get(f"{MANAGE}/{contract.id}/invite?q=anything"))  # contract admin
+
+    colleague = make_user("colleague@example.com", name="A Colleague")
+    seen = []
+
+    def organisation_search(actor, text, *, contract=None, limit=20):
+        seen.append((actor.email_address, text, contract.id, limit))
+        return [colleague]
+
+    monkeypatch.setattr(rules, "search_users_for", organisation_search)
+    assert "A Colleague" in text(client.get(f"{MANAGE}/{contract.id}/invite?q=coll"))
+    assert seen == [("casey@example.com", "coll", contract.id, 20)]
 
 
 def test_invite_selected_users_with_the_voucher_activity_step(client, db, contract, courses, make_user):
@@ -272,6 +335,25 @@ def test_resend_only_outstanding(client, rules, contract, make_user):
                           follow_redirects=True)
     assert "Only outstanding invitations can be resent" in text(refused)
     assert rules.sent == [(ana.email_address, True)]
+
+
+def test_head_shows_the_confirmations_and_never_acts_even_with_csrf_off(app, client, db, contract, make_user):
+    """The regenerate and revoke views used to test ``method == "GET"``, so HEAD ran the POST branch and, on a
+    host with CSRF switched off, ``HEAD /manage/1/code`` regenerated the code."""
+    app.config["WTF_CSRF_ENABLED"] = False
+    learner = make_user()
+    report = services.invite(contract, users=[learner], activities=contract.activities)
+    invitation_id = report.invited[0].invitation_id
+    code = contract.invitation_code
+
+    regenerate = client.open(f"{MANAGE}/{contract.id}/code", method="HEAD")
+    revoke = client.open(f"{MANAGE}/{contract.id}/invitations/{invitation_id}/revoke", method="HEAD")
+
+    assert (regenerate.status_code, revoke.status_code) == (200, 200)
+    assert fresh(db, contract).invitation_code == code
+    assert services.get_invitation(invitation_id).status is InvitationStatus.OUTSTANDING
+    assert client.post(f"{MANAGE}/{contract.id}/code").status_code == 302  # only a POST acts
+    assert fresh(db, contract).invitation_code != code
 
 
 def test_revoke_with_confirmation_only_before_enrollment(client, db, contract, courses, make_user):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+from urllib.parse import urlencode
 
 import pytest
 from flask import render_template_string
@@ -161,7 +162,7 @@ def test_dashboard_pages_escape_titles_emails_cells_and_search(app, world):
         base: (a.title, EVIL_EMAIL),
         f"{base}?q={PAYLOAD}&status={PAYLOAD}": (PAYLOAD,),
         base + "/code": (a.title,),
-        base + "/invite?q=example": (a.title, world["learner"].name, EVIL_EMAIL, *courses),
+        f"{base}/invite?{urlencode({'q': EVIL_EMAIL})}": (a.title, world["learner"].name, EVIL_EMAIL, *courses),
         f"{base}/invite?q={PAYLOAD}": (PAYLOAD[:100],),
         f"{base}/invitations/{inv.id}": (a.title, EVIL_EMAIL, courses[0]),
         f"{base}/invitations/{inv.id}/revoke": (a.title, EVIL_EMAIL),

@@ -24,6 +24,7 @@ from .. import errors, services
 from ..enums import ContractState, ContractType, InvitationStatus
 from ..i18n import _, _l
 from ..models import Contract, Invitation, Models
+from ..navigation import page_number, safe_next
 from ..rules import HostKey, HostUser
 from . import forms
 from .display import DISPLAY
@@ -110,24 +111,21 @@ def _report(error: errors.LearningContractError, form: FlaskForm | None = None) 
         flash(str(error), "error")
 
 
-def _host_key(column: orm.InstrumentedAttribute[Any], raw: str) -> HostKey:
-    """A primary-key value from a form or URL, in the Python type of the host's key column."""
-    try:
-        python_type = column.type.python_type
-    except NotImplementedError:  # pragma: no cover - exotic key types are passed through
-        return raw
-    try:
-        key: HostKey = python_type(raw)
-    except (TypeError, ValueError):
-        abort(404)
+def _host_key(column: orm.InstrumentedAttribute[Any], raw: str, *, status: int = 404) -> HostKey:
+    """A primary-key value from the URL (else ``status=400``: from a form), in the Python type of the host's key
+    column; aborts with ``status`` when no row can have it (not of that type, or too large for the column)."""
+    key = services.parse_key(column, raw)
+    if key is None:
+        abort(status)
     return key
 
 
 def _ticked_activities(form: forms.AddActivitiesForm | forms.InviteActivitiesForm, none_message: str | None = None
                        ) -> list[HostKey]:
-    """The host keys of the activities ticked in ``form``; flashes ``none_message`` when none is."""
+    """The host keys of the activities ticked in ``form`` (400 for a value no activity can have); flashes
+    ``none_message`` when none is ticked."""
     st = _state()
-    chosen = [_host_key(st.activity_pk_column, raw) for raw in form.activity_ids.data or []]
+    chosen = [_host_key(st.activity_pk_column, raw, status=400) for raw in form.activity_ids.data or []]
     if not chosen:
         flash(none_message or _("Tick at least one activity to add."), "error")
     return chosen
@@ -142,21 +140,29 @@ def _models() -> Models:
     return _state().models
 
 
-def _load_users(raw_ids: Iterable[str | None]) -> list[HostUser]:
+def _user_keys(raw_ids: Iterable[str | None]) -> list[HostKey]:
+    """The host keys of the users a form names (400 for a value no user can have)."""
     st = _state()
-    ids = [_host_key(st.user_pk_column, raw) for raw in raw_ids if raw]
+    return [_host_key(st.user_pk_column, raw, status=400) for raw in raw_ids if raw]
+
+
+def _load_users(raw_ids: Iterable[str | None]) -> list[HostUser]:
+    """The users a form names (400 for a value no user can have; unknown ones are left out)."""
+    st = _state()
+    ids = _user_keys(raw_ids)
     if not ids:
         return []
     return list(st.db.session.execute(sa.select(st.user_model).where(st.user_pk_column.in_(ids))).scalars())
 
 
 def _safe_next(default: str) -> str:
-    target = request.values.get("next") or ""
-    return target if target.startswith("/") and not target.startswith("//") else default
+    """The ``next`` of the request (query string or form) when it is a path on this site, else ``default``."""
+    return safe_next(request.values.get("next"), default)
 
 
 def _page_arg() -> int:
-    return max(1, request.args.get("page", 1, type=int) or 1)
+    """The 1-based ``?page=`` of a list (1 when missing or not a number, never past ``navigation.MAX_PAGE``)."""
+    return page_number(request.args.get("page"))
 
 
 def _csrf_refused(form: FlaskForm) -> bool:
@@ -217,6 +223,11 @@ class ContractViewBase(ModelView):
         model: type[Contract] = self.model
         columns.update({"seats": model.seats_used, "valid_period": model.valid_from, "state": model.valid_until})
         return columns
+
+    def _get_list_extra_args(self) -> Any:
+        # Flask-Admin turns ``?page=`` into an OFFSET as is: a huge or negative page would reach the database.
+        view_args = super()._get_list_extra_args()
+        return view_args.clone(page=page_number(request.args.get("page"), first=0))
 
     def search_placeholder(self) -> str:
         return str(_l("Code, title or external ID"))

@@ -21,7 +21,8 @@ from ..i18n import _
 from ..models import Contract
 from ..rules import HostKey
 from . import forms
-from .base import PICKER_SIZE, ContractViewBase, _load_users, _page_arg, _safe_next, _state, _ticked_activities
+from .base import (PICKER_SIZE, ContractViewBase, _actor, _load_users, _page_arg, _safe_next, _state,
+                   _ticked_activities, _user_keys)
 
 if TYPE_CHECKING:
     pass
@@ -104,7 +105,8 @@ class InvitationPages(ContractViewBase):
     def _invite_page(self, contract: Contract, csv_form: forms.InviteCsvForm, users_form: forms.InviteUsersForm
                      ) -> str:
         query = request.args.get("user_q", "").strip()
-        found = _state().rules.search_users(query, PICKER_SIZE) if query else []
+        found = (_state().rules.search_users_for(_actor(), query, contract=contract, limit=PICKER_SIZE)
+                 if query else [])
         return self._page("invite.html", contract, "invitations", csv_form=csv_form, users_form=users_form,
                           user_query=query, found_users=found, user_id=_state().user_id,
                           two_steps=services.needs_activity_choice(contract))
@@ -129,6 +131,7 @@ class InvitationPages(ContractViewBase):
         form = forms.InviteUsersForm()
         if not self._posted(form):
             return redirect(self._url(".invite_view", contract))
+        _user_keys(form.user_ids.data or [])  # 400 now for a value no user can have, not at the next step
         if not form.user_ids.data:
             flash(_("Tick at least one user to invite."), "error")
             return redirect(self._url(".invite_view", contract, user_q=request.form.get("user_q", "")))

@@ -20,7 +20,7 @@ from ..enums import ContractType
 from ..i18n import _, _l
 from . import forms
 from .activity_pages import ActivityPages
-from .base import PICKER_SIZE, STATIC_FOLDER, TEMPLATES, _load_users, _page_arg, _state
+from .base import PICKER_SIZE, STATIC_FOLDER, TEMPLATES, _actor, _load_users, _page_arg, _state
 from .display import DISPLAY
 from .invitation_pages import InvitationPages
 
@@ -48,8 +48,9 @@ class ContractView(ActivityPages, InvitationPages):
     @expose("/edit/", methods=("GET", "POST"))
     def edit_view(self) -> str | Response:
         contract = self._contract(request.args.get("id"))
-        form = forms.ContractEditForm(obj=contract if request.method == "GET" else None)
-        if request.method == "GET":
+        showing = request.method != "POST"  # GET and HEAD show the form; only a POST saves
+        form = forms.ContractEditForm(obj=contract if showing else None)
+        if showing:
             form.require_invitation_code.data = "yes" if contract.require_invitation_code else "no"
         if self._posted(form):
             ok, _result = self._call(services.update_contract, contract, form=form, **forms.contract_values(form))
@@ -64,7 +65,8 @@ class ContractView(ActivityPages, InvitationPages):
     def contract_view(self, contract_id: int) -> str:
         contract = self._contract(contract_id)
         query = request.args.get("admin_q", "").strip()
-        found = _state().rules.search_users(query, PICKER_SIZE) if query else []
+        found = (_state().rules.search_users_for(_actor(), query, contract=contract, limit=PICKER_SIZE)
+                 if query else [])
         st = _state()
         admin_ids = {st.user_id(u) for u in contract.admins}
         return self._page("contract.html", contract, "overview", summary=services.seat_summary(contract),

@@ -17,7 +17,8 @@ Seats are race-free by construction, under the host's own engine settings (see :
 from __future__ import annotations
 
 from ._core import _BATCH as _BATCH, _m as _m, _session as _session, retry_counts, transactional
-from .access import contract_state, ensure_can_manage, ensure_contract_admin, get_contract, get_invitation
+from .access import (contract_state, ensure_can_manage, ensure_contract_admin, get_contract, get_invitation,
+                     parse_key)
 from .activities import (ActivityImpact, activity_impact, add_activities, import_activities, preview_import,
                          remove_activity)
 from .contracts import add_contract_admin, create_contract, delete_contract, remove_contract_admin, update_contract
@@ -44,7 +45,7 @@ __all__ = [
     "regenerate_code", "redeem_code", "enroll", "invitations_for", "invitation_offers", "ActivityOffer",
     "InvitationOffer",
     # access
-    "get_contract", "get_invitation", "ensure_can_manage", "ensure_contract_admin", "contract_state",
+    "get_contract", "get_invitation", "parse_key", "ensure_can_manage", "ensure_contract_admin", "contract_state",
     # reports and checks
     "seat_summary", "seat_summaries", "SeatSummary", "history", "invitation_page", "InvitationPage",
     "invitation_export_rows", "InvitationExportRow", "deletion_impact", "DeletionImpact", "contracts_for_admin",

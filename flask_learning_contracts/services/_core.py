@@ -215,13 +215,23 @@ def _describe(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def _as_int(value: object) -> int:
-    """``value`` as an id (``-1``, which matches nothing, when it is not a whole number)."""
+def _whole_number(value: object, bits: int = 64) -> int | None:
+    """``value`` as a whole number that fits a signed ``bits``-bit database integer, else ``None``.
+
+    Larger numbers never match a row, and the driver would raise for them instead of finding nothing
+    (SQLite: ``OverflowError``; PostgreSQL: "integer out of range"), so they are refused here."""
     try:
         number: int = int(value)  # type: ignore[call-overload]  # anything int() refuses is caught below
-        return number
-    except (TypeError, ValueError):
-        return -1
+    except (TypeError, ValueError, OverflowError):
+        return None
+    limit = 1 << (bits - 1)
+    return number if -limit <= number < limit else None
+
+
+def _as_int(value: object, bits: int = 64) -> int:
+    """``value`` as an id (``-1``, which matches nothing, when it is not a whole number or does not fit ``bits``)."""
+    number = _whole_number(value, bits)
+    return -1 if number is None else number
 
 
 def _format_date(value: dt.date) -> str:

@@ -138,10 +138,12 @@ def _live_invitation(contract_id: int, user: HostUser) -> Invitation | None:
 def link_registered_user(user: HostUser) -> list[Invitation]:
     """Attach Not Registered invitations sent to ``user``'s e-mail; they become Outstanding.
 
-    Call it when a user signs up or changes e-mail; the learner pages also call it lazily.
-    Returns the invitations that were linked.
+    Call it when a user signs up, confirms or changes e-mail; the learner pages also call it lazily.
+    Returns the invitations that were linked. Links nothing while ``ContractRules.email_verified(user)`` is false.
     """
     st, m, session = _state(), _m(), _session()
+    if not st.rules.email_verified(user):  # holding an address is not owning it: its invitations wait
+        return []
     email = _normalize_email(st.rules.user_email(user) or "")
     if not email:
         return []

@@ -79,6 +79,10 @@ def redeem_code(user: HostUser, code: str) -> Invitation:
         ).first()
         if revoked is not None:
             raise errors.InvitationRevoked()
+        if not st.rules.email_verified(user) and session.execute(sa.select(m.Invitation.id).where(
+                m.Invitation.contract_id == contract.id, m.Invitation.status == InvitationStatus.NOT_REGISTERED,
+                m.Invitation.email == _normalize_email(st.rules.user_email(user) or ""))).first() is not None:
+            raise errors.EmailNotVerified()  # an invitation waits for the address: it is not linked until verified
         first_time = True
         invitation = m.Invitation(
             contract_id=contract.id, user_id=st.user_id(user),

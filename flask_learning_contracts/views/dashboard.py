@@ -22,10 +22,11 @@ from ..csv_export import invitations_csv
 from ..enums import ContractState, InvitationStatus
 from ..i18n import _
 from ..models import Contract, Invitation
+from ..navigation import page_number, safe_next
+from ..rules import HostActivity, current_rules
 from .forms import (ActionForm, InvitationActivitiesForm, InviteCsvForm, InviteUsersForm, TitleForm,
                     validate_or_raise)
-from ..rules import HostActivity, current_rules
-from .rendering import current_path, lc_state, render_page, safe_next
+from .rendering import current_path, lc_state, render_page
 
 GROUP_ORDER = (ContractState.ACTIVE, ContractState.EXPIRED, ContractState.FUTURE)
 SEARCH_MIN_CHARS = 2
@@ -74,13 +75,6 @@ def _status_filter(value: str | None) -> InvitationStatus | None:
         return None
 
 
-def _page_number(value: str | None) -> int:
-    try:
-        return max(1, int(value or 1))
-    except ValueError:
-        return 1
-
-
 def _invitation_filters() -> tuple[str, InvitationStatus | None]:
     """The e-mail search text and status of the invitations list (an unknown status means all)."""
     return (request.args.get("q") or "").strip()[:320], _status_filter(request.args.get("status"))
@@ -91,7 +85,7 @@ def manage_contract(contract_id: int) -> str:
     contract = _managed_contract(contract_id)
     search, status = _invitation_filters()
     page = services.invitation_page(contract, search=search or None, status=status,
-                                    page=_page_number(request.args.get("page")))
+                                    page=page_number(request.args.get("page")))
     title_form = TitleForm(data={"title": contract.title})
     return render_page(
         "learning_contracts/manage/contract.html", contract=contract, summary=services.seat_summary(contract),
@@ -117,10 +111,10 @@ def edit_title(contract_id: int) -> Response:
 
 
 def regenerate_code(contract_id: int) -> str | Response:
-    """GET: confirm; POST: give the contract a new invitation code (the old one stops working at once)."""
+    """GET (and HEAD): confirm; POST: give the contract a new invitation code (the old one stops working at once)."""
     contract = _managed_contract(contract_id)
     form = ActionForm()
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD show the page; only a POST acts
         return render_page("learning_contracts/manage/regenerate.html", contract=contract, form=form,
                            lc_show_dashboard=True)
     validate_or_raise(form)
@@ -137,7 +131,7 @@ def _activity_choices(activities: list[HostActivity]) -> list[tuple[str, str]]:
 def _prepare_activity_step(form: InviteUsersForm | InviteCsvForm, contract: Contract) -> None:
     choices = _activity_choices(list(contract.activities))
     form.activities.choices = choices
-    if request.method == "GET":
+    if request.method != "POST":  # showing the page (GET, HEAD): every activity ticked
         form.activities.data = [value for value, _label in choices]
 
 
@@ -152,19 +146,32 @@ def _chosen_activities(form: InviteUsersForm | InviteCsvForm, contract: Contract
     return [a for a in contract.activities if str(state.activity_id(a)) in chosen]
 
 
+def _typed_address(query: str) -> str | None:
+    """The e-mail address the search text is, if it looks like one (the invite itself validates it)."""
+    address = query.strip().lower()
+    local, at, domain = address.partition("@")
+    return address if at and local and "." in domain and not any(ch.isspace() for ch in address) else None
+
+
 def invite(contract_id: int) -> str:
-    """GET: the invite page: search learners by name or e-mail (never a list of every user) or upload a CSV."""
+    """GET: the invite page: find learners (``ContractRules.search_users_for`` decides what the current user may
+    find: by default managers search by e-mail, contract admins find one person by the full address) or upload a
+    CSV. A typed address nobody uses yet is offered too: it is invited as Not Registered."""
     contract = _managed_contract(contract_id)
-    query = (request.args.get("q") or "").strip()[:100]
-    found = current_rules().search_users(query, limit=SEARCH_LIMIT) if len(query) >= SEARCH_MIN_CHARS else []
+    rules = current_rules()
+    query = (request.args.get("q") or "").strip()[:320]
+    searched = len(query) >= SEARCH_MIN_CHARS
+    found = rules.search_users_for(current_user, query, contract=contract, limit=SEARCH_LIMIT) if searched else []
+    people = [(rules.user_email(u), rules.user_display_name(u)) for u in found]
+    typed = _typed_address(query)
+    if typed and typed not in {(email or "").lower() for email, _name in people}:
+        people.append((typed, typed))
     users_form, csv_form = InviteUsersForm(), InviteCsvForm()
     for form in (users_form, csv_form):
         _prepare_activity_step(form, contract)
-    rules = current_rules()
-    people = [(rules.user_email(u), rules.user_display_name(u)) for u in found]
     return render_page(
-        "learning_contracts/manage/invite.html", contract=contract, query=query, people=people,
-        searched=len(query) >= SEARCH_MIN_CHARS, min_chars=SEARCH_MIN_CHARS, users_form=users_form,
+        "learning_contracts/manage/invite.html", contract=contract, query=query, people=people, searched=searched,
+        min_chars=SEARCH_MIN_CHARS, exact_only=not rules.can_manage_contracts(current_user), users_form=users_form,
         csv_form=csv_form, activity_step=services.needs_activity_choice(contract), lc_show_dashboard=True)
 
 
@@ -208,11 +215,11 @@ def resend(contract_id: int, invitation_id: int) -> Response:
 
 
 def revoke(contract_id: int, invitation_id: int) -> str | Response:
-    """GET: confirm; POST: revoke an invitation whose learner has not enrolled (the record stays)."""
+    """GET (and HEAD): confirm; POST: revoke an invitation whose learner has not enrolled (the record stays)."""
     contract = _managed_contract(contract_id)
     invitation = _managed_invitation(contract, invitation_id)
     form = ActionForm()
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD show the page; only a POST acts
         return render_page("learning_contracts/manage/revoke.html", contract=contract, invitation=invitation,
                            form=form, lc_show_dashboard=True)
     validate_or_raise(form)

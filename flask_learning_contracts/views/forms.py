@@ -2,9 +2,11 @@
 without switching on app-wide ``CSRFProtect`` (which would break a host's JSON API)."""
 from __future__ import annotations
 
+from flask import request
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 from flask_wtf.file import FileField, FileRequired
+from werkzeug.exceptions import MethodNotAllowed
 from wtforms import HiddenField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -58,7 +60,12 @@ class InvitationActivitiesForm(ActionForm, _ActivityStep):
 
 
 def validate_or_raise(form: FlaskForm) -> None:
-    """Validate a posted form: a missing or wrong CSRF token is a 400; any other problem a ``ValidationError``."""
+    """Validate a posted form: a missing or wrong CSRF token is a 400; any other problem a ``ValidationError``.
+
+    Only a POST gets past this (405 otherwise): a state change never rides on a GET or HEAD, even on a host
+    that switched CSRF off."""
+    if request.method != "POST":
+        raise MethodNotAllowed(valid_methods=["POST"])
     if form.validate():
         return
     if "csrf_token" in form.errors:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from flask import current_app, render_template, request, url_for
 from flask_login import current_user
@@ -16,6 +15,7 @@ from markupsafe import Markup
 from .. import codes
 from ..config import DEFAULTS, config_value
 from ..i18n import _, _l
+from ..navigation import safe_next as safe_next  # the pages' one redirect check, re-exported
 from ..rules import HostUser, current_rules
 
 if TYPE_CHECKING:
@@ -81,9 +81,15 @@ def template_context(**extra: object) -> dict[str, object]:
         "lc_user_name": _display_name(current_user),
         "lc_activity_title": lambda activity: current_rules().activity_title(activity),
         "lc_activity_kind": lambda activity: current_rules().activity_kind(activity),
+        "lc_email_unverified": _email_unverified,
     }
     context.update(extra)
     return context
+
+
+def _email_unverified() -> bool:
+    """Whether the current user's address is not verified yet (invitations sent to it wait until it is)."""
+    return bool(getattr(current_user, "is_authenticated", False)) and not current_rules().email_verified(current_user)
 
 
 def _display_name(user: HostUser) -> str:
@@ -103,17 +109,6 @@ def render_page(template: str, **context: object) -> str:
 def render_fragment(template: str, **context: object) -> Markup:
     """Render a fragment the host embeds in its own pages (the widget)."""
     return Markup(render_template(template, **template_context(lc_show_dashboard=False, **context)))
-
-
-def safe_next(value: str | None, fallback: str) -> str:
-    """``value`` when it is a path on this site (no scheme, no host, no ``//``), else ``fallback``."""
-    if not value:
-        return fallback
-    value = value.strip()
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc or not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return fallback
-    return value
 
 
 def current_path() -> str:

@@ -17,7 +17,8 @@ from werkzeug.wrappers import Response
 
 from .. import errors
 from ..i18n import _
-from .rendering import render_page, safe_next
+from ..navigation import safe_next
+from .rendering import render_page
 
 
 

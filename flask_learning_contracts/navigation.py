@@ -1,0 +1,47 @@
+"""Values of a request that say where to go: the ``next`` page to return to and the page number of a list.
+
+Both come from the browser, so neither is trusted. The admin panel, the contract-admin dashboard and the
+learner pages all read them through these two functions (one rule, one place).
+"""
+from __future__ import annotations
+
+from urllib.parse import unquote, urlsplit
+
+#: The highest page number a list accepts; larger numbers show that page (empty, past the end) instead of
+#: reaching the database as an OFFSET it cannot store.
+MAX_PAGE = 1_000_000
+
+
+def safe_next(value: str | None, fallback: str) -> str:
+    """``value`` when it is a path on this site, else ``fallback``.
+
+    A path here starts with one ``/`` and is followed by anything but a second ``/`` or ``\\``; it has no
+    scheme or host, no backslash, and no control or invisible character (browsers drop tabs and new lines
+    inside a URL and read ``\\`` as ``/``, so ``/\\t/evil.com`` and ``/\\evil.com`` both mean ``//evil.com``).
+    The same holds once percent-decoded (``/%2F/evil.com``, ``/%5Cevil.com``), whatever a later step decodes.
+    """
+    if not value:
+        return fallback
+    for candidate in (value, unquote(value)):
+        if not _is_local_path(candidate):
+            return fallback
+    return value
+
+
+def _is_local_path(value: str) -> bool:
+    if not value.startswith("/") or value[1:2] in ("/", "\\") or "\\" in value:
+        return False
+    if not value.isprintable():  # tabs, new lines, NUL, no-break and other unusual spaces …
+        return False
+    parts = urlsplit(value)
+    return not (parts.scheme or parts.netloc)
+
+
+def page_number(value: object, *, first: int = 1) -> int:
+    """A list's page number from the query string: ``first`` when missing or not a whole number, at most
+    :data:`MAX_PAGE` (pages are 1-based unless ``first`` says otherwise, as Flask-Admin's 0-based list)."""
+    try:
+        number = int(str(value))
+    except (TypeError, ValueError):
+        return first
+    return max(first, min(number, MAX_PAGE - 1 + first))
