@@ -173,9 +173,44 @@ def job_redeem_or_regenerate(barrier: Any, index: int, *, contract_id: int, role
     return {"outcomes": outcomes, "codes": codes_seen}
 
 
+def job_learner_pages(barrier: Any, index: int, *, path: str, user_ids: list[Any]) -> dict[str, Any]:
+    """Round ``r``: every worker loads the learner page ``path`` as learner ``user_ids[r]`` at the same moment
+    (a request through the Flask test client, like a browser opening several tabs)."""
+    from flask import current_app
+
+    from .views_support import client_for
+
+    outcomes, statuses = [], []
+    for user_id in user_ids:
+        client = client_for(current_app, host.db.session.get(host.Account, user_id))
+        host.db.session.remove()
+        barrier.wait(BARRIER_TIMEOUT)
+        outcome, status = _call(lambda: client.get(path).status_code)
+        outcomes.append(outcome if status in (None, 200) else f"HTTP {status}")
+        statuses.append(status)
+    return {"outcomes": outcomes, "statuses": statuses}
+
+
+def job_redeem_rounds(barrier: Any, index: int, *, rounds: list[tuple[Any, str]]) -> dict[str, Any]:
+    """Round ``r``: every worker redeems the code ``rounds[r][1]`` for learner ``rounds[r][0]`` at the same
+    moment. Each worker's clock is ``index`` minutes later, so which call wrote the redeem time shows."""
+    import datetime as dt
+
+    rules = services._rules()
+    rules.clock = rules.clock + dt.timedelta(minutes=index)
+    outcomes = []
+    for user_id, code in rounds:
+        barrier.wait(BARRIER_TIMEOUT)
+        outcome, _ = _call(lambda: services.redeem_code(host.db.session.get(host.Account, user_id), code))
+        outcomes.append(outcome)
+    return {"outcomes": outcomes, "clock": rules.clock}
+
+
 JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "enroll": job_enroll,
     "enroll_rounds": job_enroll_rounds,
     "revoke_or_enroll": job_revoke_or_enroll,
     "redeem_or_regenerate": job_redeem_or_regenerate,
+    "learner_pages": job_learner_pages,
+    "redeem_rounds": job_redeem_rounds,
 }

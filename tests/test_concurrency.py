@@ -345,3 +345,63 @@ def test_redeem_and_regenerate_code_at_the_same_moment(app, db):
         services.redeem_code(late, admin["codes"][0][0])
     _report("redeem vs regenerate", rounds=RACE_ROUNDS, redeem_won=wins["redeem"],
             regenerate_first=wins["regenerate first"], retries=race.retries(reports), seconds=f"{elapsed:.2f}")
+
+
+# ---------------------------------------------------------------------------------------------
+# a new learner opens several learner pages at once (issue 14, item 1)
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("processes", [2, WORKERS])
+@pytest.mark.parametrize("scenario", ["link", "merge"])
+def test_a_new_learner_opening_pages_at_once_keeps_one_invitation(app, db, scenario, processes):
+    """An e-mail invitation to an address without an account; the person signs up and ``processes`` learner
+    pages load at the same moment, each linking the invitation through ``invitations_for``.
+
+    ``link``: the invitation becomes the learner's (Outstanding). ``merge``: the learner already holds an
+    invitation under their previous e-mail, so the e-mail invitation is merged into it (one invitation
+    covering the activities of both). Either way: exactly one live invitation, no error page."""
+    courses = _courses(db, 2)
+    contract = _contract("LINK", ContractType.VOUCHER, seats=SEATS, activities=courses)
+    learners = _learners(db, RACE_ROUNDS, f"{scenario}-old-" if scenario == "merge" else "unused-")
+    if scenario == "merge":  # invited under their old address (first course), then by e-mail (second course)
+        services.invite(contract, users=learners, activities=[courses[0]])
+    emails = [f"{scenario}-new-{r}@race.example.com" for r in range(RACE_ROUNDS)]
+    report = services.invite(contract, emails=emails, activities=[courses[1]])
+    assert len(report.not_registered) == RACE_ROUNDS
+    for learner, email in zip(learners, emails):  # sign-up (link) or e-mail change (merge)
+        learner.email_address = email
+    db.session.commit()
+    cid, user_ids, course_ids = contract.id, [u.id for u in learners], [c.id for c in courses]
+    url = _release(db)
+
+    started = time.perf_counter()
+    reports = race.run("learner_pages", url, processes, lambda w: {"path": "/learning-contracts/",
+                                                                   "user_ids": user_ids})
+    elapsed = time.perf_counter() - started
+
+    m = services._m()
+    db.session.remove()
+    problems = []  # every broken round, so a failure shows how often each violation happened
+    for user_id, email in zip(user_ids, emails):
+        live = db.session.execute(sa.select(m.Invitation).where(
+            m.Invitation.contract_id == cid, m.Invitation.status != InvitationStatus.REVOKED,
+            sa.or_(m.Invitation.user_id == user_id, m.Invitation.email == email))).scalars().all()
+        if len(live) != 1:
+            problems.append(f"{email}: {len(live)} live invitations")
+            continue
+        [invitation] = live
+        if (invitation.user_id, invitation.status) != (user_id, InvitationStatus.OUTSTANDING):
+            problems.append(f"{email}: {invitation.status} for {invitation.user_id}")
+        expected = course_ids if scenario == "merge" else course_ids[1:]
+        if sorted(a.id for a in invitation.fixed_activities) != expected:
+            problems.append(f"{email}: covers {[a.id for a in invitation.fixed_activities]}")
+        action = "invitation_merged" if scenario == "merge" else "linked"
+        entries = _count(db, m.HistoryEntry, m.HistoryEntry.contract_id == cid, m.HistoryEntry.action == action,
+                         m.HistoryEntry.message.contains(email))
+        if entries != 1:
+            problems.append(f"{email}: {entries} '{action}' history entries")
+    outcomes = race.tally(reports)
+    assert outcomes == {"ok": processes * RACE_ROUNDS} and not problems, (dict(outcomes), problems)
+    orphans = _count(db, m.InvitationActivity, ~m.InvitationActivity.invitation_id.in_(sa.select(m.Invitation.id)))
+    assert orphans == 0
+    _report(f"new learner, {processes} pages at once ({scenario})", rounds=RACE_ROUNDS, processes=processes,
+            lost=0, retries=race.retries(reports), seconds=f"{elapsed:.2f}")
