@@ -196,7 +196,9 @@ def job_redeem_rounds(barrier: Any, index: int, *, rounds: list[tuple[Any, str]]
     moment. Each worker's clock is ``index`` minutes later, so which call wrote the redeem time shows."""
     import datetime as dt
 
-    rules = services._rules()
+    from flask import current_app
+
+    rules = current_app.extensions["learning_contracts"].rules
     rules.clock = rules.clock + dt.timedelta(minutes=index)
     outcomes = []
     for user_id, code in rounds:

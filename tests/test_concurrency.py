@@ -405,3 +405,53 @@ def test_a_new_learner_opening_pages_at_once_keeps_one_invitation(app, db, scena
     assert orphans == 0
     _report(f"new learner, {processes} pages at once ({scenario})", rounds=RACE_ROUNDS, processes=processes,
             lost=0, retries=race.retries(reports), seconds=f"{elapsed:.2f}")
+
+
+# ---------------------------------------------------------------------------------------------
+# one learner redeems the code from several tabs at once (issue 14, item 7)
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("invited", [True, False], ids=["invited", "uninvited"])
+def test_simultaneous_redeems_by_one_learner_write_one_history_entry(app, db, invited):
+    """8 processes redeem the code for the same learner at once (each with its own clock): every call succeeds,
+    one "code redeemed" history entry is written, and the redeem time is the first redeem's (the one that wrote
+    that entry), never overwritten by a later call."""
+    courses = _courses(db, 2)
+    contract = _contract("REDEEM", ContractType.VOUCHER, seats=SEATS, activities=courses)
+    services.update_contract(contract, require_invitation_code=True)
+    learners = _learners(db, ROUNDS, "redeem-invited-" if invited else "redeem-new-")
+    if invited:
+        services.invite(contract, users=learners)
+    cid, code, course_ids = contract.id, contract.invitation_code, [c.id for c in courses]
+    user_ids, emails = [u.id for u in learners], [u.email_address for u in learners]
+    url = _release(db)
+
+    started = time.perf_counter()
+    reports = race.run("redeem_rounds", url, WORKERS, lambda w: {"rounds": [(u, code) for u in user_ids]})
+    elapsed = time.perf_counter() - started
+
+    m = services._m()
+    db.session.remove()
+    clocks = {rep["clock"].replace(tzinfo=None) for rep in reports}
+    problems = []
+    for user_id, email in zip(user_ids, emails):
+        invitations = db.session.execute(sa.select(m.Invitation).where(
+            m.Invitation.contract_id == cid, m.Invitation.user_id == user_id)).scalars().all()
+        entries = db.session.execute(sa.select(m.HistoryEntry).where(
+            m.HistoryEntry.contract_id == cid, m.HistoryEntry.action == "code_redeemed",
+            m.HistoryEntry.message.contains(email))).scalars().all()
+        if len(invitations) != 1 or not entries:
+            problems.append(f"{email}: {len(invitations)} invitations, {len(entries)} 'code redeemed' entries")
+            continue
+        [invitation], first = invitations, min(entries, key=lambda e: e.id)
+        if len(entries) != 1:
+            problems.append(f"{email}: {len(entries)} 'code redeemed' entries")
+        if invitation.status is not InvitationStatus.ACCEPTED or invitation.code_redeemed_at not in clocks:
+            problems.append(f"{email}: {invitation.status} redeemed at {invitation.code_redeemed_at}")
+        elif invitation.code_redeemed_at != first.at:
+            problems.append(f"{email}: redeem time {invitation.code_redeemed_at} overwrote the first, {first.at}")
+        if sorted(a.id for a in invitation.fixed_activities) != course_ids:
+            problems.append(f"{email}: covers {[a.id for a in invitation.fixed_activities]}")
+    outcomes = race.tally(reports)
+    assert outcomes == {"ok": WORKERS * ROUNDS} and not problems, (dict(outcomes), problems)
+    _report(f"redeem x{WORKERS} ({'invited' if invited else 'uninvited'})", rounds=ROUNDS, duplicates=0,
+            retries=race.retries(reports), seconds=f"{elapsed:.2f}")
