@@ -208,6 +208,22 @@ def job_redeem_rounds(barrier: Any, index: int, *, rounds: list[tuple[Any, str]]
     return {"outcomes": outcomes, "clock": rules.clock}
 
 
+def job_enroll_or_delete(barrier: Any, index: int, *, role: str, rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Round ``r``: learners who loaded the contract enroll while an admin deletes it."""
+    outcomes = []
+    for r in rounds:
+        contract = services.get_contract(r["contract_id"])  # the learner's page (or the admin's) loaded it
+        user = host.db.session.get(host.Account, r["user_id"])
+        barrier.wait(BARRIER_TIMEOUT)
+        _sleep_ms(r["delay_ms"])
+        if role == "admin":
+            outcome, _ = _call(lambda: services.delete_contract(contract, actor=user))
+        else:
+            outcome, _ = _call(lambda: services.enroll(user, contract, r["activity_id"]))
+        outcomes.append(outcome)
+    return {"outcomes": outcomes}
+
+
 JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "enroll": job_enroll,
     "enroll_rounds": job_enroll_rounds,
@@ -215,4 +231,5 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "redeem_or_regenerate": job_redeem_or_regenerate,
     "learner_pages": job_learner_pages,
     "redeem_rounds": job_redeem_rounds,
+    "enroll_or_delete": job_enroll_or_delete,
 }

@@ -455,3 +455,44 @@ def test_simultaneous_redeems_by_one_learner_write_one_history_entry(app, db, in
     assert outcomes == {"ok": WORKERS * ROUNDS} and not problems, (dict(outcomes), problems)
     _report(f"redeem x{WORKERS} ({'invited' if invited else 'uninvited'})", rounds=ROUNDS, duplicates=0,
             retries=race.retries(reports), seconds=f"{elapsed:.2f}")
+
+
+# ---------------------------------------------------------------------------------------------
+# a contract deleted while its learners enroll (issue 14, item 8)
+# ---------------------------------------------------------------------------------------------
+def test_enrolling_while_the_contract_is_deleted(app, db):
+    """Round ``r``: 5 learners who loaded contract ``r`` enroll while an admin deletes it (0-15 ms apart, so
+    either side gets there first). Every learner is enrolled or told the contract no longer exists (never an
+    unexpected error), the delete always succeeds, and nothing of the contract is left behind."""
+    n_learners = 5
+    admin = host.Account(email_address="deleter@race.example.com", is_manager=True)
+    db.session.add(admin)
+    learners = _learners(db, n_learners, "deleted-")
+    courses = _courses(db, 1)
+    contract_ids = []
+    for r in range(RACE_ROUNDS):
+        contract = _contract(f"GONE{r}", ContractType.VOUCHER, seats=SEATS, activities=courses)
+        services.invite(contract, users=learners)
+        contract_ids.append(contract.id)
+    admin_id, user_ids, course_id = admin.id, [u.id for u in learners], courses[0].id
+    url = _release(db)
+
+    started = time.perf_counter()
+    reports = race.run("enroll_or_delete", url, n_learners + 1, lambda w: {
+        "role": "admin" if w == n_learners else "learner",
+        "rounds": [{"contract_id": cid, "user_id": admin_id if w == n_learners else user_ids[w],
+                    "activity_id": course_id, "delay_ms": 0 if w == n_learners else (r % 6) * 3}
+                   for r, cid in enumerate(contract_ids)]})
+    elapsed = time.perf_counter() - started
+
+    *learner_reports, admin_report = reports
+    assert set(admin_report["outcomes"]) == {"ok"}, admin_report["outcomes"]
+    outcomes = race.tally(learner_reports)
+    assert set(outcomes) <= {"ok", "ContractNotFound"}, outcomes
+    m = services._m()
+    db.session.remove()
+    for model in (m.Contract, m.Invitation, m.Seat, m.Enrollment, m.InvitationActivity, m.ContractActivity):
+        assert _count(db, model) == 0, model
+    assert _count(db, host.CourseEnrollment) == outcomes["ok"]  # host enrollments are kept
+    _report("enroll x5 vs delete", rounds=RACE_ROUNDS, enrolled=outcomes["ok"], refused=outcomes["ContractNotFound"],
+            retries=race.retries(reports), seconds=f"{elapsed:.2f}")

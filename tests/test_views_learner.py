@@ -404,3 +404,67 @@ def test_invitations_page_and_widget_issue_the_same_queries_for_2_or_30_invitati
     few = _queries_for_pages(app, db, make_user, make_contract, courses, 2)
     many = _queries_for_pages(app, db, make_user, make_contract, courses, 30)
     assert few == many, (few, many)
+
+
+# ---------------------------------------------------------------------------------------------
+# a contract deleted while the learner enrolls (issue 14, item 8)
+# ---------------------------------------------------------------------------------------------
+def test_enrolling_in_a_contract_deleted_meanwhile_shows_that_it_is_gone(app, db, make_user, make_contract, courses,
+                                                                        monkeypatch):
+    """The contract is deleted between the page finding the learner's invitation and the enrollment."""
+    from .conftest import in_another_request
+
+    ana = make_user()
+    contract = make_contract(activities=courses[:1], require_invitation_code=False)
+    invited(contract, ana)
+    cid = contract.id
+    client = client_for(app, ana)
+    csrf = token(client)
+    offers = services.invitation_offers
+
+    def offers_then_delete(user, invitations=None):
+        found = offers(user, invitations)
+        in_another_request(app, lambda: services.delete_contract(services.get_contract(cid)))
+        return found
+
+    monkeypatch.setattr(services, "invitation_offers", offers_then_delete)
+    response = client.post(enroll_url(contract, courses[0]),  # posted from the contract's page, which is gone
+                           data={"csrf_token": csrf, "next": f"{PREFIX}/contracts/{cid}"})
+    monkeypatch.undo()
+
+    assert response.status_code == 302 and response.headers["Location"].endswith(PREFIX + "/")
+    page = client.get(response.headers["Location"])
+    assert page.status_code == 200
+    assert "This learning contract no longer exists: it may have been deleted." in text(page)
+    assert count(db, host.CourseEnrollment) == 0
+
+
+def test_enrolling_while_the_contract_is_deleted_during_a_retry_is_not_a_server_error(app, db, make_user,
+                                                                                     make_contract, courses,
+                                                                                     monkeypatch):
+    """A locked database makes the enrollment retry, and the contract is deleted before the retry."""
+    from sqlalchemy import exc as sa_exc
+
+    from flask_learning_contracts.services import _core
+
+    from .conftest import in_another_request
+
+    ana = make_user()
+    contract = make_contract(activities=courses[:1], require_invitation_code=False)
+    invited(contract, ana)
+    cid = contract.id
+    client = client_for(app, ana)
+    csrf = token(client)
+    rules = app.extensions["learning_contracts"].rules
+
+    def locked(user, activity, on_contract):
+        raise sa_exc.OperationalError("INSERT …", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(rules, "enroll_in_activity", locked)
+    monkeypatch.setattr(_core.time, "sleep", lambda seconds: in_another_request(
+        app, lambda: services.delete_contract(services.get_contract(cid))))
+    response = client.post(enroll_url(contract, courses[0]), data={"csrf_token": csrf}, follow_redirects=True)
+
+    assert response.status_code == 200
+    assert "This learning contract no longer exists: it may have been deleted." in text(response)
+    assert count(db, host.CourseEnrollment) == 0
