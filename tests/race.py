@@ -224,6 +224,38 @@ def job_enroll_or_delete(barrier: Any, index: int, *, role: str, rounds: list[di
     return {"outcomes": outcomes}
 
 
+def job_wrong_codes(barrier: Any, index: int, *, user_id: Any, ip: str, attempts: int, limit: str, storage_uri: str,
+                    namespace: str, evaluation_ms: float) -> dict[str, Any]:
+    """Post ``attempts`` wrong codes through the learner's code form, as ``user_id`` from ``ip``, all workers at
+    the same moment; the workers share the rate limiter's storage (``storage_uri``, keys under ``namespace``).
+    ``evaluation_ms`` slows each evaluation of a code down (a busy database), which widens any window between
+    deciding that an attempt is allowed and counting it."""
+    from flask import current_app
+
+    from flask_learning_contracts.views import ratelimit
+
+    from .views_support import PREFIX, client_for, token
+
+    # this run's own counters, in a storage other runs may share
+    current_app.extensions["learning_contracts"].limiter = ratelimit.CodeAttemptLimiter(limit, storage_uri,
+                                                                                        namespace=namespace)
+    if evaluation_ms:
+        redeem = services.redeem_code
+
+        def slow_redeem(user: Any, code: str) -> Any:
+            _sleep_ms(evaluation_ms)
+            return redeem(user, code)
+
+        services.redeem_code = slow_redeem  # type: ignore[assignment]  # this worker process only
+    client = client_for(current_app, host.db.session.get(host.Account, user_id), REMOTE_ADDR=ip)
+    csrf = token(client)
+    host.db.session.remove()
+    barrier.wait(BARRIER_TIMEOUT)
+    statuses = [client.post(PREFIX + "/code", data={"code": "AAAA-BBBB-CCCC", "csrf_token": csrf}).status_code
+                for _attempt in range(attempts)]
+    return {"outcomes": ["ok"] * attempts, "statuses": statuses}
+
+
 JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "enroll": job_enroll,
     "enroll_rounds": job_enroll_rounds,
@@ -232,4 +264,5 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "learner_pages": job_learner_pages,
     "redeem_rounds": job_redeem_rounds,
     "enroll_or_delete": job_enroll_or_delete,
+    "wrong_codes": job_wrong_codes,
 }

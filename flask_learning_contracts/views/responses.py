@@ -2,8 +2,8 @@
 
 * A :class:`~flask_learning_contracts.errors.LearningContractError` raised while handling a form post is
   flashed and the learner is sent back where they came from (the form's ``next`` field, else a sensible
-  page; after ``ContractNotFound``, the list of their invitations or contracts); on any other request, and always for ``RateLimited`` (HTTP 429), a friendly page with the error's
-  ``http_status`` is shown.
+  page; after ``ContractNotFound``, the list of their invitations or contracts); on any other request, and
+  always for ``RateLimited`` (HTTP 429), a friendly page with the error's ``http_status`` is shown.
 * A missing or wrong CSRF token gives a friendly 400 page; ``abort(403/404)`` give friendly pages too.
 
 Only the extension's own blueprint is covered: the host's error handlers are never touched.
