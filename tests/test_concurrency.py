@@ -1,9 +1,10 @@
-"""Multi-process proofs of the seat guarantees (SPEC rules 4, 5, 8, 10), on a SQLite file and on PostgreSQL.
+"""Multi-process proofs of the seat guarantees (SPEC rules 4, 5, 8, 9, 10), on a SQLite file and on PostgreSQL.
 
 Every race runs in real OS processes, each with its own app, engine and connections (like gunicorn
 workers), released together by a barrier. Assertions never depend on who wins a race, only on the
 invariants that must hold whoever wins: ``seats_used == count(seat rows) <= seats``, one enrollment
-per (learner, activity), the per-user limit, revoke-xor-enroll, and no half-redeemed code.
+per (learner, activity), the per-user limit, revoke-xor-enroll, no half-redeemed code, one live invitation
+per newly linked learner, one "code redeemed" entry per learner, nothing left of a deleted contract.
 
 ``LEARNING_CONTRACTS_RACE_REPORT=1`` prints the measured figures (attempts, seats, retries, time).
 """

@@ -294,9 +294,9 @@ def enroll(user: HostUser, contract: Contract, activity: ActivityRef) -> Enrollm
     """
     try:
         return _enroll(user, contract, activity)
-    except sa_orm.exc.ObjectDeletedError as error:  # the caller's contract reloaded on use, and its row is gone
+    except sa_orm.exc.ObjectDeletedError:  # the caller's contract reloaded on use, and its row is gone
         _ensure_contract_exists(contract)
-        raise error
+        raise
 
 
 def _enroll(user: HostUser, contract: Contract, activity: ActivityRef) -> Enrollment:

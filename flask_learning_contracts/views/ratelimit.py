@@ -19,10 +19,10 @@ reset their counter). So each counter here is a moving window of *named* attempt
 (member: the attempt's id, score: the Redis server's clock) changed by one Lua script, so the check and the
 insert are one step for every process sharing that Redis; with ``memory://`` the same structure in a dict
 under a lock (one process; its threads share it). ``limits`` still parses the limit and the storage URI
-(``LEARNING_CONTRACTS_RATELIMIT_STORAGE_URI``: ``memory://`` counts per process; use ``redis://…`` — or
-``rediss://``, ``redis+unix://``, ``redis+sentinel://``, ``redis+cluster://`` — when the app runs in several
-worker processes). Behind a proxy, wrap the app in Werkzeug's ``ProxyFix`` so ``request.remote_addr`` is the
-learner's address.
+(``LEARNING_CONTRACTS_RATELIMIT_STORAGE_URI``: ``memory://`` counts per process; use ``redis://…`` — any Redis
+URI ``limits`` accepts; each script call touches one key, as Redis Cluster requires — when the app runs in
+several worker processes). Behind a proxy, wrap the app in Werkzeug's ``ProxyFix`` so ``request.remote_addr``
+is the learner's address.
 """
 from __future__ import annotations
 
