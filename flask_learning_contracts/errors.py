@@ -115,3 +115,10 @@ class HostEnrollmentFailed(LearningContractError):
 class Busy(LearningContractError):
     default_message = "The system is busy. Please try again in a moment."
     http_status = 503
+
+
+class ContractNotFound(LearningContractError):
+    """The contract is gone: deleted since the caller loaded it (e.g. while a learner was enrolling)."""
+
+    default_message = "This learning contract no longer exists: it may have been deleted."
+    http_status = 404

@@ -107,3 +107,28 @@ def invite_one(contract, user, **kwargs):
     report = services.invite(contract, users=[user], **kwargs)
     assert len(report.invited) == 1, report
     return services.get_invitation(report.invited[0].invitation_id)
+
+
+def in_another_request(app, work):
+    """Run ``work()`` as another request would, while the caller is in the middle of a service call: in a
+    thread of its own (so outside the caller's transaction), with its own app context and session, committed
+    before this returns. Returns what ``work`` returned; re-raises what it raised."""
+    import threading
+
+    outcome: dict = {}
+
+    def run():
+        with app.app_context():
+            try:
+                outcome["value"] = work()
+            except BaseException as error:  # noqa: BLE001 - handed to the caller
+                outcome["error"] = error
+            finally:
+                host.db.session.remove()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(30)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")

@@ -173,9 +173,96 @@ def job_redeem_or_regenerate(barrier: Any, index: int, *, contract_id: int, role
     return {"outcomes": outcomes, "codes": codes_seen}
 
 
+def job_learner_pages(barrier: Any, index: int, *, path: str, user_ids: list[Any]) -> dict[str, Any]:
+    """Round ``r``: every worker loads the learner page ``path`` as learner ``user_ids[r]`` at the same moment
+    (a request through the Flask test client, like a browser opening several tabs)."""
+    from flask import current_app
+
+    from .views_support import client_for
+
+    outcomes, statuses = [], []
+    for user_id in user_ids:
+        client = client_for(current_app, host.db.session.get(host.Account, user_id))
+        host.db.session.remove()
+        barrier.wait(BARRIER_TIMEOUT)
+        outcome, status = _call(lambda: client.get(path).status_code)
+        outcomes.append(outcome if status in (None, 200) else f"HTTP {status}")
+        statuses.append(status)
+    return {"outcomes": outcomes, "statuses": statuses}
+
+
+def job_redeem_rounds(barrier: Any, index: int, *, rounds: list[tuple[Any, str]]) -> dict[str, Any]:
+    """Round ``r``: every worker redeems the code ``rounds[r][1]`` for learner ``rounds[r][0]`` at the same
+    moment. Each worker's clock is ``index`` minutes later, so which call wrote the redeem time shows."""
+    import datetime as dt
+
+    from flask import current_app
+
+    rules = current_app.extensions["learning_contracts"].rules
+    rules.clock = rules.clock + dt.timedelta(minutes=index)
+    outcomes = []
+    for user_id, code in rounds:
+        barrier.wait(BARRIER_TIMEOUT)
+        outcome, _ = _call(lambda: services.redeem_code(host.db.session.get(host.Account, user_id), code))
+        outcomes.append(outcome)
+    return {"outcomes": outcomes, "clock": rules.clock}
+
+
+def job_enroll_or_delete(barrier: Any, index: int, *, role: str, rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Round ``r``: learners who loaded the contract enroll while an admin deletes it."""
+    outcomes = []
+    for r in rounds:
+        contract = services.get_contract(r["contract_id"])  # the learner's page (or the admin's) loaded it
+        user = host.db.session.get(host.Account, r["user_id"])
+        barrier.wait(BARRIER_TIMEOUT)
+        _sleep_ms(r["delay_ms"])
+        if role == "admin":
+            outcome, _ = _call(lambda: services.delete_contract(contract, actor=user))
+        else:
+            outcome, _ = _call(lambda: services.enroll(user, contract, r["activity_id"]))
+        outcomes.append(outcome)
+    return {"outcomes": outcomes}
+
+
+def job_wrong_codes(barrier: Any, index: int, *, user_id: Any, ip: str, attempts: int, limit: str, storage_uri: str,
+                    namespace: str, evaluation_ms: float) -> dict[str, Any]:
+    """Post ``attempts`` wrong codes through the learner's code form, as ``user_id`` from ``ip``, all workers at
+    the same moment; the workers share the rate limiter's storage (``storage_uri``, keys under ``namespace``).
+    ``evaluation_ms`` slows each evaluation of a code down (a busy database), which widens any window between
+    deciding that an attempt is allowed and counting it."""
+    from flask import current_app
+
+    from flask_learning_contracts.views import ratelimit
+
+    from .views_support import PREFIX, client_for, token
+
+    # this run's own counters, in a storage other runs may share
+    current_app.extensions["learning_contracts"].limiter = ratelimit.CodeAttemptLimiter(limit, storage_uri,
+                                                                                        namespace=namespace)
+    if evaluation_ms:
+        redeem = services.redeem_code
+
+        def slow_redeem(user: Any, code: str) -> Any:
+            _sleep_ms(evaluation_ms)
+            return redeem(user, code)
+
+        services.redeem_code = slow_redeem  # type: ignore[assignment]  # this worker process only
+    client = client_for(current_app, host.db.session.get(host.Account, user_id), REMOTE_ADDR=ip)
+    csrf = token(client)
+    host.db.session.remove()
+    barrier.wait(BARRIER_TIMEOUT)
+    statuses = [client.post(PREFIX + "/code", data={"code": "AAAA-BBBB-CCCC", "csrf_token": csrf}).status_code
+                for _attempt in range(attempts)]
+    return {"outcomes": ["ok"] * attempts, "statuses": statuses}
+
+
 JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "enroll": job_enroll,
     "enroll_rounds": job_enroll_rounds,
     "revoke_or_enroll": job_revoke_or_enroll,
     "redeem_or_regenerate": job_redeem_or_regenerate,
+    "learner_pages": job_learner_pages,
+    "redeem_rounds": job_redeem_rounds,
+    "enroll_or_delete": job_enroll_or_delete,
+    "wrong_codes": job_wrong_codes,
 }

@@ -622,6 +622,23 @@ def test_invite_by_csv_reports_every_row(app, make_contract, make_course, make_u
     assert count(host.db, invitation_model(app)) == 2
 
 
+@pytest.mark.parametrize("lines", [
+    [f"twice{i}@example.org" for i in range(500)] * 2,  # the same 500 addresses pasted twice
+    ["one@example.org"] * 1001,  # one address on 1,001 lines
+], ids=["500-twice", "one-address-1001-lines"])
+def test_csv_of_repeated_addresses_reports_the_duplicates(app, make_contract, make_course, as_manager, lines):
+    """Issue 14, item 2: a later 500-line batch of addresses already seen was a 500 (IndexError)."""
+    contract = make_contract(ContractType.SUBSCRIPTION, code="CSV", activities=[make_course()])
+    response = _upload(as_manager, contract, payload="\n".join(lines))
+    assert response.status_code == 200
+    shown = text(response)
+    unique = len(set(lines))
+    assert "Invitation results" in shown
+    assert f"{len(lines)} {lines[-1]} Already invited Listed earlier on line {lines.index(lines[-1]) + 1}." in shown
+    assert shown.count("Already invited Listed earlier on line") == len(lines) - unique
+    assert count(host.db, invitation_model(app)) == unique
+
+
 def test_csv_that_cannot_be_read_is_refused_with_a_message(make_contract, as_manager):
     contract = make_contract(ContractType.SUBSCRIPTION, code="CSV")
     response = _upload(as_manager, contract, payload="", name="empty.csv")

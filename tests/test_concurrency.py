@@ -1,9 +1,10 @@
-"""Multi-process proofs of the seat guarantees (SPEC rules 4, 5, 8, 10), on a SQLite file and on PostgreSQL.
+"""Multi-process proofs of the seat guarantees (SPEC rules 4, 5, 8, 9, 10), on a SQLite file and on PostgreSQL.
 
 Every race runs in real OS processes, each with its own app, engine and connections (like gunicorn
 workers), released together by a barrier. Assertions never depend on who wins a race, only on the
 invariants that must hold whoever wins: ``seats_used == count(seat rows) <= seats``, one enrollment
-per (learner, activity), the per-user limit, revoke-xor-enroll, and no half-redeemed code.
+per (learner, activity), the per-user limit, revoke-xor-enroll, no half-redeemed code, one live invitation
+per newly linked learner, one "code redeemed" entry per learner, nothing left of a deleted contract.
 
 ``LEARNING_CONTRACTS_RACE_REPORT=1`` prints the measured figures (attempts, seats, retries, time).
 """
@@ -345,3 +346,154 @@ def test_redeem_and_regenerate_code_at_the_same_moment(app, db):
         services.redeem_code(late, admin["codes"][0][0])
     _report("redeem vs regenerate", rounds=RACE_ROUNDS, redeem_won=wins["redeem"],
             regenerate_first=wins["regenerate first"], retries=race.retries(reports), seconds=f"{elapsed:.2f}")
+
+
+# ---------------------------------------------------------------------------------------------
+# a new learner opens several learner pages at once (issue 14, item 1)
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("processes", [2, WORKERS])
+@pytest.mark.parametrize("scenario", ["link", "merge"])
+def test_a_new_learner_opening_pages_at_once_keeps_one_invitation(app, db, scenario, processes):
+    """An e-mail invitation to an address without an account; the person signs up and ``processes`` learner
+    pages load at the same moment, each linking the invitation through ``invitations_for``.
+
+    ``link``: the invitation becomes the learner's (Outstanding). ``merge``: the learner already holds an
+    invitation under their previous e-mail, so the e-mail invitation is merged into it (one invitation
+    covering the activities of both). Either way: exactly one live invitation, no error page."""
+    courses = _courses(db, 2)
+    contract = _contract("LINK", ContractType.VOUCHER, seats=SEATS, activities=courses)
+    learners = _learners(db, RACE_ROUNDS, f"{scenario}-old-" if scenario == "merge" else "unused-")
+    if scenario == "merge":  # invited under their old address (first course), then by e-mail (second course)
+        services.invite(contract, users=learners, activities=[courses[0]])
+    emails = [f"{scenario}-new-{r}@race.example.com" for r in range(RACE_ROUNDS)]
+    report = services.invite(contract, emails=emails, activities=[courses[1]])
+    assert len(report.not_registered) == RACE_ROUNDS
+    for learner, email in zip(learners, emails):  # sign-up (link) or e-mail change (merge)
+        learner.email_address = email
+    db.session.commit()
+    cid, user_ids, course_ids = contract.id, [u.id for u in learners], [c.id for c in courses]
+    url = _release(db)
+
+    started = time.perf_counter()
+    reports = race.run("learner_pages", url, processes, lambda w: {"path": "/learning-contracts/",
+                                                                   "user_ids": user_ids})
+    elapsed = time.perf_counter() - started
+
+    m = services._m()
+    db.session.remove()
+    problems = []  # every broken round, so a failure shows how often each violation happened
+    for user_id, email in zip(user_ids, emails):
+        live = db.session.execute(sa.select(m.Invitation).where(
+            m.Invitation.contract_id == cid, m.Invitation.status != InvitationStatus.REVOKED,
+            sa.or_(m.Invitation.user_id == user_id, m.Invitation.email == email))).scalars().all()
+        if len(live) != 1:
+            problems.append(f"{email}: {len(live)} live invitations")
+            continue
+        [invitation] = live
+        if (invitation.user_id, invitation.status) != (user_id, InvitationStatus.OUTSTANDING):
+            problems.append(f"{email}: {invitation.status} for {invitation.user_id}")
+        expected = course_ids if scenario == "merge" else course_ids[1:]
+        if sorted(a.id for a in invitation.fixed_activities) != expected:
+            problems.append(f"{email}: covers {[a.id for a in invitation.fixed_activities]}")
+        action = "invitation_merged" if scenario == "merge" else "linked"
+        entries = _count(db, m.HistoryEntry, m.HistoryEntry.contract_id == cid, m.HistoryEntry.action == action,
+                         m.HistoryEntry.message.contains(email))
+        if entries != 1:
+            problems.append(f"{email}: {entries} '{action}' history entries")
+    outcomes = race.tally(reports)
+    assert outcomes == {"ok": processes * RACE_ROUNDS} and not problems, (dict(outcomes), problems)
+    orphans = _count(db, m.InvitationActivity, ~m.InvitationActivity.invitation_id.in_(sa.select(m.Invitation.id)))
+    assert orphans == 0
+    _report(f"new learner, {processes} pages at once ({scenario})", rounds=RACE_ROUNDS, processes=processes,
+            lost=0, retries=race.retries(reports), seconds=f"{elapsed:.2f}")
+
+
+# ---------------------------------------------------------------------------------------------
+# one learner redeems the code from several tabs at once (issue 14, item 7)
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("invited", [True, False], ids=["invited", "uninvited"])
+def test_simultaneous_redeems_by_one_learner_write_one_history_entry(app, db, invited):
+    """8 processes redeem the code for the same learner at once (each with its own clock): every call succeeds,
+    one "code redeemed" history entry is written, and the redeem time is the first redeem's (the one that wrote
+    that entry), never overwritten by a later call."""
+    courses = _courses(db, 2)
+    contract = _contract("REDEEM", ContractType.VOUCHER, seats=SEATS, activities=courses)
+    services.update_contract(contract, require_invitation_code=True)
+    learners = _learners(db, ROUNDS, "redeem-invited-" if invited else "redeem-new-")
+    if invited:
+        services.invite(contract, users=learners)
+    cid, code, course_ids = contract.id, contract.invitation_code, [c.id for c in courses]
+    user_ids, emails = [u.id for u in learners], [u.email_address for u in learners]
+    url = _release(db)
+
+    started = time.perf_counter()
+    reports = race.run("redeem_rounds", url, WORKERS, lambda w: {"rounds": [(u, code) for u in user_ids]})
+    elapsed = time.perf_counter() - started
+
+    m = services._m()
+    db.session.remove()
+    clocks = {rep["clock"].replace(tzinfo=None) for rep in reports}
+    problems = []
+    for user_id, email in zip(user_ids, emails):
+        invitations = db.session.execute(sa.select(m.Invitation).where(
+            m.Invitation.contract_id == cid, m.Invitation.user_id == user_id)).scalars().all()
+        entries = db.session.execute(sa.select(m.HistoryEntry).where(
+            m.HistoryEntry.contract_id == cid, m.HistoryEntry.action == "code_redeemed",
+            m.HistoryEntry.message.contains(email))).scalars().all()
+        if len(invitations) != 1 or not entries:
+            problems.append(f"{email}: {len(invitations)} invitations, {len(entries)} 'code redeemed' entries")
+            continue
+        [invitation], first = invitations, min(entries, key=lambda e: e.id)
+        if len(entries) != 1:
+            problems.append(f"{email}: {len(entries)} 'code redeemed' entries")
+        if invitation.status is not InvitationStatus.ACCEPTED or invitation.code_redeemed_at not in clocks:
+            problems.append(f"{email}: {invitation.status} redeemed at {invitation.code_redeemed_at}")
+        elif invitation.code_redeemed_at != first.at:
+            problems.append(f"{email}: redeem time {invitation.code_redeemed_at} overwrote the first, {first.at}")
+        if sorted(a.id for a in invitation.fixed_activities) != course_ids:
+            problems.append(f"{email}: covers {[a.id for a in invitation.fixed_activities]}")
+    outcomes = race.tally(reports)
+    assert outcomes == {"ok": WORKERS * ROUNDS} and not problems, (dict(outcomes), problems)
+    _report(f"redeem x{WORKERS} ({'invited' if invited else 'uninvited'})", rounds=ROUNDS, duplicates=0,
+            retries=race.retries(reports), seconds=f"{elapsed:.2f}")
+
+
+# ---------------------------------------------------------------------------------------------
+# a contract deleted while its learners enroll (issue 14, item 8)
+# ---------------------------------------------------------------------------------------------
+def test_enrolling_while_the_contract_is_deleted(app, db):
+    """Round ``r``: 5 learners who loaded contract ``r`` enroll while an admin deletes it (0-15 ms apart, so
+    either side gets there first). Every learner is enrolled or told the contract no longer exists (never an
+    unexpected error), the delete always succeeds, and nothing of the contract is left behind."""
+    n_learners = 5
+    admin = host.Account(email_address="deleter@race.example.com", is_manager=True)
+    db.session.add(admin)
+    learners = _learners(db, n_learners, "deleted-")
+    courses = _courses(db, 1)
+    contract_ids = []
+    for r in range(RACE_ROUNDS):
+        contract = _contract(f"GONE{r}", ContractType.VOUCHER, seats=SEATS, activities=courses)
+        services.invite(contract, users=learners)
+        contract_ids.append(contract.id)
+    admin_id, user_ids, course_id = admin.id, [u.id for u in learners], courses[0].id
+    url = _release(db)
+
+    started = time.perf_counter()
+    reports = race.run("enroll_or_delete", url, n_learners + 1, lambda w: {
+        "role": "admin" if w == n_learners else "learner",
+        "rounds": [{"contract_id": cid, "user_id": admin_id if w == n_learners else user_ids[w],
+                    "activity_id": course_id, "delay_ms": 0 if w == n_learners else (r % 6) * 3}
+                   for r, cid in enumerate(contract_ids)]})
+    elapsed = time.perf_counter() - started
+
+    *learner_reports, admin_report = reports
+    assert set(admin_report["outcomes"]) == {"ok"}, admin_report["outcomes"]
+    outcomes = race.tally(learner_reports)
+    assert set(outcomes) <= {"ok", "ContractNotFound"}, outcomes
+    m = services._m()
+    db.session.remove()
+    for model in (m.Contract, m.Invitation, m.Seat, m.Enrollment, m.InvitationActivity, m.ContractActivity):
+        assert _count(db, model) == 0, model
+    assert _count(db, host.CourseEnrollment) == outcomes["ok"]  # host enrollments are kept
+    _report("enroll x5 vs delete", rounds=RACE_ROUNDS, enrolled=outcomes["ok"], refused=outcomes["ContractNotFound"],
+            retries=race.retries(reports), seconds=f"{elapsed:.2f}")

@@ -3,6 +3,7 @@ redeemable by an uninvited learner, closed to a revoked one.
 """
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections import Counter
 
@@ -10,7 +11,7 @@ import pytest
 
 from flask_learning_contracts import ContractType, InvitationStatus, codes, errors, services
 
-from .conftest import count, invite_one
+from .conftest import count, in_another_request, invite_one
 
 VOUCHER, SUBSCRIPTION = ContractType.VOUCHER, ContractType.SUBSCRIPTION
 S = InvitationStatus
@@ -166,6 +167,42 @@ def test_a_learner_revoked_before_registering_cannot_redeem_after_signing_up(mak
     learner = make_user("Later@Example.com")
     with pytest.raises(errors.InvitationRevoked):
         services.redeem_code(learner, contract.invitation_code)
+
+
+def test_a_repeated_redeem_keeps_the_first_redeem_time_and_one_history_entry(make_contract, make_user, courses,
+                                                                            rules, m, db):
+    contract = make_contract(VOUCHER, activities=courses)
+    learner = make_user()
+    invitation = invite_one(contract, learner)
+    first = services.redeem_code(learner, contract.invitation_code).code_redeemed_at
+    rules.clock += dt.timedelta(hours=1)
+    again = services.redeem_code(learner, contract.invitation_code)
+    assert again.id == invitation.id and again.status is S.ACCEPTED and again.code_redeemed_at == first
+    assert count(db, m.HistoryEntry, m.HistoryEntry.action == "code_redeemed") == 1
+
+
+def test_an_invitation_revoked_while_its_code_is_redeemed_is_refused(app, make_contract, make_user, courses,
+                                                                    monkeypatch, m, db):
+    """The admin's revoke commits between the redeem reading the learner's invitation and writing it."""
+    from flask_learning_contracts.services import redemption
+
+    contract = make_contract(VOUCHER, activities=courses)
+    learner = make_user()
+    invitation_id = invite_one(contract, learner).id
+    read = redemption._live_invitation
+
+    def read_then_revoke(contract_id, user):
+        found = read(contract_id, user)
+        in_another_request(app, lambda: services.revoke(services.get_invitation(invitation_id)))
+        return found
+
+    monkeypatch.setattr(redemption, "_live_invitation", read_then_revoke)
+    with pytest.raises(errors.InvitationRevoked):
+        services.redeem_code(learner, contract.invitation_code)
+    db.session.remove()
+    stored = services.get_invitation(invitation_id)
+    assert stored.status is S.REVOKED and stored.code_redeemed_at is None
+    assert count(db, m.HistoryEntry, m.HistoryEntry.action == "code_redeemed") == 0
 
 
 def test_a_revoked_learner_on_one_contract_may_still_redeem_another(make_contract, make_user, courses):

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask_learning_contracts import ContractType, InvitationStatus, errors, services
 
 from . import host
-from .conftest import count, invite_one
+from .conftest import count, in_another_request, invite_one
 
 VOUCHER, SUBSCRIPTION = ContractType.VOUCHER, ContractType.SUBSCRIPTION
 
@@ -576,3 +576,70 @@ def test_seat_summaries_match_seat_summary(make_contract, make_user, courses):
     many = services.seat_summaries(contracts)
     assert [many[c.id] for c in contracts] == [services.seat_summary(c) for c in contracts]
     assert [(many[c.id].used, many[c.id].available) for c in contracts] == [(2, 1), (1, 1)]
+
+
+# ---------------------------------------------------------------------------------------------
+# a contract deleted while a learner enrolls (issue 14, item 8)
+# ---------------------------------------------------------------------------------------------
+def _load_then_delete(app, db, contract, learner, course):
+    """The caller loads the contract, learner and activity; then another request deletes the contract."""
+    cid, uid, aid = contract.id, learner.id, course.id
+    db.session.remove()
+    contract = services.get_contract(cid)
+    loaded = contract, db.session.get(host.Account, uid), db.session.get(host.Course, aid)
+    in_another_request(app, lambda: services.delete_contract(services.get_contract(cid)))
+    return loaded
+
+
+def _nothing_written(db, m) -> None:
+    db.session.remove()
+    assert count(db, m.Enrollment) == count(db, m.Seat) == count(db, m.Invitation) == 0
+    assert count(db, host.CourseEnrollment) == 0
+
+
+@pytest.mark.parametrize("contract_type", [VOUCHER, SUBSCRIPTION])
+@pytest.mark.parametrize("caller", ["loaded", "expired"])
+def test_enrolling_through_a_contract_deleted_meanwhile_is_refused_as_gone(app, db, make_contract, make_user,
+                                                                          courses, m, contract_type, caller):
+    """``expired``: the caller's session committed after loading the contract (its attributes reload on use),
+    which raised ``ObjectDeletedError``; ``loaded``: they did not, which said "You have not been invited"."""
+    contract = open_contract(make_contract, contract_type, courses[:2])
+    learner = make_user()
+    invite_one(contract, learner)
+    contract, learner, course = _load_then_delete(app, db, contract, learner, courses[0])
+    if caller == "expired":
+        db.session.expire(contract)
+
+    with pytest.raises(errors.ContractNotFound) as refused:
+        services.enroll(learner, contract, course)
+    assert str(refused.value) == "This learning contract no longer exists: it may have been deleted."
+    _nothing_written(db, m)
+
+
+def test_a_contract_deleted_while_an_enrollment_waits_to_retry_is_refused_as_gone(app, db, make_contract,
+                                                                                 make_user, courses, rules, m,
+                                                                                 monkeypatch):
+    """The first attempt hits a locked database; before the retry, another request deletes the contract."""
+    from sqlalchemy import exc as sa_exc
+
+    from flask_learning_contracts.services import _core
+
+    contract = open_contract(make_contract, VOUCHER, courses[:1])
+    learner = make_user()
+    invite_one(contract, learner)
+    cid = contract.id
+    contract, learner, course = services.get_contract(cid), learner, courses[0]
+    attempts = []
+
+    def locked_once(user, activity, on_contract):
+        attempts.append(on_contract)
+        if len(attempts) == 1:
+            raise sa_exc.OperationalError("INSERT …", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(rules, "enroll_in_activity", locked_once)
+    monkeypatch.setattr(_core.time, "sleep", lambda seconds: in_another_request(
+        app, lambda: services.delete_contract(services.get_contract(cid))))
+    with pytest.raises(errors.ContractNotFound):
+        services.enroll(learner, contract, course)
+    assert len(attempts) == 1
+    _nothing_written(db, m)

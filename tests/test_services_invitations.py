@@ -674,3 +674,38 @@ def test_large_invites_batch_the_lookups(make_contract, courses, rules, monkeypa
     assert report.created == 1200
     assert 1 < len(calls) <= 3 and sum(calls) == 1200
     assert len(queries) < 60, len(queries)
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV files whose later batches repeat earlier addresses (issue 14, item 2)
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("lines, unique", [
+    ([f"twice{i}@example.com" for i in range(500)] * 2, 500),  # the same 500 addresses pasted twice
+    (["one@example.com"] * 1001, 1),  # one address on 1,001 lines
+], ids=["500-twice", "one-address-1001-lines"])
+def test_csv_whose_later_batch_holds_only_repeated_addresses_is_reported(make_contract, courses, m, db, lines,
+                                                                         unique):
+    """A 500-line batch that holds only addresses already seen is all duplicates: nothing to insert, every
+    line reported, the rest of the file still read."""
+    contract = make_contract(VOUCHER, activities=courses)
+    report = services.invite_csv(contract, csv_file("\n".join(lines) + "\n"))
+    assert len(report.not_registered) == unique and report.invited == report.invalid == []
+    assert [r.line for r in report.already_invited] == list(range(unique + 1, len(lines) + 1))
+    first_line = {email: number for number, email in reversed(list(enumerate(lines, start=1)))}
+    for row in report.already_invited:
+        assert row.message == f"Listed earlier on line {first_line[row.email]}."
+    assert count(db, m.Invitation) == unique
+    assert count(db, m.InvitationActivity) == unique * len(courses)
+
+
+def test_oversize_csv_of_one_repeated_address_is_refused_as_too_large(make_contract, courses, m, db):
+    """An 11 MiB file of one address (the default limit is 10 MiB): "too large", whatever its later batches
+    hold."""
+    contract = make_contract(VOUCHER, activities=courses)
+    line = b"same.person@example.com\n"
+    upload = io.BytesIO(line * (11 * 1024 * 1024 // len(line) + 1))
+    with pytest.raises(errors.ValidationError) as refused:
+        services.invite_csv(contract, upload)
+    assert refused.value.field == "file"
+    assert "larger than 10.0 MB" in str(refused.value)
+    assert count(db, m.Invitation) == 0

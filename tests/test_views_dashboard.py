@@ -288,6 +288,24 @@ def test_csv_upload_reports_each_line(client, db, contract, make_user):
                     ("7", "known@example.com", "Already invited")]
 
 
+@pytest.mark.parametrize("lines", [
+    [f"twice{i}@example.org" for i in range(500)] * 2,  # the same 500 addresses pasted twice
+    ["one@example.org"] * 1001,  # one address on 1,001 lines
+], ids=["500-twice", "one-address-1001-lines"])
+def test_csv_upload_of_repeated_addresses_reports_the_duplicates(client, contract, lines):
+    """Issue 14, item 2: a later 500-line batch of addresses already seen was a 500 (IndexError)."""
+    response = client.post(f"{MANAGE}/{contract.id}/invite/csv", data={
+        "csrf_token": token(client), "activities": [str(a.id) for a in contract.activities],
+        "file": (io.BytesIO("\n".join(lines).encode()), "people.csv")}, content_type="multipart/form-data")
+
+    assert response.status_code == 200
+    rows = re.findall(r"<tr>\s*<td>([^<]*)</td>\s*<td>([^<]*)</td>\s*<td><span[^>]*>([^<]*)</span>", text(response))
+    unique = len(set(lines))
+    assert rows == [(str(n), email, "Not registered" if n <= unique else "Already invited")
+                    for n, email in enumerate(lines, start=1)]
+    assert services.seat_summary(contract).by_status[InvitationStatus.NOT_REGISTERED] == unique
+
+
 def test_csv_that_is_not_text_is_refused_with_a_message(client, contract):
     response = client.post(f"{MANAGE}/{contract.id}/invite/csv", data={
         "csrf_token": token(client), "activities": [str(a.id) for a in contract.activities],

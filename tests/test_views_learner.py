@@ -219,6 +219,62 @@ def test_correct_codes_do_not_count_and_the_limit_lifts_when_the_window_passes(a
     assert wrong_code(client, csrf).status_code == 302
 
 
+def test_wrong_codes_from_many_threads_never_exceed_the_limit(app, make_user, monkeypatch):
+    """``memory://`` counters are shared by the threads of one worker process: 16 threads post 2 wrong codes
+    each at the same moment, every evaluation slowed down by 20 ms (a busy database). Exactly 10 are evaluated;
+    the others are refused with 429 before their code is looked at."""
+    import threading
+
+    from flask_learning_contracts.views import CodeAttemptLimiter
+
+    app.extensions["learning_contracts"].limiter = CodeAttemptLimiter("10 per 10 minutes", "memory://")
+    learners = [make_user() for _ in range(2)]
+    clients = [client_for(app, learners[i % 2], REMOTE_ADDR="10.0.0.5") for i in range(16)]
+    tokens = [token(client) for client in clients]
+    redeem = services.redeem_code
+
+    def slow_redeem(user, code):
+        time.sleep(0.02)
+        return redeem(user, code)
+
+    monkeypatch.setattr(services, "redeem_code", slow_redeem)
+    barrier, statuses = threading.Barrier(len(clients)), []
+
+    def attempts(client, csrf):
+        barrier.wait(30)
+        for _ in range(2):
+            with app.app_context():  # a request of this thread (the test's own context is the main thread's)
+                statuses.append(wrong_code(client, csrf).status_code)
+
+    threads = [threading.Thread(target=attempts, args=pair) for pair in zip(clients, tokens)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert (statuses.count(302), statuses.count(429)) == (10, 22), statuses
+
+
+def test_a_refused_or_given_back_attempt_counts_nothing():
+    from flask_learning_contracts.views import CodeAttemptLimiter
+
+    limiter = CodeAttemptLimiter("2 per minute", "memory://")
+    held = [limiter.reserve("ana", "10.0.0.1") for _ in range(2)]
+    assert None not in held and limiter.reserve("ana", "10.0.0.1") is None
+    limiter.release(held[0])  # a right code gives its attempt back
+    assert limiter.reserve("ana", "10.0.0.1") is not None and limiter.reserve("ana", "10.0.0.1") is None
+    # Refused by the full address: nothing is held for the learner either.
+    assert limiter.reserve("bob", "10.0.0.1") is None
+    assert [limiter.reserve("bob", "10.0.0.2") is not None for _ in range(3)] == [True, True, False]
+
+
+def test_a_storage_that_cannot_reserve_attempts_is_refused_at_start(monkeypatch):
+    from flask_learning_contracts.views import ratelimit
+
+    monkeypatch.setattr(ratelimit, "storage_from_string", lambda uri: object())  # e.g. memcached://
+    with pytest.raises(ValueError, match="use memory:// .* or a Redis URI"):
+        ratelimit.CodeAttemptLimiter("10 per minute", "memcached://localhost:11211")
+
+
 def test_limit_and_storage_come_from_config(tmp_path):
     from .conftest import database_url
 
@@ -404,3 +460,67 @@ def test_invitations_page_and_widget_issue_the_same_queries_for_2_or_30_invitati
     few = _queries_for_pages(app, db, make_user, make_contract, courses, 2)
     many = _queries_for_pages(app, db, make_user, make_contract, courses, 30)
     assert few == many, (few, many)
+
+
+# ---------------------------------------------------------------------------------------------
+# a contract deleted while the learner enrolls (issue 14, item 8)
+# ---------------------------------------------------------------------------------------------
+def test_enrolling_in_a_contract_deleted_meanwhile_shows_that_it_is_gone(app, db, make_user, make_contract, courses,
+                                                                        monkeypatch):
+    """The contract is deleted between the page finding the learner's invitation and the enrollment."""
+    from .conftest import in_another_request
+
+    ana = make_user()
+    contract = make_contract(activities=courses[:1], require_invitation_code=False)
+    invited(contract, ana)
+    cid = contract.id
+    client = client_for(app, ana)
+    csrf = token(client)
+    offers = services.invitation_offers
+
+    def offers_then_delete(user, invitations=None):
+        found = offers(user, invitations)
+        in_another_request(app, lambda: services.delete_contract(services.get_contract(cid)))
+        return found
+
+    monkeypatch.setattr(services, "invitation_offers", offers_then_delete)
+    response = client.post(enroll_url(contract, courses[0]),  # posted from the contract's page, which is gone
+                           data={"csrf_token": csrf, "next": f"{PREFIX}/contracts/{cid}"})
+    monkeypatch.undo()
+
+    assert response.status_code == 302 and response.headers["Location"].endswith(PREFIX + "/")
+    page = client.get(response.headers["Location"])
+    assert page.status_code == 200
+    assert "This learning contract no longer exists: it may have been deleted." in text(page)
+    assert count(db, host.CourseEnrollment) == 0
+
+
+def test_enrolling_while_the_contract_is_deleted_during_a_retry_is_not_a_server_error(app, db, make_user,
+                                                                                     make_contract, courses,
+                                                                                     monkeypatch):
+    """A locked database makes the enrollment retry, and the contract is deleted before the retry."""
+    from sqlalchemy import exc as sa_exc
+
+    from flask_learning_contracts.services import _core
+
+    from .conftest import in_another_request
+
+    ana = make_user()
+    contract = make_contract(activities=courses[:1], require_invitation_code=False)
+    invited(contract, ana)
+    cid = contract.id
+    client = client_for(app, ana)
+    csrf = token(client)
+    rules = app.extensions["learning_contracts"].rules
+
+    def locked(user, activity, on_contract):
+        raise sa_exc.OperationalError("INSERT …", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(rules, "enroll_in_activity", locked)
+    monkeypatch.setattr(_core.time, "sleep", lambda seconds: in_another_request(
+        app, lambda: services.delete_contract(services.get_contract(cid))))
+    response = client.post(enroll_url(contract, courses[0]), data={"csrf_token": csrf}, follow_redirects=True)
+
+    assert response.status_code == 200
+    assert "This learning contract no longer exists: it may have been deleted." in text(response)
+    assert count(db, host.CourseEnrollment) == 0

@@ -85,6 +85,7 @@ def _check_enrollable(user: HostUser, contract: Contract, activity_id: HostKey) 
     if row is not None and row.enrollment_id is not None:
         return row.id, _session().get(m.Enrollment, row.enrollment_id)
     if row is None:
+        _ensure_contract_exists(contract)
         revoked = _session().execute(sa.select(m.Invitation.id).where(
             m.Invitation.contract_id == contract.id, m.Invitation.status == InvitationStatus.REVOKED,
             sa.or_(m.Invitation.user_id == st.user_id(user),
@@ -248,7 +249,10 @@ def _refuse_enrollment(user: HostUser, contract: Contract, invitation_id: int, u
         return _enrollment_for(contract.id, uid, aid) or existing
     _ensure_not_enrolled_by_host(user, activity)
     if outcome.invitation_id is None:  # the lock was refused
-        status = session.execute(sa.select(m.Invitation.status).where(m.Invitation.id == invitation_id)).scalar_one()
+        status = session.execute(sa.select(m.Invitation.status).where(m.Invitation.id == invitation_id)).scalar()
+        if status is None:  # deleted with its contract since the checks
+            _ensure_contract_exists(contract)
+            raise errors.NotInvited()
         if status is InvitationStatus.REVOKED:
             raise errors.InvitationRevoked()
         raise errors.PerUserLimitReached(
@@ -264,6 +268,20 @@ def _refuse_enrollment(user: HostUser, contract: Contract, invitation_id: int, u
           title=contract.title))
 
 
+def _contract_exists(contract: Contract) -> bool:
+    """Whether ``contract``'s row is still there (read without reloading the object, which may be expired)."""
+    identity = sa.inspect(contract).identity
+    cid = identity[0] if identity else contract.id
+    m = _m()
+    return _session().execute(sa.select(m.Contract.id).where(m.Contract.id == cid)).first() is not None
+
+
+def _ensure_contract_exists(contract: Contract) -> None:
+    """Refuse with ``ContractNotFound`` when ``contract`` was deleted since the caller loaded it."""
+    if not _contract_exists(contract):
+        raise errors.ContractNotFound()
+
+
 @transactional
 def enroll(user: HostUser, contract: Contract, activity: ActivityRef) -> Enrollment:
     """Enroll ``user`` in ``activity`` through ``contract``, using a seat when the rules say so.
@@ -271,7 +289,17 @@ def enroll(user: HostUser, contract: Contract, activity: ActivityRef) -> Enrollm
     Voucher: one seat per activity. Subscription: one seat on the learner's first enrollment.
     Idempotent: enrolling again in the same activity returns the existing enrollment and uses nothing.
     The host's ``enroll_in_activity`` runs in the same transaction: if it fails no seat is used.
+    A contract deleted since the caller loaded it (another request, even between two retries of this one)
+    is refused with ``ContractNotFound``; nothing is written.
     """
+    try:
+        return _enroll(user, contract, activity)
+    except sa_orm.exc.ObjectDeletedError:  # the caller's contract reloaded on use, and its row is gone
+        _ensure_contract_exists(contract)
+        raise
+
+
+def _enroll(user: HostUser, contract: Contract, activity: ActivityRef) -> Enrollment:
     st, m, session = _state(), _m(), _session()
     aid = activity if not isinstance(activity, st.activity_model) else st.activity_id(activity)
     uid = st.user_id(user)

@@ -11,8 +11,8 @@ from ..enums import ContractType, InvitationStatus
 from ..i18n import _
 from ..models import Contract, Invitation
 from ..rules import ActivityRef, HostActivity, HostUser
-from ._core import (LIVE, _activity_title, _after_commit, _app, _m, _normalize_email, _now, _record, _record_separately,
-                    _rowcount, _rules, _session, _state, _statement, transactional)
+from ._core import (LIVE, _activity_title, _after_commit, _app, _Conflict, _m, _normalize_email, _now, _record,
+                    _record_separately, _rowcount, _rules, _session, _state, _statement, transactional)
 from .access import _ensure_active
 from .activities import _activity_ids, _contract_activity_ids, _load_activities
 
@@ -154,26 +154,59 @@ def link_registered_user(user: HostUser) -> list[Invitation]:
     linked = []
     uid = st.user_id(user)
     for invitation in pending:
-        existing = _live_invitation(invitation.contract_id, user)
-        if existing is not None:
-            # The learner already joined this contract another way (e.g. by code): keep one invitation.
-            if invitation.contract.contract_type is ContractType.VOUCHER:
-                have = {st.activity_id(a) for a in existing.fixed_activities}
-                extra = [st.activity_id(a) for a in invitation.fixed_activities if st.activity_id(a) not in have]
-                if extra:
-                    session.execute(sa.insert(m.InvitationActivity),
-                                    [{"invitation_id": existing.id, "activity_id": a} for a in extra])
-            session.execute(sa.delete(m.InvitationActivity).where(m.InvitationActivity.invitation_id == invitation.id))
-            _record(invitation.contract, "invitation_merged",
+        # Several pages of a new learner link at the same moment: every write below is conditional on the row
+        # still being what was read, so only one request links (or merges) a given invitation; the others
+        # find nothing left to do instead of deleting the invitation another request has just linked.
+        iid, contract = invitation.id, invitation.contract
+        existing = session.execute(sa.select(m.Invitation).where(
+            m.Invitation.contract_id == invitation.contract_id, m.Invitation.user_id == uid,
+            m.Invitation.status != LIVE, m.Invitation.id != iid)).scalars().first()
+        if existing is None:
+            claimed = session.execute(
+                sa.update(m.Invitation)
+                .where(m.Invitation.id == iid, m.Invitation.status == InvitationStatus.NOT_REGISTERED)
+                .values(user_id=uid, status=InvitationStatus.OUTSTANDING).execution_options(synchronize_session=False))
+            session.expire(invitation, ["user_id", "status"])
+            if _rowcount(claimed) == 1:
+                _record(contract, "linked", _("%(email)s registered; the invitation is now Outstanding.", email=email),
+                        invitation=invitation)
+                linked.append(invitation)
+            continue
+        if _merge_invitation(iid, existing):
+            _record(contract, "invitation_merged",
                     _("Merged the invitation sent to %(email)s into the learner's existing invitation.", email=email),
                     invitation=existing)
-            session.delete(invitation)
-            continue
-        invitation.user_id = uid
-        invitation.status = InvitationStatus.OUTSTANDING
-        _record(invitation.contract, "linked",
-                _("%(email)s registered; the invitation is now Outstanding.", email=email), invitation=invitation)
-        linked.append(invitation)
-    if pending:
-        session.flush()
+        session.expunge(invitation)
     return linked
+
+
+def _merge_invitation(invitation_id: int, existing: Invitation) -> bool:
+    """Fold the Not Registered invitation ``invitation_id`` into ``existing``, the learner's live invitation to
+    the same contract (they joined it another way, e.g. by code, before the e-mail was linked): ``existing``
+    gains the Voucher activities it lacked and the e-mail invitation is deleted. Returns ``False`` when a
+    concurrent request already did it (or linked it otherwise); raises ``_Conflict`` (the transaction runs
+    again) when ``existing`` stopped being live meanwhile."""
+    m, session = _m(), _session()
+    # Lock the e-mail invitation first, and only while it is still Not Registered: of two requests merging it,
+    # the second waits here and then finds nothing to merge.
+    if _rowcount(session.execute(
+            sa.update(m.Invitation)
+            .where(m.Invitation.id == invitation_id, m.Invitation.status == InvitationStatus.NOT_REGISTERED)
+            .values(status=InvitationStatus.NOT_REGISTERED).execution_options(synchronize_session=False))) != 1:
+        return False
+    if _rowcount(session.execute(
+            sa.update(m.Invitation).where(m.Invitation.id == existing.id, m.Invitation.status != LIVE)
+            .values(status=m.Invitation.status).execution_options(synchronize_session=False))) != 1:
+        raise _Conflict()  # revoked meanwhile: decide again (the e-mail invitation is then linked instead)
+    if existing.contract.contract_type is ContractType.VOUCHER:
+        ia = m.InvitationActivity
+        have = set(session.execute(sa.select(ia.activity_id).where(ia.invitation_id == existing.id)).scalars())
+        extra = [a for a in session.execute(sa.select(ia.activity_id).where(ia.invitation_id == invitation_id)
+                                            .order_by(ia.activity_id)).scalars() if a not in have]
+        if extra:
+            session.execute(sa.insert(ia), [{"invitation_id": existing.id, "activity_id": a} for a in extra])
+            session.expire(existing, ["fixed_activities"])
+    session.execute(sa.delete(m.InvitationActivity).where(m.InvitationActivity.invitation_id == invitation_id))
+    session.execute(sa.delete(m.Invitation).where(m.Invitation.id == invitation_id)
+                    .execution_options(synchronize_session=False))
+    return True

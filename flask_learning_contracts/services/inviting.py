@@ -119,6 +119,8 @@ def _invite_candidates(contract: Contract, candidates: Iterable[_Candidate], act
                 continue
             seen[cand.email] = cand.line
             unique_batch.append(cand)
+        if not unique_batch:  # a batch of addresses already seen (a list pasted twice): reported, nothing to write
+            continue
         lookup = [c.email for c in unique_batch if c.user is None]
         user_ids = _user_ids_by_email(lookup) if lookup else {}
         rows, results = [], []
@@ -199,6 +201,8 @@ def _user_ids_by_email(emails: list[str]) -> dict[str, HostKey]:
 
 def _insert_invitations(rows: list[dict[str, Any]]) -> dict[str, int]:
     """Insert ``rows`` into lc_invitation, skipping any a live invitation already covers; e-mail → new id."""
+    if not rows:
+        return {}
     table, session = _m().Invitation.__table__, _session()
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":

@@ -1,7 +1,7 @@
 """The contract's invitation code: generated, regenerated, redeemed by a learner (rule 8)."""
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
 
 import sqlalchemy as sa
 
@@ -37,6 +37,27 @@ def regenerate_code(contract: Contract, *, actor: HostUser | None = None) -> str
     return code
 
 
+def _mark_redeemed(invitation: Invitation, now: dt.datetime) -> bool:
+    """Record that the learner entered the code: the redeem time when it is the first time, and Outstanding
+    becomes Accepted. Returns whether this call was the first redeem (it then writes the history entry).
+
+    Decided by the row as it is when written, not as it was read: of simultaneous redeems by one learner
+    (several tabs, a double click) exactly one sets the time, and a later one never overwrites it."""
+    m, session = _m(), _session()
+    first = _rowcount(session.execute(
+        sa.update(m.Invitation)
+        .where(m.Invitation.id == invitation.id, m.Invitation.status != LIVE, m.Invitation.code_redeemed_at.is_(None))
+        .values(code_redeemed_at=now).execution_options(synchronize_session=False))) == 1
+    accepted = session.execute(
+        sa.update(m.Invitation)
+        .where(m.Invitation.id == invitation.id, m.Invitation.status == InvitationStatus.OUTSTANDING)
+        .values(status=InvitationStatus.ACCEPTED).execution_options(synchronize_session=False))
+    session.expire(invitation)
+    if not first and not _rowcount(accepted) and invitation.status is InvitationStatus.REVOKED:
+        raise errors.InvitationRevoked()  # revoked after it was read
+    return first
+
+
 @transactional
 def redeem_code(user: HostUser, code: str) -> Invitation:
     """Redeem a contract's invitation code for ``user``; return the learner's invitation.
@@ -59,17 +80,7 @@ def redeem_code(user: HostUser, code: str) -> Invitation:
     now = _now()
     invitation = _live_invitation(contract.id, user)
     if invitation is not None:
-        first_time = invitation.code_redeemed_at is None
-        values: dict[str, Any] = {}
-        if first_time:
-            values["code_redeemed_at"] = now
-        if invitation.status is InvitationStatus.OUTSTANDING:
-            values["status"] = InvitationStatus.ACCEPTED
-        if values:
-            session.execute(
-                sa.update(m.Invitation).where(m.Invitation.id == invitation.id, m.Invitation.status != LIVE)
-                .values(**values).execution_options(synchronize_session=False))
-            session.expire(invitation)
+        first_time = _mark_redeemed(invitation, now)
     else:
         revoked = session.execute(
             sa.select(m.Invitation.id).where(

@@ -47,14 +47,21 @@ def redeem() -> Response:
     """POST ``code``: redeem an invitation code (any case, spaces and dashes allowed); wrong codes are rate limited."""
     form = CodeForm()
     validate_or_raise(form)
-    limiter, ip = _limiter(), request.remote_addr
-    if not limiter.allowed(_learner_key(), ip):
+    # Count first, then evaluate: the attempt is reserved before the code is looked at, so simultaneous
+    # requests never evaluate more wrong codes than the limit; anything but a wrong code gives it back.
+    limiter = _limiter()
+    reservation = limiter.reserve(_learner_key(), request.remote_addr)
+    if reservation is None:
         raise errors.RateLimited()
+    wrong = False
     try:
         invitation = services.redeem_code(current_user, form.code.data or "")  # DataRequired: never empty here
     except errors.InvalidCode:
-        limiter.record_failure(_learner_key(), ip)
+        wrong = True
         raise
+    finally:
+        if not wrong:
+            limiter.release(reservation)
     flash(_("Code accepted: you can now enroll in the activities of %(title)s.", title=invitation.contract.title),
           "success")
     return redirect(url_for("learning_contracts.contract", contract_id=invitation.contract_id))

@@ -2,8 +2,8 @@
 
 * A :class:`~flask_learning_contracts.errors.LearningContractError` raised while handling a form post is
   flashed and the learner is sent back where they came from (the form's ``next`` field, else a sensible
-  page); on any other request, and always for ``RateLimited`` (HTTP 429), a friendly page with the error's
-  ``http_status`` is shown.
+  page; after ``ContractNotFound``, the list of their invitations or contracts); on any other request, and
+  always for ``RateLimited`` (HTTP 429), a friendly page with the error's ``http_status`` is shown.
 * A missing or wrong CSRF token gives a friendly 400 page; ``abort(403/404)`` give friendly pages too.
 
 Only the extension's own blueprint is covered: the host's error handlers are never touched.
@@ -41,6 +41,9 @@ def error_page(title: str, message: str, status: int, **extra: object) -> tuple[
 def handle_domain_error(error: errors.LearningContractError) -> Response | tuple[str, int]:
     if request.method == "POST" and not isinstance(error, errors.RateLimited):
         flash(error.message, "error")
+        if isinstance(error, errors.ContractNotFound):  # the pages of a deleted contract are gone too
+            return redirect(url_for("learning_contracts.dashboard" if (request.endpoint or "").startswith(
+                "learning_contracts.manage") else "learning_contracts.invitations"))
         return redirect(safe_next(request.form.get("next"), fallback_url()))
     if isinstance(error, errors.RateLimited):
         return error_page(_("Too many wrong codes"), error.message, error.http_status,
