@@ -23,6 +23,10 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from .enums import ContractState, ContractType, InvitationStatus
 
 INFO = {"flask_learning_contracts": True}
+#: Table options of the tables whose integer ids others refer to (history, hosts, links): on SQLite
+#: ``AUTOINCREMENT``, so that an id is never handed out again after its row is deleted (PostgreSQL sequences
+#: never go back anyway). Without it SQLite reuses the id of the newest deleted row.
+NEVER_REUSED_IDS = {"info": INFO, "sqlite_autoincrement": True}
 #: Rows whose status is not Revoked, as SQL (the partial unique indexes of live invitations use it).
 LIVE_SQL = "status != 'revoked'"
 
@@ -148,7 +152,7 @@ class Contract(_Row):
             sa.CheckConstraint("per_user_limit >= 0", name="ck_lc_contract_per_user_limit"),
             sa.CheckConstraint("valid_until >= valid_from", name="ck_lc_contract_valid_period"),
             sa.Index("ix_lc_contract_valid_until", "valid_until"),
-            {"info": INFO},
+            NEVER_REUSED_IDS,
         )
 
     @declared_attr
@@ -226,7 +230,7 @@ class Invitation(_Row):
             sa.Index("ix_lc_invitation_user", "user_id"),
             sa.Index("ix_lc_invitation_email", "email"),
             sa.CheckConstraint("enrolled_count >= 0", name="ck_lc_invitation_enrolled_count"),
-            {"info": INFO},
+            NEVER_REUSED_IDS,
         )
 
     @declared_attr
@@ -298,7 +302,7 @@ class Enrollment(_Row):
             sa.UniqueConstraint("contract_id", "user_id", "activity_id", name="uq_lc_enrollment"),
             sa.Index("ix_lc_enrollment_invitation", "invitation_id"),
             sa.Index("ix_lc_enrollment_user", "user_id"),
-            {"info": INFO},
+            NEVER_REUSED_IDS,
         )
 
     @declared_attr
@@ -345,7 +349,7 @@ class Seat(_Row):
                      postgresql_where=sa.text("activity_id IS NOT NULL")),
             sa.Index("uq_lc_seat_subscription", "contract_id", "user_id", unique=True,
                      sqlite_where=sa.text("activity_id IS NULL"), postgresql_where=sa.text("activity_id IS NULL")),
-            {"info": INFO},
+            NEVER_REUSED_IDS,
         )
 
     @declared_attr
@@ -356,6 +360,10 @@ class Seat(_Row):
     def activity_id(cls) -> Mapped[Any]:
         """The activity for a Voucher seat; ``None`` for the learner's one Subscription seat."""
         return _host_fk(cls._lc_host.activity_pk, nullable=True)
+
+
+#: SQL: the history row a contract's life starts with (``services.history`` shows no older row of its id).
+CREATED_SQL = "action = 'created'"
 
 
 class HistoryEntry(_Row):
@@ -374,7 +382,13 @@ class HistoryEntry(_Row):
 
     @declared_attr.directive
     def __table_args__(cls) -> Any:
-        return (sa.Index("ix_lc_history_contract", "contract_id", "id"), {"info": INFO})
+        return (
+            sa.Index("ix_lc_history_contract", "contract_id", "id"),
+            # One row per contract: where each contract's history starts (see ``services.history``).
+            sa.Index("ix_lc_history_created", "contract_id", "id",
+                     sqlite_where=sa.text(CREATED_SQL), postgresql_where=sa.text(CREATED_SQL)),
+            NEVER_REUSED_IDS,
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------
