@@ -38,15 +38,28 @@ def list_contracts() -> None:
 
 
 @contracts_cli.command("check")
+@click.option("--repair", is_flag=True,
+              help="Recompute counters, flags, statuses and missing seat rows from the rows (never deletes a row) "
+                   "and record each change in the contract's history.")
 @with_appcontext
-def check() -> None:
-    """Recompute seats used from the seat rows and report every mismatch (exit 1 if any)."""
-    problems = services.check_seats()
-    if not problems:
-        click.echo("All seat counters agree with the seat and enrollment rows.")
+def check(repair: bool) -> None:
+    """Reconcile every stored counter and flag with the rows it summarises; report each mismatch by kind.
+
+    Exit 1 when a mismatch remains (with --repair: one it could not repair)."""
+    report = services.reconcile(repair=repair)
+    for p in report.mismatches:
+        state = "REPAIRED" if p.repaired else "MISMATCH"
+        click.echo(f"{state} {p.code} (id {p.contract_id}) [{p.kind.value}] {p.kind.label}: {p.problem}",
+                   err=not p.repaired)
+    if report.ok:
+        if not report.mismatches:
+            click.echo("All seat counters, flags and statuses agree with the seat, enrollment and invitation rows.")
+        else:
+            click.echo(f"Repaired {len(report.mismatches)} mismatches in {len(report.repaired_contracts)} "
+                       "contracts; each change is in the contract's history.")
         return
-    for p in problems:
-        click.echo(f"MISMATCH {p.code} (id {p.contract_id}): {p.problem}", err=True)
+    if repair:
+        click.echo(f"{len(report.remaining)} mismatches need a person: the repair never deletes rows.", err=True)
     sys.exit(1)
 
 

@@ -23,7 +23,7 @@ from .activities import (ActivityImpact, activity_impact, add_activities, import
 from .contracts import add_contract_admin, create_contract, delete_contract, remove_contract_admin, update_contract
 from .csv_upload import invite_csv
 from .enrollment import enroll
-from .integrity import SeatMismatch, check_seats
+from .integrity import Mismatch, MismatchKind, ReconcileReport, SeatMismatch, check_seats, reconcile
 from .invitations import (add_invitation_activities, invitation_activity_options, link_registered_user,
                           needs_activity_choice, resend, revoke)
 from .inviting import InviteReport, InviteResult, invite
@@ -48,7 +48,7 @@ __all__ = [
     # reports and checks
     "seat_summary", "seat_summaries", "SeatSummary", "history", "invitation_page", "InvitationPage",
     "invitation_export_rows", "InvitationExportRow", "deletion_impact", "DeletionImpact", "contracts_for_admin",
-    "check_seats", "SeatMismatch",
+    "check_seats", "SeatMismatch", "reconcile", "ReconcileReport", "Mismatch", "MismatchKind",
     # for hosts composing their own transactions and tests
     "transactional", "retry_counts",
 ]

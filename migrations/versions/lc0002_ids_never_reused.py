@@ -125,7 +125,8 @@ def _seat(autoincrement: bool) -> None:
         sqlite_autoincrement=autoincrement,
     )
     op.create_index("uq_lc_seat_voucher", "lc_seat", ["contract_id", "user_id", "activity_id"], unique=True,
-                    sqlite_where=sa.text("activity_id IS NOT NULL"), postgresql_where=sa.text("activity_id IS NOT NULL"))
+                    sqlite_where=sa.text("activity_id IS NOT NULL"),
+                    postgresql_where=sa.text("activity_id IS NOT NULL"))
     op.create_index("uq_lc_seat_subscription", "lc_seat", ["contract_id", "user_id"], unique=True,
                     sqlite_where=sa.text("activity_id IS NULL"), postgresql_where=sa.text("activity_id IS NULL"))
 
