@@ -63,6 +63,35 @@ def check(repair: bool) -> None:
     sys.exit(1)
 
 
+@contracts_cli.command("forget-user")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+def forget_user(email: str, yes: bool) -> None:
+    """Remove the person with EMAIL from every learning contract table, so that the host can delete them.
+
+    Their seats, enrollments and history stay, under a random key instead of their account, e-mail and
+    name; their invitations without enrollments are revoked; their contract admin roles end. Works for a
+    user the host already deleted too (then through the invitations sent to EMAIL). Cannot be undone."""
+    user = current_state().rules.find_user_by_email(email.strip())
+    if not yes:
+        click.confirm(f"Forget {email}? Their e-mail, name and account link are removed from every learning "
+                      "contract; this cannot be undone.", abort=True)
+    try:
+        report = services.forget_user(user) if user is not None else services.forget_deleted_user(email)
+    except LearningContractError as error:
+        raise click.ClickException(str(error)) from error
+    if report.pseudonym is None:
+        if user is None:
+            raise click.ClickException(f"No user and no invitation has the e-mail {email}.")
+        click.echo(f"Nothing left to forget about {email}.")
+        return
+    click.echo(f"{email} forgotten as {report.placeholder_email}: {len(report.contracts)} contracts, "
+               f"{report.invitations} invitations ({report.revoked} revoked), {report.enrollments} enrollments, "
+               f"{report.seats} seats, {report.admin_roles} contract admin roles, {report.history_entries} "
+               "history entries. The host may now delete the user.")
+
+
 @contracts_cli.command("create")
 @click.option("--code", required=True)
 @click.option("--title", required=True)

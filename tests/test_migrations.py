@@ -31,7 +31,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*get_engine.*:DeprecationWarnin
 LC_TABLES = {"lc_contract", "lc_contract_admin", "lc_contract_activity", "lc_invitation", "lc_invitation_activity",
              "lc_enrollment", "lc_seat", "lc_history"}
 #: The newest shipped revision.
-HEAD = "lc0002"
+HEAD = "lc0003"
 #: Tables whose integer ids must never be reused (AUTOINCREMENT on SQLite).
 AUTOINCREMENT_TABLES = {"lc_contract", "lc_invitation", "lc_enrollment", "lc_seat", "lc_history"}
 
@@ -461,6 +461,25 @@ def test_a_failed_rebuild_loses_nothing(spec, bare, monkeypatch):
     assert _row_counts(db) == legacy["counts"]
     assert not any(_sqlite_autoincrement(db.engine, t) for t in LC_TABLES)
     assert not {t for t in _tables(db) if t.startswith("_lc")}
+
+
+# ---------------------------------------------------------------------------------------------
+# lc0003: forgotten learners (seats and enrollments under a pseudonym)
+# ---------------------------------------------------------------------------------------------
+def test_downgrade_below_lc0003_refuses_while_forgotten_learners_rows_exist(spec, bare):
+    db = spec.module.db
+    _create_host_tables(spec)
+    migrate.upgrade()
+    _smoke(spec)  # smoke@example.com holds a seat and an enrollment
+    user = db.session.execute(sa.select(spec.user_model)).scalars().one()
+    services.forget_user(user)
+    db.session.remove()
+    with pytest.raises(RuntimeError, match="forgotten learners"):
+        migrate.downgrade("lc0002")
+    assert migrate.current() == (HEAD,)
+    assert migrate.drift() == []
+    assert services.check_seats() == []
+    db.session.remove()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from .invitations import (add_invitation_activities, invitation_activity_options
                           needs_activity_choice, resend, revoke)
 from .inviting import InviteReport, InviteResult, invite
 from .learners import ActivityOffer, InvitationOffer, invitation_offers, invitations_for
+from .privacy import ForgetReport, forget_deleted_user, forget_user
 from .redemption import redeem_code, regenerate_code
 from .reports import (DeletionImpact, InvitationExportRow, InvitationPage, SeatSummary, contracts_for_admin,
                       deletion_impact, history, invitation_export_rows, invitation_page, seat_summaries, seat_summary)
@@ -43,6 +44,8 @@ __all__ = [
     # codes, enrollment, learners
     "regenerate_code", "redeem_code", "enroll", "invitations_for", "invitation_offers", "ActivityOffer",
     "InvitationOffer",
+    # privacy
+    "forget_user", "forget_deleted_user", "ForgetReport",
     # access
     "get_contract", "get_invitation", "ensure_can_manage", "ensure_contract_admin", "contract_state",
     # reports and checks

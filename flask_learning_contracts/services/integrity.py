@@ -209,12 +209,14 @@ def _consistent_view(*, write: bool) -> None:
 # ---------------------------------------------------------------------------------------------------------
 # One contract's rows
 # ---------------------------------------------------------------------------------------------------------
-#: A learner: ``("user", host key)``.
+#: A learner: ``("user", host key)``, or ``("forgotten", pseudonym)`` once forgotten (``services.forget_user``).
 Learner = tuple[str, Any]
 
 
-def _learner(user_id: Any) -> Learner | None:
-    return ("user", user_id) if user_id is not None else None
+def _learner(user_id: Any, pseudonym: str | None) -> Learner | None:
+    if user_id is not None:
+        return ("user", user_id)
+    return ("forgotten", pseudonym) if pseudonym is not None else None
 
 
 @dataclasses.dataclass
@@ -275,18 +277,21 @@ def _load(contract_id: int, *, lock: bool = False) -> _ContractRows | None:
     if contract is None:
         return None
     inv = m.Invitation
-    columns = (inv.id, inv.contract_id, inv.user_id, inv.email, inv.status, inv.enrolled_count, inv.code_redeemed_at)
+    columns = (inv.id, inv.contract_id, inv.user_id, inv.pseudonym, inv.email, inv.status, inv.enrolled_count,
+               inv.code_redeemed_at)
     query = sa.select(*columns).where(
         sa.or_(inv.contract_id == contract_id,
                inv.id.in_(sa.select(m.Enrollment.invitation_id).where(m.Enrollment.contract_id == contract_id))))
     invitations = {r.id: _invitation(r) for r in session.execute(query.with_for_update() if lock else query)}
-    seats = [_Seat(r.id, _learner(r.user_id), r.activity_id) for r in session.execute(
-        sa.select(m.Seat.id, m.Seat.user_id, m.Seat.activity_id)
+    seats = [_Seat(r.id, _learner(r.user_id, r.pseudonym), r.activity_id) for r in session.execute(
+        sa.select(m.Seat.id, m.Seat.user_id, m.Seat.pseudonym, m.Seat.activity_id)
         .where(m.Seat.contract_id == contract_id).order_by(m.Seat.id))]
-    enrollments = [_Enrollment(r.id, r.invitation_id, _learner(r.user_id), r.activity_id, bool(r.seat_used),
+    enrollments = [_Enrollment(r.id, r.invitation_id, _learner(r.user_id, r.pseudonym), r.activity_id,
+                               bool(r.seat_used),
                                r.created_at)
                    for r in session.execute(
                        sa.select(m.Enrollment.id, m.Enrollment.invitation_id, m.Enrollment.user_id,
+                                 m.Enrollment.pseudonym,
                                  m.Enrollment.activity_id, m.Enrollment.seat_used, m.Enrollment.created_at)
                        .where(m.Enrollment.contract_id == contract_id).order_by(m.Enrollment.id))]
     # An enrollment committed between the two reads above could point at an invitation read too early (only
@@ -299,7 +304,7 @@ def _load(contract_id: int, *, lock: bool = False) -> _ContractRows | None:
 
 
 def _invitation(row: Any) -> _Invitation:
-    return _Invitation(row.id, row.contract_id, _learner(row.user_id), row.email, row.status, row.enrolled_count,
+    return _Invitation(row.id, row.contract_id, _learner(row.user_id, row.pseudonym), row.email, row.status, row.enrolled_count,
                        row.code_redeemed_at)
 
 
@@ -440,6 +445,8 @@ def _status(inv: _Invitation, enrollments: int) -> InvitationStatus:
         return inv.status
     if inv.learner is None:
         return InvitationStatus.NOT_REGISTERED
+    if inv.learner[0] == "forgotten":  # nobody can use it any more (``forget_user`` revokes these)
+        return InvitationStatus.REVOKED
     return InvitationStatus.ACCEPTED if inv.code_redeemed_at is not None else InvitationStatus.OUTSTANDING
 
 
@@ -456,7 +463,11 @@ class _Names:
         if self._emails is None:
             self._emails = self._data.emails()
         email = self._emails.get(learner)
-        return email if email else str(_("user %(id)s", id=learner[1]))
+        if email:
+            return email
+        if learner[0] == "forgotten":
+            return str(_("forgotten user %(key)s", key=learner[1]))
+        return str(_("user %(id)s", id=learner[1]))
 
     def in_activity(self, activity_id: Any) -> str:
         if activity_id is None:
@@ -531,7 +542,10 @@ def _repair_invitations(data: _ContractRows) -> Iterable[str]:
 
 
 def _learner_columns(learner: Learner | None) -> dict[str, Any]:
-    return {"user_id": learner[1] if learner is not None else None}
+    """The seat columns naming ``learner``."""
+    if learner is not None and learner[0] == "forgotten":
+        return {"user_id": None, "pseudonym": learner[1]}
+    return {"user_id": learner[1] if learner is not None else None, "pseudonym": None}
 
 
 # ---------------------------------------------------------------------------------------------------------
