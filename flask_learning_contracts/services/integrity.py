@@ -304,8 +304,8 @@ def _load(contract_id: int, *, lock: bool = False) -> _ContractRows | None:
 
 
 def _invitation(row: Any) -> _Invitation:
-    return _Invitation(row.id, row.contract_id, _learner(row.user_id, row.pseudonym), row.email, row.status, row.enrolled_count,
-                       row.code_redeemed_at)
+    return _Invitation(row.id, row.contract_id, _learner(row.user_id, row.pseudonym), row.email, row.status,
+                       row.enrolled_count, row.code_redeemed_at)
 
 
 @dataclasses.dataclass
