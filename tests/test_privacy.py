@@ -17,6 +17,7 @@ from flask_learning_contracts import ContractType, InvitationStatus, services
 from flask_learning_contracts.services import MismatchKind
 
 from . import host
+from .admin_support import as_manager, login_client, manager, text, url  # noqa: F401 - fixtures
 from .conftest import PG_URL, count, invite_one
 
 VOUCHER, SUBSCRIPTION = ContractType.VOUCHER, ContractType.SUBSCRIPTION
@@ -203,3 +204,16 @@ def test_a_user_deleted_without_forgetting_is_reported_then_forgotten(app, db, m
                                                          0)
     assert EMAIL not in _lc_text(db)
     assert services.reconcile().mismatches == []
+
+
+def test_the_admin_pages_show_the_forgotten_person_as_their_pseudonym(ann_everywhere, as_manager):
+    ann, bob, courses, (voucher, _subscription, _waiting) = ann_everywhere
+    report = services.forget_user(ann)
+    pages = {path: as_manager.get(url(f"{voucher.id}/{path}")) for path in
+             ("", "invitations", "history", "invitations/export.csv")}
+    for path, response in pages.items():
+        assert response.status_code == 200, path
+        body = response.get_data(as_text=True).lower()
+        assert EMAIL not in body and "ann person" not in body, path
+    assert report.placeholder_email in text(pages["invitations"])
+    assert f"forgotten user {report.pseudonym}" in text(pages["history"])
