@@ -38,16 +38,58 @@ def list_contracts() -> None:
 
 
 @contracts_cli.command("check")
+@click.option("--repair", is_flag=True,
+              help="Recompute counters, flags, statuses and missing seat rows from the rows (never deletes a row) "
+                   "and record each change in the contract's history.")
 @with_appcontext
-def check() -> None:
-    """Recompute seats used from the seat rows and report every mismatch (exit 1 if any)."""
-    problems = services.check_seats()
-    if not problems:
-        click.echo("All seat counters agree with the seat and enrollment rows.")
+def check(repair: bool) -> None:
+    """Reconcile every stored counter and flag with the rows it summarises; report each mismatch by kind.
+
+    Exit 1 when a mismatch remains (with --repair: one it could not repair)."""
+    report = services.reconcile(repair=repair)
+    for p in report.mismatches:
+        state = "REPAIRED" if p.repaired else "MISMATCH"
+        click.echo(f"{state} {p.code} (id {p.contract_id}) [{p.kind.value}] {p.kind.label}: {p.problem}",
+                   err=not p.repaired)
+    if report.ok:
+        if not report.mismatches:
+            click.echo("All seat counters, flags and statuses agree with the seat, enrollment and invitation rows.")
+        else:
+            click.echo(f"Repaired {len(report.mismatches)} mismatches in {len(report.repaired_contracts)} "
+                       "contracts; each change is in the contract's history.")
         return
-    for p in problems:
-        click.echo(f"MISMATCH {p.code} (id {p.contract_id}): {p.problem}", err=True)
+    if repair:
+        click.echo(f"{len(report.remaining)} mismatches need a person: the repair never deletes rows.", err=True)
     sys.exit(1)
+
+
+@contracts_cli.command("forget-user")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+def forget_user(email: str, yes: bool) -> None:
+    """Remove the person with EMAIL from every learning contract table, so that the host can delete them.
+
+    Their seats, enrollments and history stay, under a random key instead of their account, e-mail and
+    name; their invitations without enrollments are revoked; their contract admin roles end. Works for a
+    user the host already deleted too (then through the invitations sent to EMAIL). Cannot be undone."""
+    user = current_state().rules.find_user_by_email(email.strip())
+    if not yes:
+        click.confirm(f"Forget {email}? Their e-mail, name and account link are removed from every learning "
+                      "contract; this cannot be undone.", abort=True)
+    try:
+        report = services.forget_user(user) if user is not None else services.forget_deleted_user(email)
+    except LearningContractError as error:
+        raise click.ClickException(str(error)) from error
+    if report.pseudonym is None:
+        if user is None:
+            raise click.ClickException(f"No user and no invitation has the e-mail {email}.")
+        click.echo(f"Nothing left to forget about {email}.")
+        return
+    click.echo(f"{email} forgotten as {report.placeholder_email}: {len(report.contracts)} contracts, "
+               f"{report.invitations} invitations ({report.revoked} revoked), {report.enrollments} enrollments, "
+               f"{report.seats} seats, {report.admin_roles} contract admin roles, {report.history_entries} "
+               "history entries. The host may now delete the user.")
 
 
 @contracts_cli.command("create")

@@ -71,7 +71,25 @@ def drift() -> list[Diff]:
             connection, opts={"include_object": include_object, "compare_type": True,
                               "version_table": VERSION_TABLE})
         diffs: list[Diff] = compare_metadata(context, state.db.metadata)
-        return diffs
+        return diffs + _sqlite_autoincrement_drift(connection, state.db.metadata)
+
+
+def _sqlite_autoincrement_drift(connection: sa.Connection, metadata: sa.MetaData) -> list[Diff]:
+    """``("sqlite_autoincrement", table, wanted, found)`` for each of our SQLite tables whose ``AUTOINCREMENT``
+    differs from the model: Alembic's comparison does not look at it, and without it SQLite reuses ids."""
+    if connection.dialect.name != "sqlite":
+        return []
+    found: dict[str, str | None] = dict(connection.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name LIKE 'lc\\_%' ESCAPE '\\'").all())
+    diffs: list[Diff] = []
+    for table in metadata.sorted_tables:
+        if not table.info.get("flask_learning_contracts") or table.name not in found:
+            continue
+        wanted = bool(table.dialect_options["sqlite"]["autoincrement"])
+        actual = "AUTOINCREMENT" in (found[table.name] or "").upper()
+        if wanted != actual:
+            diffs.append(("sqlite_autoincrement", table.name, wanted, actual))
+    return diffs
 
 
 def migrations_path() -> str:

@@ -23,6 +23,10 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from .enums import ContractState, ContractType, InvitationStatus
 
 INFO = {"flask_learning_contracts": True}
+#: Table options of the tables whose integer ids others refer to (history, hosts, links): on SQLite
+#: ``AUTOINCREMENT``, so that an id is never handed out again after its row is deleted (PostgreSQL sequences
+#: never go back anyway). Without it SQLite reuses the id of the newest deleted row.
+NEVER_REUSED_IDS = {"info": INFO, "sqlite_autoincrement": True}
 #: Rows whose status is not Revoked, as SQL (the partial unique indexes of live invitations use it).
 LIVE_SQL = "status != 'revoked'"
 
@@ -148,7 +152,7 @@ class Contract(_Row):
             sa.CheckConstraint("per_user_limit >= 0", name="ck_lc_contract_per_user_limit"),
             sa.CheckConstraint("valid_until >= valid_from", name="ck_lc_contract_valid_period"),
             sa.Index("ix_lc_contract_valid_until", "valid_until"),
-            {"info": INFO},
+            NEVER_REUSED_IDS,
         )
 
     @declared_attr
@@ -213,6 +217,8 @@ class Invitation(_Row):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime, nullable=True)
     last_sent_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime, nullable=True)
     send_count: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
+    #: The random per-person key that stands for the learner once forgotten (``user_id`` is then ``None``).
+    pseudonym: Mapped[str | None] = mapped_column(sa.String(32), nullable=True)
 
     @declared_attr.directive
     def __table_args__(cls) -> Any:
@@ -226,7 +232,7 @@ class Invitation(_Row):
             sa.Index("ix_lc_invitation_user", "user_id"),
             sa.Index("ix_lc_invitation_email", "email"),
             sa.CheckConstraint("enrolled_count >= 0", name="ck_lc_invitation_enrolled_count"),
-            {"info": INFO},
+            NEVER_REUSED_IDS,
         )
 
     @declared_attr
@@ -291,19 +297,25 @@ class Enrollment(_Row):
     #: Whether this enrollment consumed a seat (always for Voucher; the first one for Subscription).
     seat_used: Mapped[bool] = mapped_column(sa.Boolean, nullable=False)
     created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, nullable=False, default=utcnow)
+    #: The learner's per-person key once forgotten (``user_id`` is then ``None``).
+    pseudonym: Mapped[str | None] = mapped_column(sa.String(32), nullable=True)
 
     @declared_attr.directive
     def __table_args__(cls) -> Any:
         return (
             sa.UniqueConstraint("contract_id", "user_id", "activity_id", name="uq_lc_enrollment"),
+            sa.Index("uq_lc_enrollment_forgotten", "contract_id", "pseudonym", "activity_id", unique=True,
+                     sqlite_where=sa.text(FORGOTTEN_SQL), postgresql_where=sa.text(FORGOTTEN_SQL)),
+            sa.CheckConstraint(LEARNER_SQL, name="ck_lc_enrollment_learner"),
             sa.Index("ix_lc_enrollment_invitation", "invitation_id"),
             sa.Index("ix_lc_enrollment_user", "user_id"),
-            {"info": INFO},
+            NEVER_REUSED_IDS,
         )
 
     @declared_attr
     def user_id(cls) -> Mapped[Any]:
-        return _host_fk(cls._lc_host.user_pk)
+        """The learner's host key; ``None`` once forgotten (``pseudonym`` stands for them then)."""
+        return _host_fk(cls._lc_host.user_pk, nullable=True)
 
     @declared_attr
     def activity_id(cls) -> Mapped[Any]:
@@ -336,26 +348,47 @@ class Seat(_Row):
     id: Mapped[int] = mapped_column(primary_key=True, sort_order=_OWN_KEYS)
     contract_id: Mapped[int] = mapped_column(sa.ForeignKey("lc_contract.id"), nullable=False, sort_order=_OWN_KEYS)
     created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, nullable=False, default=utcnow)
+    #: The learner's per-person key once forgotten (``user_id`` is then ``None``).
+    pseudonym: Mapped[str | None] = mapped_column(sa.String(32), nullable=True)
 
     @declared_attr.directive
     def __table_args__(cls) -> Any:
+        voucher, subscription = "activity_id IS NOT NULL", "activity_id IS NULL"
+        forgotten = FORGOTTEN_SQL
         return (
             sa.Index("uq_lc_seat_voucher", "contract_id", "user_id", "activity_id", unique=True,
-                     sqlite_where=sa.text("activity_id IS NOT NULL"),
-                     postgresql_where=sa.text("activity_id IS NOT NULL")),
+                     sqlite_where=sa.text(voucher), postgresql_where=sa.text(voucher)),
             sa.Index("uq_lc_seat_subscription", "contract_id", "user_id", unique=True,
-                     sqlite_where=sa.text("activity_id IS NULL"), postgresql_where=sa.text("activity_id IS NULL")),
-            {"info": INFO},
+                     sqlite_where=sa.text(subscription), postgresql_where=sa.text(subscription)),
+            # The same two rules for the seats of forgotten learners, by their pseudonym.
+            sa.Index("uq_lc_seat_voucher_forgotten", "contract_id", "pseudonym", "activity_id", unique=True,
+                     sqlite_where=sa.text(f"{forgotten} AND {voucher}"),
+                     postgresql_where=sa.text(f"{forgotten} AND {voucher}")),
+            sa.Index("uq_lc_seat_subscription_forgotten", "contract_id", "pseudonym", unique=True,
+                     sqlite_where=sa.text(f"{forgotten} AND {subscription}"),
+                     postgresql_where=sa.text(f"{forgotten} AND {subscription}")),
+            sa.CheckConstraint(LEARNER_SQL, name="ck_lc_seat_learner"),
+            NEVER_REUSED_IDS,
         )
 
     @declared_attr
     def user_id(cls) -> Mapped[Any]:
-        return _host_fk(cls._lc_host.user_pk)
+        """The learner's host key; ``None`` once forgotten (``pseudonym`` stands for them then)."""
+        return _host_fk(cls._lc_host.user_pk, nullable=True)
 
     @declared_attr
     def activity_id(cls) -> Mapped[Any]:
         """The activity for a Voucher seat; ``None`` for the learner's one Subscription seat."""
         return _host_fk(cls._lc_host.activity_pk, nullable=True)
+
+
+#: SQL: the row belongs to a learner the host key or a pseudonym names (see ``services.forget_user``).
+LEARNER_SQL = "user_id IS NOT NULL OR pseudonym IS NOT NULL"
+#: SQL: the row belongs to a forgotten learner.
+FORGOTTEN_SQL = "pseudonym IS NOT NULL"
+
+#: SQL: the history row a contract's life starts with (``services.history`` shows no older row of its id).
+CREATED_SQL = "action = 'created'"
 
 
 class HistoryEntry(_Row):
@@ -374,7 +407,13 @@ class HistoryEntry(_Row):
 
     @declared_attr.directive
     def __table_args__(cls) -> Any:
-        return (sa.Index("ix_lc_history_contract", "contract_id", "id"), {"info": INFO})
+        return (
+            sa.Index("ix_lc_history_contract", "contract_id", "id"),
+            # One row per contract: where each contract's history starts (see ``services.history``).
+            sa.Index("ix_lc_history_created", "contract_id", "id",
+                     sqlite_where=sa.text(CREATED_SQL), postgresql_where=sa.text(CREATED_SQL)),
+            NEVER_REUSED_IDS,
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 _standalone: contextvars.ContextVar[bool] = contextvars.ContextVar("learning_contracts_standalone", default=False)
@@ -93,3 +93,44 @@ def require_host_tables(bind: Any, offline: bool = False) -> None:
             "LEARNING_CONTRACTS_ALEMBIC_DEPENDS_ON to the host revision that creates them and run "
             "'flask db upgrade heads'."
         )
+
+
+def rebuild_sqlite_table(name: str, columns: list[str], create: Callable[[], object]) -> None:
+    """Rebuild the SQLite table ``name`` inside the running migration's transaction: keep its rows in a
+    temporary table, drop it, call ``create`` (which creates the new table and its indexes) and copy the
+    ``columns`` back, ids included.
+
+    Foreign keys are deferred to the commit (``PRAGMA defer_foreign_keys``; SQLite resets it at each commit),
+    so this works whether or not the host enforces them, also for tables other tables point at: the rows
+    pointing here find the same keys again before the commit. Alembic's batch mode renames a copy into place
+    instead, which SQLite refuses for a referenced table while foreign keys are enforced.
+    """
+    from alembic import op
+
+    context = op.get_context()
+    if not context.as_sql:
+        connection = op.get_bind()
+        dbapi = connection.connection.dbapi_connection
+        # pysqlite opens its transaction only before a data change: make sure the rebuild is one transaction
+        # (a failure half way must not lose the table), which Alembic commits after the revision.
+        if dbapi is not None and not getattr(dbapi, "in_transaction", True):
+            connection.exec_driver_sql("BEGIN")
+    keep = f"_lc_keep_{name}"
+    quoted = ", ".join(f'"{column}"' for column in columns)
+    op.execute("PRAGMA defer_foreign_keys = ON")
+    op.execute(f'CREATE TEMP TABLE "{keep}" AS SELECT {quoted} FROM "{name}"')
+    op.drop_table(name)
+    create()
+    op.execute(f'INSERT INTO "{name}" ({quoted}) SELECT {quoted} FROM temp."{keep}"')
+    op.execute(f'DROP TABLE temp."{keep}"')
+
+
+def retire_sqlite_ids(table: str, referenced: str) -> None:
+    """Make SQLite's ``AUTOINCREMENT`` counter of ``table`` start after the largest id ``referenced`` (an SQL
+    query, e.g. the ids history rows mention): ids of rows deleted before the table had ``AUTOINCREMENT`` are
+    then never handed out again either."""
+    from alembic import op
+
+    op.execute(f"INSERT INTO sqlite_sequence (name, seq) SELECT '{table}', 0 "
+               f"WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = '{table}')")
+    op.execute(f"UPDATE sqlite_sequence SET seq = max(seq, coalesce(({referenced}), 0)) WHERE name = '{table}'")

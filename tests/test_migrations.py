@@ -30,6 +30,10 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*get_engine.*:DeprecationWarnin
 
 LC_TABLES = {"lc_contract", "lc_contract_admin", "lc_contract_activity", "lc_invitation", "lc_invitation_activity",
              "lc_enrollment", "lc_seat", "lc_history"}
+#: The newest shipped revision.
+HEAD = "lc0003"
+#: Tables whose integer ids must never be reused (AUTOINCREMENT on SQLite).
+AUTOINCREMENT_TABLES = {"lc_contract", "lc_invitation", "lc_enrollment", "lc_seat", "lc_history"}
 
 
 @dataclasses.dataclass
@@ -226,7 +230,7 @@ def test_standalone_upgrade_downgrade_upgrade(spec, bare):
 
     migrate.upgrade()
     assert LC_TABLES | {"lc_alembic_version"} <= _tables(db)
-    assert migrate.current() == ("lc0001",)
+    assert migrate.current() == (HEAD,)
     assert migrate.drift() == []
 
     migrate.downgrade()
@@ -283,8 +287,20 @@ def _schema(engine) -> dict[str, Any]:
                               for ix in inspector.get_indexes(table)),
             "uniques": sorted(tuple(u["column_names"]) for u in inspector.get_unique_constraints(table)),
             "checks": sorted((c["name"], " ".join(c["sqltext"].split())) for c in inspector.get_check_constraints(table)),
+            "autoincrement": _sqlite_autoincrement(engine, table),
         }
     return schema
+
+
+def _sqlite_autoincrement(engine, table: str) -> bool | None:
+    """Whether SQLite keeps ``table``'s ids in ``sqlite_sequence`` (``AUTOINCREMENT``); ``None`` elsewhere
+    (Alembic's comparison does not see the keyword, so the tests read the table's SQL)."""
+    if engine.dialect.name != "sqlite":
+        return None
+    with engine.connect() as connection:
+        sql = connection.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                         (table,)).scalar_one()
+    return "AUTOINCREMENT" in sql.upper()
 
 
 def test_migrated_schema_equals_create_all(spec, bare):
@@ -294,10 +310,176 @@ def test_migrated_schema_equals_create_all(spec, bare):
     assert set(expected) == LC_TABLES
     assert any(ix[3] != "[]" for ix in expected["lc_seat"]["indexes"]) or db.engine.dialect.name == "sqlite"
     assert expected["lc_contract"]["checks"]  # CHECK seats_used <= seats exists
+    if db.engine.dialect.name == "sqlite":  # ids are never reused
+        assert {t for t, info in expected.items() if info["autoincrement"]} == AUTOINCREMENT_TABLES
     _drop_everything(db)
     _create_host_tables(spec)
     migrate.upgrade()
     assert _schema(db.engine) == expected
+
+
+# ---------------------------------------------------------------------------------------------
+# lc0002: ids are never reused (AUTOINCREMENT on SQLite; PostgreSQL sequences never go back)
+# ---------------------------------------------------------------------------------------------
+def _lc0001_rows(spec) -> dict[str, Any]:
+    """Rows as a release at ``lc0001`` wrote them (with Core on the reflected tables: today's models may have
+    columns ``lc0001`` lacks): two contracts with history, the first with an enrollment and its seat; then
+    the newest contract and its invitation deleted the way ``delete_contract`` did, history kept.
+    Returns the deleted ids and the row counts left."""
+    db = spec.module.db
+    user, activity = spec.make_user("legacy@example.com"), spec.make_activity("Legacy course")
+    db.session.add_all([user, activity])
+    db.session.commit()
+    uid, aid = user.id, activity.id
+    db.session.remove()
+    with db.engine.begin() as connection:
+        t = {name: sa.Table(name, sa.MetaData(), autoload_with=connection) for name in LC_TABLES}
+        now, day = dt.datetime(2026, 6, 1, 12), dt.date(2026, 6, 1)
+        ids = {}
+        for code in ("KEPT", "GONE"):
+            ids[code] = connection.execute(t["lc_contract"].insert().values(
+                code=code, code_key=code.lower(), title=code, description="", contract_type="voucher", seats=5,
+                seats_used=1 if code == "KEPT" else 0, per_user_limit=0, valid_from=day,
+                valid_until=dt.date(2026, 12, 31), require_invitation_code=False, invitation_code=f"CODE{code}",
+                created_at=now, updated_at=now)).inserted_primary_key[0]
+            connection.execute(t["lc_history"].insert().values(at=now, contract_id=ids[code], contract_code=code,
+                                                               action="created", message=f"Created {code}."))
+        invitations = {}
+        for code, status, count in (("KEPT", "enrolled", 1), ("GONE", "outstanding", 0)):
+            invitations[code] = connection.execute(t["lc_invitation"].insert().values(
+                contract_id=ids[code], user_id=uid, email="legacy@example.com", status=status, require_code=False,
+                enrolled_count=count, invited_at=now, send_count=1)).inserted_primary_key[0]
+            connection.execute(t["lc_history"].insert().values(
+                at=now, contract_id=ids[code], contract_code=code, invitation_id=invitations[code],
+                action="invited", message="Invited legacy@example.com."))
+        connection.execute(t["lc_contract_activity"].insert().values(contract_id=ids["KEPT"], activity_id=aid,
+                                                                     added_at=now))
+        connection.execute(t["lc_enrollment"].insert().values(
+            contract_id=ids["KEPT"], invitation_id=invitations["KEPT"], user_id=uid, activity_id=aid, seat_used=True,
+            created_at=now))
+        connection.execute(t["lc_seat"].insert().values(contract_id=ids["KEPT"], user_id=uid, activity_id=aid,
+                                                        created_at=now))
+        connection.execute(t["lc_invitation"].delete().where(t["lc_invitation"].c.id == invitations["GONE"]))
+        connection.execute(t["lc_contract"].delete().where(t["lc_contract"].c.id == ids["GONE"]))
+        counts = {name: connection.execute(sa.select(sa.func.count()).select_from(t[name])).scalar_one()
+                  for name in LC_TABLES}
+    return {"contract": ids["GONE"], "invitation": invitations["GONE"], "kept": ids["KEPT"], "counts": counts,
+            "user_id": uid}
+
+
+def _row_counts(db) -> dict[str, int]:
+    with db.engine.connect() as connection:
+        return {name: connection.execute(sa.text(f"SELECT count(*) FROM {name}")).scalar_one() for name in LC_TABLES}
+
+
+@pytest.fixture(params=[False, True], ids=["fk-off", "fk-on"])
+def foreign_keys(request, spec, bare):
+    """SQLite hosts that switch on ``PRAGMA foreign_keys`` for every connection (a common recipe): the
+    rebuild of a table others point at must still work, inside Alembic's transaction."""
+    db = spec.module.db
+    if not request.param:
+        yield False
+        return
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL always enforces foreign keys")
+
+    def pragma(dbapi_connection, record):
+        dbapi_connection.execute("PRAGMA foreign_keys=ON")
+
+    sa.event.listen(db.engine, "connect", pragma)
+    db.engine.dispose()
+    yield True
+    sa.event.remove(db.engine, "connect", pragma)
+    db.engine.dispose()
+
+
+def test_upgrade_never_reuses_ids_deleted_before_it(spec, bare, foreign_keys):
+    db = spec.module.db
+    sqlite = db.engine.dialect.name == "sqlite"
+    _create_host_tables(spec)
+    migrate.upgrade("lc0001")
+    legacy = _lc0001_rows(spec)
+    if sqlite:  # the drift check sees the missing AUTOINCREMENT (Alembic's own comparison does not)
+        assert {d[1] for d in migrate.drift() if d[0] == "sqlite_autoincrement"} == AUTOINCREMENT_TABLES
+
+    migrate.upgrade()
+    assert migrate.current() == (HEAD,)
+    assert migrate.drift() == []
+    assert _row_counts(db) == legacy["counts"]
+    if sqlite:
+        assert {t for t in LC_TABLES if _sqlite_autoincrement(db.engine, t)} == AUTOINCREMENT_TABLES
+        with db.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == int(foreign_keys)
+
+    # The deleted contract's and invitation's ids stay retired, and its history stays its own.
+    contract = services.create_contract(
+        code="NEW", title="New", contract_type=ContractType.SUBSCRIPTION, seats=2, valid_from=dt.date(2026, 1, 1),
+        valid_until=dt.date(2026, 12, 31), require_invitation_code=False)
+    assert contract.id > legacy["contract"]
+    newcomer = spec.make_user("newcomer@example.com")
+    db.session.add(newcomer)
+    db.session.commit()
+    (invited,) = services.invite(contract, users=[newcomer]).invited
+    assert invited.invitation_id > legacy["invitation"]
+    assert [e.action for e in reversed(services.history(contract))] == ["created", "invited"]
+    kept = services.get_contract(legacy["kept"])
+    assert [e.action for e in reversed(services.history(kept))] == ["created", "invited"]
+    assert services.check_seats() == []
+    db.session.remove()
+
+    # Down to lc0001: the plain tables again, every row kept.
+    migrate.downgrade("lc0001")
+    assert migrate.current() == ("lc0001",)
+    counts = _row_counts(db)
+    assert counts["lc_contract"] == legacy["counts"]["lc_contract"] + 1
+    assert counts["lc_seat"] == legacy["counts"]["lc_seat"]
+    if sqlite:
+        assert not any(_sqlite_autoincrement(db.engine, t) for t in LC_TABLES)
+        with db.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+    migrate.upgrade()
+    assert migrate.drift() == []
+
+
+def test_a_failed_rebuild_loses_nothing(spec, bare, monkeypatch):
+    """SQLite rebuilds the tables in one transaction: a failure after the rebuild rolls every table back."""
+    db = spec.module.db
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("nothing is rebuilt on PostgreSQL")
+    _create_host_tables(spec)
+    migrate.upgrade("lc0001")
+    legacy = _lc0001_rows(spec)
+
+    def fail(table, referenced):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("flask_learning_contracts.migrations.retire_sqlite_ids", fail)
+    with pytest.raises(RuntimeError, match="disk full"):
+        migrate.upgrade()
+    assert migrate.current() == ("lc0001",)
+    assert _row_counts(db) == legacy["counts"]
+    assert not any(_sqlite_autoincrement(db.engine, t) for t in LC_TABLES)
+    assert not {t for t in _tables(db) if t.startswith("_lc")}
+
+
+# ---------------------------------------------------------------------------------------------
+# lc0003: forgotten learners (seats and enrollments under a pseudonym)
+# ---------------------------------------------------------------------------------------------
+def test_downgrade_below_lc0003_refuses_while_forgotten_learners_rows_exist(spec, bare):
+    db = spec.module.db
+    _create_host_tables(spec)
+    migrate.upgrade()
+    _smoke(spec)  # smoke@example.com holds a seat and an enrollment
+    user = db.session.execute(sa.select(spec.user_model)).scalars().one()
+    services.forget_user(user)
+    db.session.remove()
+    with pytest.raises(RuntimeError, match="forgotten learners"):
+        migrate.downgrade("lc0002")
+    assert migrate.current() == (HEAD,)
+    assert migrate.drift() == []
+    assert services.check_seats() == []
+    db.session.remove()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -349,7 +531,7 @@ def test_flask_migrate_upgrade_heads_runs_host_revision_first(spec, m1):
     db = spec.module.db
     flask_migrate.upgrade(directory=directory, revision="heads")
 
-    assert _versions(db) == {"lc0001"}  # host0001 is applied too: Alembic keeps only the dependent head
+    assert _versions(db) == {HEAD}  # host0001 is applied too: Alembic keeps only the dependent head
     assert LC_TABLES | set(spec.tables) <= _tables(db)
     assert "lc_alembic_version" not in _tables(db)  # one history: the host's
     first_lc = min(_position(ddl, f"CREATE {t}") for t in LC_TABLES)
@@ -361,7 +543,7 @@ def test_flask_migrate_upgrade_heads_runs_host_revision_first(spec, m1):
     assert _versions(db) == {"host0001"}
     assert not LC_TABLES & _tables(db) and set(spec.tables) <= _tables(db)
     flask_migrate.upgrade(directory=directory, revision="heads")
-    assert _versions(db) == {"lc0001"}
+    assert _versions(db) == {HEAD}
 
     # everything down: our tables are dropped before the host's they point at
     ddl.clear()

@@ -24,11 +24,12 @@ from .activities import (ActivityImpact, activity_impact, add_activities, import
 from .contracts import add_contract_admin, create_contract, delete_contract, remove_contract_admin, update_contract
 from .csv_upload import invite_csv
 from .enrollment import enroll
-from .integrity import SeatMismatch, check_seats
+from .integrity import Mismatch, MismatchKind, ReconcileReport, SeatMismatch, check_seats, reconcile
 from .invitations import (add_invitation_activities, invitation_activity_options, link_registered_user,
                           needs_activity_choice, resend, revoke)
 from .inviting import InviteReport, InviteResult, invite
 from .learners import ActivityOffer, InvitationOffer, invitation_offers, invitations_for
+from .privacy import ForgetReport, forget_deleted_user, forget_user
 from .redemption import redeem_code, regenerate_code
 from .reports import (DeletionImpact, InvitationExportRow, InvitationPage, SeatSummary, contracts_for_admin,
                       deletion_impact, history, invitation_export_rows, invitation_page, seat_summaries, seat_summary)
@@ -44,12 +45,14 @@ __all__ = [
     # codes, enrollment, learners
     "regenerate_code", "redeem_code", "enroll", "invitations_for", "invitation_offers", "ActivityOffer",
     "InvitationOffer",
+    # privacy
+    "forget_user", "forget_deleted_user", "ForgetReport",
     # access
     "get_contract", "get_invitation", "parse_key", "ensure_can_manage", "ensure_contract_admin", "contract_state",
     # reports and checks
     "seat_summary", "seat_summaries", "SeatSummary", "history", "invitation_page", "InvitationPage",
     "invitation_export_rows", "InvitationExportRow", "deletion_impact", "DeletionImpact", "contracts_for_admin",
-    "check_seats", "SeatMismatch",
+    "check_seats", "SeatMismatch", "reconcile", "ReconcileReport", "Mismatch", "MismatchKind",
     # for hosts composing their own transactions and tests
     "transactional", "retry_counts",
 ]

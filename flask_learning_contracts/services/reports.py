@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from ..config import config_value
 from ..enums import ContractState, ContractType, InvitationStatus
-from ..models import Contract, ContractActivity, Enrollment, HistoryEntry, Invitation
+from ..models import CREATED_SQL, Contract, ContractActivity, Enrollment, HistoryEntry, Invitation
 from ..rules import HostUser
 from ._core import _BATCH, _m, _rules, _session, _state, _today
 
@@ -58,11 +58,22 @@ def seat_summary(contract: Contract) -> SeatSummary:
 
 
 def history(contract: Contract, *, limit: int = 100, offset: int = 0) -> list[HistoryEntry]:
-    """The contract's history, newest first."""
-    m = _m()
+    """The contract's history, newest first: the entries of its id from its own "created" entry on.
+
+    Ids are never reused (``AUTOINCREMENT`` on SQLite, sequences on PostgreSQL), and a database that reused
+    one before that (SQLite, before the ``lc0002`` migration) still cannot show a deleted contract's entries
+    here: they are older than the "created" entry of the contract that has the id now. (History ids are
+    never reused either, so "older" is exact, whatever the clocks did.)
+    """
+    h = _m().HistoryEntry
+    created = h.__table__.alias("created")
+    # The condition as SQL text, not a parameter, so that SQLite uses the partial index of "created" rows.
+    start = (sa.select(sa.func.coalesce(sa.func.max(created.c.id), 0))
+             .where(created.c.contract_id == contract.id, sa.text(f"created.{CREATED_SQL}"))
+             .scalar_subquery())
     return list(_session().execute(
-        sa.select(m.HistoryEntry).where(m.HistoryEntry.contract_id == contract.id)
-        .order_by(m.HistoryEntry.id.desc()).limit(limit).offset(offset)
+        sa.select(h).where(h.contract_id == contract.id, h.id >= start)
+        .order_by(h.id.desc()).limit(limit).offset(offset)
     ).scalars())
 
 
