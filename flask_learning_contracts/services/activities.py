@@ -12,14 +12,25 @@ from ..i18n import _
 from ..models import Contract
 from ..rules import ActivityRef, HostActivity, HostKey, HostUser
 from ._core import LIVE, _activity_title, _m, _now, _record, _session, _state, transactional
+from .access import parse_key
 
 
-def _activity_ids(activities: Iterable[ActivityRef]) -> list[HostKey]:
+def _activity_key(activity: ActivityRef) -> HostKey | None:
+    """The host key of ``activity``, given as an object or as a key; a key written as text (from a form, a URL,
+    a CSV) is read as the key column's type, so ``"6f1c…"`` finds the activity whose key is that UUID. ``None``
+    when the text cannot be a key of that column (no activity has it)."""
     st = _state()
-    ids = []
-    for activity in activities:
-        ids.append(activity if not isinstance(activity, st.activity_model) else st.activity_id(activity))
-    return list(dict.fromkeys(ids))
+    if isinstance(activity, st.activity_model):
+        key: HostKey = st.activity_id(activity)
+        return key
+    if isinstance(activity, str):
+        return parse_key(st.activity_pk_column, activity)
+    return activity
+
+
+def _activity_ids(activities: Iterable[ActivityRef]) -> list[HostKey | None]:
+    """The keys of ``activities`` in order, each once (``None`` for text that no activity's key can be)."""
+    return list(dict.fromkeys(_activity_key(activity) for activity in activities))
 
 
 def _contract_activity_ids(contract: Contract) -> set[HostKey]:
@@ -48,7 +59,8 @@ def add_activities(contract: Contract, activities: Iterable[ActivityRef], *, act
     wanted = _activity_ids(activities)
     if not wanted:
         return []
-    eligible_stmt = st.rules.eligible_activities().where(st.activity_pk_column.in_(wanted))
+    eligible_stmt = st.rules.eligible_activities().where(
+        st.activity_pk_column.in_([key for key in wanted if key is not None]))
     eligible = {st.activity_id(a): a for a in _session().execute(eligible_stmt).scalars()}
     refused = [i for i in wanted if i not in eligible]
     if refused:
@@ -101,8 +113,10 @@ class ActivityImpact:
 
 def activity_impact(contract: Contract, activity: ActivityRef) -> ActivityImpact:
     """Count the invitations and enrollments that removing ``activity`` from ``contract`` would touch."""
-    m, st = _m(), _state()
-    aid = activity if not isinstance(activity, st.activity_model) else st.activity_id(activity)
+    m = _m()
+    aid = _activity_key(activity)
+    if aid is None:
+        return ActivityImpact(invited=0, enrolled=0)
     live_any = sa.and_(m.Invitation.contract_id == contract.id, m.Invitation.status != LIVE)
     if contract.contract_type is ContractType.SUBSCRIPTION:
         invited_stmt = sa.select(sa.func.count()).select_from(m.Invitation).where(live_any)
@@ -125,8 +139,8 @@ def remove_activity(contract: Contract, activity: ActivityRef, *, actor: HostUse
 
     Returns the impact (as :func:`activity_impact` would have previewed it).
     """
-    m, st = _m(), _state()
-    aid = activity if not isinstance(activity, st.activity_model) else st.activity_id(activity)
+    m = _m()
+    aid = _activity_key(activity)
     if aid not in _contract_activity_ids(contract):
         raise errors.ValidationError(_("This activity is not part of the contract."), field="activity")
     impact = activity_impact(contract, aid)

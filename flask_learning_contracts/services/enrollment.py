@@ -18,6 +18,7 @@ from ._core import (LIVE, _activity_title, _actor_fields, _after_commit, _app, _
                     _m, _normalize_email, _now, _record_separately, _rules, _session, _state, _statement, _today,
                     transactional)
 from .access import _ensure_active, contract_state
+from .activities import _activity_key
 from .invitations import link_registered_user
 
 
@@ -301,7 +302,9 @@ def enroll(user: HostUser, contract: Contract, activity: ActivityRef) -> Enrollm
 
 def _enroll(user: HostUser, contract: Contract, activity: ActivityRef) -> Enrollment:
     st, m, session = _state(), _m(), _session()
-    aid = activity if not isinstance(activity, st.activity_model) else st.activity_id(activity)
+    aid = _activity_key(activity)
+    if aid is None:  # text that no activity's key can be
+        raise errors.ActivityNotInInvitation()
     uid = st.user_id(user)
     # The host's own object when the caller passed one (the learner page does).
     activity_obj = activity if isinstance(activity, st.activity_model) else session.get(st.activity_model, aid)
