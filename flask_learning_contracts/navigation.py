@@ -5,6 +5,7 @@ learner pages all read them through these two functions (one rule, one place).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from urllib.parse import unquote, urlsplit
 
 #: The highest page number a list accepts; larger numbers show that page (empty, past the end) instead of
@@ -45,3 +46,9 @@ def page_number(value: object, *, first: int = 1) -> int:
     except (TypeError, ValueError):
         return first
     return max(first, min(number, MAX_PAGE - 1 + first))
+
+
+def carries_nul(values: Iterable[str]) -> bool:
+    """Whether any of the request's values holds a NUL character: no text a person types has one, and
+    PostgreSQL refuses it in text ("text fields cannot contain NUL"), so pages answer 400 before any query."""
+    return any("\x00" in value for value in values)

@@ -66,6 +66,8 @@ def world(make_user, make_course, make_contract):
 
 
 def _location_is_safe(response, fallback: str) -> None:
+    if response.status_code == 400:  # a NUL anywhere in the request is refused before anything runs
+        return
     assert response.status_code == 302, response.status_code
     assert response.headers["Location"] == fallback, response.headers["Location"]
 
@@ -94,8 +96,12 @@ def test_admin_revoke_confirmation_never_links_or_returns_off_site(app, db, worl
     page_url = url(f"{contract.id}/invitations/{invitation.id}/revoke?{urlencode({'next': value})}")
     fallback = url(f"{contract.id}/invitations")
 
-    page = client.get(page_url).get_data(as_text=True)
-    assert f'href="{fallback}" class="btn btn-outline-secondary ml-2">Cancel' in page
+    shown = client.get(page_url)
+    page = shown.get_data(as_text=True)
+    if "\x00" in value:
+        assert shown.status_code == 400  # refused before anything runs
+    else:
+        assert f'href="{fallback}" class="btn btn-outline-secondary ml-2">Cancel' in page
     assert "evil.com" not in page.replace("%2F", "/").lower()
 
     response = client.post(page_url, data={"csrf_token": csrf_for(app, client)})
@@ -117,6 +123,9 @@ def test_learner_and_dashboard_forms_never_redirect_off_site(app, world, value):
 
     _location_is_safe(enrolled, f"{PREFIX}/contracts/{contract.id}")
     _location_is_safe(refused, f"{PREFIX}/")
+    if "\x00" in value:
+        assert resent.status_code == 400
+        return
     assert resent.status_code == 302 and resent.headers["Location"].startswith(f"{PREFIX}/manage/{contract.id}")
     assert "evil" not in resent.headers["Location"]
 

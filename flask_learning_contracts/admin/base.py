@@ -24,7 +24,7 @@ from .. import errors, services
 from ..enums import ContractState, ContractType, InvitationStatus
 from ..i18n import _, _l
 from ..models import Contract, Invitation, Models
-from ..navigation import page_number, safe_next
+from ..navigation import carries_nul, page_number, safe_next
 from ..rules import HostKey, HostUser
 from . import forms
 from .display import DISPLAY
@@ -243,6 +243,12 @@ class ContractViewBase(ModelView):
         return html
 
     # -- access -------------------------------------------------------------------------------
+    def _handle_view(self, name: str, **kwargs: object) -> ResponseReturnValue | None:
+        if carries_nul([*request.args.values(), *request.form.values()]):
+            abort(400)  # a NUL in a search or form value: PostgreSQL would refuse it with an error
+        response: ResponseReturnValue | None = super()._handle_view(name, **kwargs)
+        return response
+
     def is_accessible(self) -> bool:
         try:
             services.ensure_can_manage(_actor())

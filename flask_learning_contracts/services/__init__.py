@@ -16,7 +16,7 @@ Seats are race-free by construction, under the host's own engine settings (see :
 """
 from __future__ import annotations
 
-from ._core import _BATCH as _BATCH, _m as _m, _session as _session, retry_counts, transactional
+from ._core import _BATCH as _BATCH, _m as _m, retry_counts, _session as _session, transactional
 from .access import (contract_state, ensure_can_manage, ensure_contract_admin, get_contract, get_invitation,
                      parse_key)
 from .activities import (ActivityImpact, activity_impact, add_activities, import_activities, preview_import,

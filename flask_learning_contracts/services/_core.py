@@ -5,6 +5,7 @@ import contextvars
 import datetime as dt
 import functools
 import random
+import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -155,6 +156,10 @@ def transactional(fn: F) -> F:
                 retry_counts["transient" if transient else "conflict" if isinstance(error, _Conflict) else "integrity"] += 1
                 time.sleep(min(0.2, 0.005 * 2**attempt) * (0.5 + random.random()))
                 continue
+            except (orm.exc.ObjectDeletedError, orm.exc.StaleDataError) as error:
+                # A row the caller loaded (the contract, or its invitation, deleted with it) is gone.
+                session.rollback()
+                raise errors.ContractNotFound() from error
             except BaseException:
                 session.rollback()
                 raise
@@ -167,6 +172,19 @@ def transactional(fn: F) -> F:
         raise errors.Busy() from last_error  # pragma: no cover - loop always returns or raises
 
     return wrapper  # type: ignore[return-value]
+
+
+def _lock_contract(contract: Contract) -> None:
+    """Hold ``contract``'s row until the transaction ends, or refuse with ``ContractNotFound`` when it has been
+    deleted since the caller loaded it: nothing is then written for a contract that no longer exists (a
+    concurrent delete waits for this transaction, and its cleanup sees what this one wrote)."""
+    identity = sa.inspect(contract).identity
+    contract_id = identity[0] if identity else contract.id
+    table = _m().Contract.__table__
+    locked = _session().execute(sa.update(table).where(table.c.id == contract_id)
+                                .values(updated_at=table.c.updated_at))
+    if _rowcount(locked) != 1:
+        raise errors.ContractNotFound()
 
 
 def _actor_fields(actor: HostUser | None) -> dict[str, Any]:
@@ -215,14 +233,24 @@ def _describe(value: object) -> str:
     return "" if value is None else str(value)
 
 
+_DIGITS = re.compile(r"-?[0-9]+")
+
+
 def _whole_number(value: object, bits: int = 64) -> int | None:
     """``value`` as a whole number that fits a signed ``bits``-bit database integer, else ``None``.
 
     Larger numbers never match a row, and the driver would raise for them instead of finding nothing
     (SQLite: ``OverflowError``; PostgreSQL: "integer out of range"), so they are refused here."""
+    if isinstance(value, str):
+        # Only plain ASCII digits: int() would also read " 2 ", "1_0" or Arabic-Indic digits as numbers, so
+        # several spellings would name one row.
+        if not _DIGITS.fullmatch(value):
+            return None
+    elif isinstance(value, bool) or not isinstance(value, int):
+        return None
     try:
-        number: int = int(value)  # type: ignore[call-overload]  # anything int() refuses is caught below
-    except (TypeError, ValueError, OverflowError):
+        number = int(value)
+    except ValueError:  # more digits than Python converts (4,300): no key is that long
         return None
     limit = 1 << (bits - 1)
     return number if -limit <= number < limit else None
@@ -238,8 +266,15 @@ def _format_date(value: dt.date) -> str:
     return f"{value.day} {value.strftime('%B %Y')}"
 
 
+#: Invisible characters a copy and paste brings along (zero-width spaces and joiners, word joiner, BOM, soft
+#: hyphen): around an address they are dropped like spaces; inside one they make it invalid.
+_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
+
+
 def _normalize_email(text: str) -> str:
-    return text.strip().strip("<>").strip().lower()
+    """An e-mail address as stored and compared: without surrounding spaces, invisible characters, quotes or
+    angle brackets, in lower case."""
+    return text.strip().strip(_INVISIBLE).strip().strip("<>'\"").strip().strip(_INVISIBLE).lower()
 
 
 def _is_postgresql() -> bool:

@@ -11,7 +11,7 @@ from ..enums import ContractType
 from ..i18n import _
 from ..models import Contract
 from ..rules import ActivityRef, HostActivity, HostKey, HostUser
-from ._core import LIVE, _activity_title, _m, _now, _record, _session, _state, transactional
+from ._core import _activity_title, LIVE, _lock_contract, _m, _now, _record, _session, _state, transactional
 from .access import parse_key
 
 
@@ -55,6 +55,7 @@ def add_activities(contract: Contract, activities: Iterable[ActivityRef], *, act
 
     Subscription invitations include them at once; Voucher invitations are not changed.
     """
+    _lock_contract(contract)
     st, m = _state(), _m()
     wanted = _activity_ids(activities)
     if not wanted:
@@ -139,6 +140,7 @@ def remove_activity(contract: Contract, activity: ActivityRef, *, actor: HostUse
 
     Returns the impact (as :func:`activity_impact` would have previewed it).
     """
+    _lock_contract(contract)
     m = _m()
     aid = _activity_key(activity)
     if aid not in _contract_activity_ids(contract):

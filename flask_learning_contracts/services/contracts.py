@@ -12,8 +12,8 @@ from ..enums import ContractType
 from ..i18n import _
 from ..models import Contract
 from ..rules import HostUser
-from ._core import (_actor_fields, _after_commit, _app, _describe, _m, _now, _record, _rowcount, _session, _state,
-                    transactional)
+from ._core import (_actor_fields, _after_commit, _app, _describe, _lock_contract, _m, _now, _record, _rowcount,
+                    _session, _state, transactional)
 from .redemption import _new_invitation_code
 from .reports import seat_summary
 
@@ -128,6 +128,7 @@ def update_contract(contract: Contract, *, actor: HostUser | None = None, **chan
     Seats can never go below the seats already used (checked atomically). Changing
     ``require_invitation_code`` does not alter existing invitations.
     """
+    _lock_contract(contract)
     for name in changes:
         if name in _IMMUTABLE:
             if name == "contract_type" and changes[name] in {contract.contract_type, contract.contract_type.value}:
@@ -197,6 +198,7 @@ def delete_contract(contract: Contract, *, actor: HostUser | None = None) -> Non
 @transactional
 def add_contract_admin(contract: Contract, user: HostUser, *, actor: HostUser | None = None) -> None:
     """Name ``user`` a contract admin of ``contract`` (no change if already one)."""
+    _lock_contract(contract)
     m, st = _m(), _state()
     uid = st.user_id(user)
     exists = _session().get(m.ContractAdmin, (contract.id, uid))
@@ -211,6 +213,7 @@ def add_contract_admin(contract: Contract, user: HostUser, *, actor: HostUser | 
 @transactional
 def remove_contract_admin(contract: Contract, user: HostUser, *, actor: HostUser | None = None) -> None:
     """Remove ``user`` from ``contract``'s contract admins (no change if not one)."""
+    _lock_contract(contract)
     m, st = _m(), _state()
     row = _session().get(m.ContractAdmin, (contract.id, st.user_id(user)))
     if row is not None:

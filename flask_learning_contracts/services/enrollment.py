@@ -14,7 +14,7 @@ from ..enums import ContractState, ContractType, InvitationStatus
 from ..i18n import _
 from ..models import Contract, Enrollment, Models
 from ..rules import ActivityRef, HostKey, HostUser
-from ._core import (LIVE, _activity_title, _actor_fields, _after_commit, _app, _Conflict, _is_transient, _last_attempt,
+from ._core import (_activity_title, _actor_fields, _after_commit, _app, _Conflict, _is_transient, _last_attempt, LIVE,
                     _m, _normalize_email, _now, _record_separately, _rules, _session, _state, _statement, _today,
                     transactional)
 from .access import _ensure_active, contract_state
@@ -95,7 +95,8 @@ def _check_enrollable(user: HostUser, contract: Contract, activity_id: HostKey) 
     _ensure_active(contract)
     if row.require_code and row.code_redeemed_at is None:
         raise errors.CodeRequired()
-    covered = row.in_invitation if contract.contract_type is ContractType.VOUCHER else row.in_contract
+    covered = (row.in_invitation and row.in_contract) if contract.contract_type is ContractType.VOUCHER \
+        else row.in_contract
     if not covered:
         raise errors.ActivityNotInInvitation()
     return row.id, None
@@ -120,6 +121,9 @@ def _lock_statement(m: Models, voucher: bool) -> sa.Update:
                    sa.or_(inv.c.require_code.is_(False), inv.c.code_redeemed_at.is_not(None)),
                    sa.or_(p("p_limit") == 0, inv.c.enrolled_count < p("p_limit")),
                    _covers_activity(m, voucher, inv.c.id, p("p_c")),
+                   # A Voucher invitation covers only activities the contract still has (an invite racing a
+                   # removal can leave a removed activity on an invitation).
+                   *([_covers_activity(m, False, inv.c.id, p("p_c"))] if voucher else []),
                    ~_enrollment_in_activity(m, p("p_c"), p("p_u")).exists())
             .values(enrolled_count=inv.c.enrolled_count + 1, status=InvitationStatus.ENROLLED))
 

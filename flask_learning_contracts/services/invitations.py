@@ -11,8 +11,8 @@ from ..enums import ContractType, InvitationStatus
 from ..i18n import _
 from ..models import Contract, Invitation
 from ..rules import ActivityRef, HostActivity, HostUser
-from ._core import (LIVE, _activity_title, _after_commit, _app, _Conflict, _m, _normalize_email, _now, _record,
-                    _record_separately, _rowcount, _rules, _session, _state, _statement, transactional)
+from ._core import (_activity_title, _after_commit, _app, _Conflict, LIVE, _lock_contract, _m, _normalize_email, _now,
+                    _record, _record_separately, _rowcount, _rules, _session, _state, _statement, transactional)
 from .access import _ensure_active
 from .activities import _activity_ids, _contract_activity_ids, _load_activities
 
@@ -22,6 +22,7 @@ def add_invitation_activities(invitation: Invitation, activities: Iterable[Activ
                               actor: HostUser | None = None
                               ) -> list[HostActivity]:
     """Add contract activities to one learner's Voucher invitation; return the ones added."""
+    _lock_contract(invitation.contract)
     contract, m = invitation.contract, _m()
     if contract.contract_type is ContractType.SUBSCRIPTION:
         raise errors.ValidationError(_("Subscription invitations already cover every activity of the contract."),
@@ -95,6 +96,7 @@ def _check_resend(invitation: Invitation) -> None:
 
 @transactional
 def _mark_resent(invitation: Invitation, *, actor: HostUser | None = None) -> Invitation:
+    _lock_contract(invitation.contract)
     invitation.last_sent_at = _now()
     invitation.send_count = (invitation.send_count or 0) + 1
     _record(invitation.contract, "resent", _("Resent the invitation to %(email)s.", email=invitation.email),
@@ -105,6 +107,7 @@ def _mark_resent(invitation: Invitation, *, actor: HostUser | None = None) -> In
 @transactional
 def revoke(invitation: Invitation, *, actor: HostUser | None = None) -> Invitation:
     """Revoke an invitation whose learner has no enrollment through the contract. The record stays."""
+    _lock_contract(invitation.contract)
     m = _m()
     # Invitation.can_be_revoked, decided atomically (a concurrent enrollment or revoke wins or loses cleanly).
     result = _session().execute(

@@ -5,6 +5,7 @@ import dataclasses
 import functools
 import itertools
 import re
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,8 +19,8 @@ from ..enums import ContractType, InvitationStatus
 from ..i18n import _
 from ..models import Contract, EnumString
 from ..rules import ActivityRef, ContractRules, HostKey, HostUser
-from ._core import (_BATCH, LIVE, _actor_fields, _after_commit, _app, _m, _normalize_email, _now, _one_of, _record,
-                    _record_separately, _rules, _session, _state, transactional)
+from ._core import (_actor_fields, _after_commit, _app, _BATCH, LIVE, _lock_contract, _m, _normalize_email, _now,
+                    _one_of, _record, _record_separately, _rules, _session, _state, transactional)
 from .access import _ensure_active
 from .activities import _activity_ids, _contract_activity_ids
 
@@ -100,6 +101,7 @@ def _invite_candidates(contract: Contract, candidates: Iterable[_Candidate], act
     ``candidates`` may be a generator (a CSV being read): it is consumed ``_BATCH`` at a time, so the
     working memory does not grow with the file; a fixed number of statements is issued per batch.
     """
+    _lock_contract(contract)
     _ensure_active(contract)
     activity_ids = _invite_activity_ids(contract, activities)
     st, m, session = _state(), _m(), _session()
@@ -339,4 +341,7 @@ def _primary_key_column(model: type[Any]) -> sa.Column[Any]:
 
 
 def _valid_email(email: str) -> bool:
-    return 3 <= len(email) <= 320 and bool(_EMAIL_RE.match(email))
+    """A plausible address: one ``@``, a dot in the domain, and no control, invisible or direction-changing
+    character (such an address can never match an account, and may display as another one)."""
+    return (3 <= len(email) <= 320 and bool(_EMAIL_RE.match(email))
+            and not any(unicodedata.category(char) in {"Cc", "Cf", "Co", "Cs", "Zl", "Zp", "Zs"} for char in email))

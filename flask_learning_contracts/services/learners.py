@@ -12,7 +12,7 @@ from ..enums import ContractState, ContractType
 from ..i18n import _
 from ..models import Contract, Invitation
 from ..rules import ActivityRef, HostKey, HostUser
-from ._core import LIVE, _format_date, _m, _rules, _session, _state, _today
+from ._core import _format_date, LIVE, _m, _rules, _session, _state, _today
 from .invitations import link_registered_user
 
 

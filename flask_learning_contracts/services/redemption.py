@@ -10,8 +10,8 @@ from ..enums import ContractType, InvitationStatus
 from ..i18n import _
 from ..models import Contract, Invitation
 from ..rules import HostUser
-from ._core import (LIVE, _after_commit, _app, _m, _normalize_email, _now, _record, _rowcount, _rules, _session, _state,
-                    transactional)
+from ._core import (_after_commit, _app, LIVE, _lock_contract, _m, _normalize_email, _now, _record, _rowcount, _rules,
+                    _session, _state, transactional)
 from .access import _ensure_active
 from .activities import _activity_ids
 from .invitations import _live_invitation, link_registered_user
@@ -29,6 +29,7 @@ def _new_invitation_code() -> str:
 @transactional
 def regenerate_code(contract: Contract, *, actor: HostUser | None = None) -> str:
     """Give ``contract`` a new invitation code; the old one stops working at once. Returns the new code."""
+    _lock_contract(contract)
     code = _new_invitation_code()
     contract.invitation_code = code
     contract.updated_at = _now()

@@ -18,6 +18,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from ..config import config_value
+from ..navigation import carries_nul
 from .dashboard import register_dashboard_pages
 from .learner import learning_contracts_widget, register_learner_pages
 from .ratelimit import CodeAttemptLimiter
@@ -27,6 +28,11 @@ if TYPE_CHECKING:
     from ..state import LearningContractsState
 
 __all__ = ["register_pages", "learning_contracts_widget", "CodeAttemptLimiter"]
+
+
+def _refuse_nul() -> None:
+    if carries_nul([*request.args.values(), *request.form.values()]):
+        abort(400)
 
 
 def _require_login() -> ResponseReturnValue | None:
@@ -44,6 +50,7 @@ def register_pages(app: Flask, state: LearningContractsState) -> None:
     """Register the blueprint under ``LEARNING_CONTRACTS_URL_PREFIX``, the widget global and the code limiter."""
     bp = Blueprint("learning_contracts", __name__.rsplit(".", 1)[0], template_folder="templates",
                    static_folder="static", static_url_path="/static")
+    bp.before_request(_refuse_nul)
     bp.before_request(_require_login)
     register_learner_pages(bp)
     register_dashboard_pages(bp)
