@@ -103,7 +103,8 @@ def _invite_candidates(contract: Contract, candidates: Iterable[_Candidate], act
     _ensure_active(contract)
     activity_ids = _invite_activity_ids(contract, activities)
     st, m, session = _state(), _m(), _session()
-    now, invited_by = _now(), _actor_fields(actor)["actor_name"]
+    now, inviter = _now(), _actor_fields(actor)
+    invited_by, invited_by_id = inviter["actor_name"], inviter["actor_id"]
     seen: dict[str, int | None] = {}
     created_ids: list[tuple[InviteResult, int]] = []
     pending_candidates = iter(candidates)
@@ -131,7 +132,7 @@ def _invite_candidates(contract: Contract, candidates: Iterable[_Candidate], act
                 "contract_id": contract.id, "user_id": uid, "email": cand.email,
                 "status": InvitationStatus.OUTSTANDING if registered else InvitationStatus.NOT_REGISTERED,
                 "require_code": contract.require_invitation_code, "enrolled_count": 0, "invited_at": now,
-                "invited_by": invited_by, "last_sent_at": now, "send_count": 1,
+                "invited_by": invited_by, "invited_by_id": invited_by_id, "last_sent_at": now, "send_count": 1,
             })
             results.append(InviteResult(
                 cand.email, "invited" if registered else "not_registered",
