@@ -183,21 +183,26 @@ def _invite_candidates(contract: Contract, candidates: Iterable[_Candidate], act
 
 
 def _user_ids_by_email(emails: list[str]) -> dict[str, HostKey]:
-    """Lower-case e-mail → host user key for ``emails``, through the host's batch hook.
+    """Lower-case e-mail → host user key for ``emails``, through the host's batch hook (one call for the batch).
 
-    With the default hooks this is one query of two columns (no user objects are built).
+    Holding an address is not owning it: a user whose address the host has not verified
+    (``ContractRules.email_verified``) counts as no account, so an invitation sent to the address is Not
+    Registered and waits for its owner (``link_registered_user`` links it once verified). With the default
+    hooks (nothing to verify) this is one query of two columns (no user objects are built).
     """
     st = _state()
 
     def is_default(name: str) -> bool:
         return getattr(getattr(st.rules, name), "__func__", None) is getattr(ContractRules, name)
 
-    if is_default("find_users_by_email") and is_default("find_user_by_email"):
+    trusted = is_default("email_verified")
+    if trusted and is_default("find_users_by_email") and is_default("find_user_by_email"):
         column = getattr(st.user_model, config_value("USER_EMAIL_ATTR"))
         found = _session().execute(
             sa.select(column, st.user_pk_column).where(_one_of(sa.func.lower(column), sorted(set(emails))))).all()
         return {email.lower(): uid for email, uid in found}
-    return {email: st.user_id(user) for email, user in st.rules.find_users_by_email(emails).items()}
+    return {email: st.user_id(user) for email, user in st.rules.find_users_by_email(emails).items()
+            if trusted or st.rules.email_verified(user)}
 
 
 def _insert_invitations(rows: list[dict[str, Any]]) -> dict[str, int]:
