@@ -88,11 +88,11 @@ class ResendNotAllowed(LearningContractError):
 
 
 class EmailNotVerified(LearningContractError):
-    """The user's address is not verified (``ContractRules.email_verified``) and an invitation waits for it."""
+    """The user's address is not verified (``ContractRules.email_verified``): they redeem no invitation code."""
 
     default_message = (
-        "Confirm your e-mail address first: an invitation to this learning contract was sent to it, and it becomes "
-        "yours once the address is confirmed."
+        "Confirm your e-mail address first: invitation codes can be redeemed once your address is confirmed, and "
+        "invitations sent to it become yours then."
     )
     http_status = 403
 

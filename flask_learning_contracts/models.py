@@ -219,6 +219,8 @@ class Invitation(_Row):
     send_count: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
     #: The random per-person key that stands for the learner once forgotten (``user_id`` is then ``None``).
     pseudonym: Mapped[str | None] = mapped_column(sa.String(32), nullable=True)
+    #: The inviter's host key as text (``None``: the code, the system, a forgotten inviter, or a row older than it).
+    invited_by_id: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
 
     @declared_attr.directive
     def __table_args__(cls) -> Any:
@@ -404,6 +406,9 @@ class HistoryEntry(_Row):
     actor_name: Mapped[str | None] = mapped_column(sa.String(320), nullable=True)
     action: Mapped[str] = mapped_column(sa.String(40), nullable=False)
     message: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    #: The host key (as text) of the person the message names, where it names one by name ("Named X a contract
+    #: admin"); ``None`` otherwise, once they are forgotten, or in rows older than the column.
+    subject_id: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
 
     @declared_attr.directive
     def __table_args__(cls) -> Any:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from flask_learning_contracts import ContractType, InvitationStatus, errors, services
 from flask_learning_contracts.codes import format_code
+from flask_learning_contracts.rules import ContractRules
 
 from .views_support import PREFIX, client_for, csrf_for, text
 
@@ -100,14 +101,101 @@ def test_redeeming_the_code_asks_an_unverified_holder_to_confirm_the_address_fir
     assert invitation.status is InvitationStatus.NOT_REGISTERED and invitation.user_id is None
 
 
-def test_an_unverified_learner_without_a_waiting_invitation_redeems_codes_as_usual(app, make_contract, courses,
-                                                                                   make_user, unverified):
+def test_an_unverified_user_redeems_no_code_at_all(app, db, make_contract, courses, make_user, unverified):
+    """A squatter redeeming a code first would get an Accepted invitation under the victim's address: the
+    admin's later invite of the address would say "Already invited (Accepted)" and the squatter could enroll."""
+    other = make_contract(ContractType.SUBSCRIPTION, activities=courses, require_invitation_code=False)
+    unverified.add(VICTIM)
+    squatter = make_user(VICTIM)
+
+    with pytest.raises(errors.EmailNotVerified, match="Confirm your e-mail address first"):
+        services.redeem_code(squatter, other.invitation_code)
+
+    assert services.invitations_for(squatter) == []
+    report = services.invite(other, emails=[VICTIM])
+    assert [r.email for r in report.not_registered] == [VICTIM]
+    with pytest.raises(errors.NotInvited):
+        services.enroll(squatter, other, courses[0])
+    unverified.clear()  # the owner (here the same account) confirms the address: the code works
+    assert services.redeem_code(squatter, other.invitation_code).status is InvitationStatus.ACCEPTED
+
+
+def test_inviting_an_address_an_unverified_account_holds_waits_for_its_owner(app, db, make_contract, courses,
+                                                                           make_user, unverified):
+    """The admin invites the address after the squatter signed up: Not Registered, not the squatter's."""
+    other = make_contract(ContractType.VOUCHER, activities=courses, require_invitation_code=False)
+    unverified.add(VICTIM)
+    squatter = make_user(VICTIM)
+
+    report = services.invite(other, emails=[VICTIM.upper()])
+
+    assert [r.email for r in report.not_registered] == [VICTIM] and report.invited == []
+    assert services.invitations_for(squatter) == []
+    page = text(client_for(app, squatter).get(PREFIX + "/"))
+    assert "Victim&#39;s contract" not in page
+    unverified.clear()  # the owner confirms: the invitation becomes theirs
+    assert [i.contract_id for i in services.link_registered_user(squatter)] == [other.id]
+
+
+def test_an_admin_picking_an_unverified_account_invites_that_account(app, make_contract, courses, make_user,
+                                                                    unverified):
+    """Picking the account (not typing an address) is the admin's deliberate choice: it is invited."""
+    other = make_contract(ContractType.VOUCHER, activities=courses, require_invitation_code=False)
+    unverified.add("picked@example.com")
+    picked = make_user("picked@example.com")
+
+    report = services.invite(other, users=[picked])
+
+    assert [r.email for r in report.invited] == ["picked@example.com"]
+    assert [i.user_id for i in services.invitations_for(picked)] == [picked.id]
+
+
+def test_verification_is_asked_once_per_batch_of_addresses(app, rules, make_contract, courses, make_user,
+                                                           unverified, monkeypatch):
+    """A host that verifies addresses gets one ``find_users_by_email`` call per 500 addresses, never one each."""
     other = make_contract(ContractType.SUBSCRIPTION, activities=courses)
-    unverified.add("fresh@example.com")
+    make_user("known@example.com")
+    calls: list[int] = []
+    original = rules.find_users_by_email
+    monkeypatch.setattr(rules, "find_users_by_email", lambda emails: calls.append(len(list(emails))) or
+                        original(emails))
+    monkeypatch.setattr(rules, "find_user_by_email", lambda email: pytest.fail("one lookup per address"))
 
-    invitation = services.redeem_code(make_user("fresh@example.com"), other.invitation_code)
+    report = services.invite(other, emails=["known@example.com"] + [f"n{i}@example.com" for i in range(699)])
 
-    assert invitation.status is InvitationStatus.ACCEPTED
+    assert calls == [500, 200]
+    assert [r.email for r in report.invited] == ["known@example.com"] and len(report.not_registered) == 699
+
+
+def test_the_default_hooks_resolve_addresses_without_building_users(app, make_contract, courses, make_user,
+                                                                    rules, monkeypatch):
+    """No ``email_verified`` override: the fast path (one query of two columns, no user objects) stays."""
+    other = make_contract(ContractType.SUBSCRIPTION, activities=courses)
+    make_user("known@example.com")
+    # Patched on ContractRules itself, so that the host's rules still count as not overriding it.
+    monkeypatch.setattr(ContractRules, "find_users_by_email", lambda self, emails: pytest.fail("users were built"))
+
+    report = services.invite(other, emails=["known@example.com", "new@example.com"])
+
+    assert [r.email for r in report.invited] == ["known@example.com"]
+
+
+def test_forgetting_an_unverified_account_leaves_the_invitations_waiting_for_the_address(app, db, contract,
+                                                                                       make_user, unverified):
+    """``forget_user(squatter)`` (and the CLI, whose EMAIL finds the squatter) must not revoke and scrub the
+    Not Registered invitations waiting for the real owner: the address is not the squatter's."""
+    unverified.add(VICTIM)
+    squatter = make_user(VICTIM)
+
+    services.forget_user(squatter)
+    result = app.test_cli_runner().invoke(args=["contracts", "forget-user", VICTIM, "--yes"])
+
+    assert result.exit_code == 0, result.output
+    invitation = _victims_invitation(app, db)
+    assert invitation.status is InvitationStatus.NOT_REGISTERED and invitation.email == VICTIM
+    assert invitation.pseudonym is None
+    unverified.clear()
+    assert [i.id for i in services.link_registered_user(squatter)] == [invitation.id]
 
 
 def test_the_invitation_is_linked_once_the_address_is_verified(app, db, contract, make_user, unverified):

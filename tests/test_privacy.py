@@ -217,3 +217,102 @@ def test_the_admin_pages_show_the_forgotten_person_as_their_pseudonym(ann_everyw
         assert EMAIL not in body and "ann person" not in body, path
     assert report.placeholder_email in text(pages["invitations"])
     assert f"forgotten user {report.pseudonym}" in text(pages["history"])
+
+
+# Forgetting touches only the person: whole addresses, their own rows, never a name match alone
+
+def _history_messages(contract) -> list[str]:
+    return [entry.message for entry in services.history(services.get_contract(contract.id))]
+
+
+def test_forget_user_replaces_whole_addresses_only(db, m, make_contract, make_user, make_course):
+    """Forgetting an@example.com leaves joan@example.com alone (in her invitation and in her history rows)."""
+    course = make_course("Course 1")
+    contract = make_contract(VOUCHER, seats=5, activities=[course], require_invitation_code=False)
+    an, joan = make_user("an@example.com", name="An"), make_user("joan@example.com", name="Joan Smith")
+    invite_one(contract, an)
+    joans = invite_one(contract, joan)
+    services.enroll(joan, contract, course)
+    services.revoke(invite_one(make_contract(VOUCHER, seats=5, activities=[course]), joan))
+    before = [msg for msg in _history_messages(contract) if "joan@example.com" in msg]
+
+    services.forget_user(an)
+
+    db.session.expire_all()
+    assert services.get_invitation(joans.id).email == "joan@example.com"
+    assert [msg for msg in _history_messages(contract) if "joan@example.com" in msg] == before
+    texts = _lc_text(db)
+    assert "joforgotten" not in texts and "an@example.com" not in texts.replace("joan@example.com", "")
+
+
+def test_forget_user_never_rewrites_another_persons_entries_by_their_name(db, m, make_contract, make_user):
+    """A manager named "Al" is forgotten: "Named Alice Walker a contract admin." is not touched."""
+    contract = make_contract(VOUCHER, seats=5)
+    al, alice = make_user("al@example.com", name="Al"), make_user("alice@example.com", name="Alice Walker")
+    services.add_contract_admin(contract, alice)
+    services.add_contract_admin(contract, al)
+
+    report = services.forget_user(al)
+
+    messages = _history_messages(contract)
+    assert "Named Alice Walker a contract admin." in messages
+    assert f"Named forgotten user {report.pseudonym} a contract admin." in messages
+    assert not any("Al " in msg or "Al a" in msg for msg in messages)
+
+
+def test_forget_user_leaves_a_namesakes_invitations_and_entries_alone(db, m, make_contract, make_user):
+    """Two managers are both called "Sam Lee"; forgetting the first relabels only what the first did."""
+    contract = make_contract(SUBSCRIPTION, seats=5, require_invitation_code=False)
+    first = make_user("sam.first@example.com", name="Sam Lee", manager=True)
+    second = make_user("sam.second@example.com", name="Sam Lee", manager=True)
+    services.add_contract_admin(contract, first)
+    services.add_contract_admin(contract, second)
+    by_first = services.invite(contract, emails=["x1@example.com"], actor=first).not_registered[0].invitation_id
+    by_second = services.invite(contract, emails=["x2@example.com"], actor=second).not_registered[0].invitation_id
+
+    report = services.forget_user(first)
+
+    db.session.expire_all()
+    label = f"forgotten user {report.pseudonym}"
+    assert services.get_invitation(by_first).invited_by == label
+    assert services.get_invitation(by_second).invited_by == "Sam Lee"
+    messages = _history_messages(contract)
+    assert messages.count("Named Sam Lee a contract admin.") == 1
+    assert messages.count(f"Named {label} a contract admin.") == 1
+    actors = [entry.actor_name for entry in services.history(services.get_contract(contract.id))
+              if entry.action == "invited"]
+    assert sorted(actors) == sorted(["Sam Lee", label])
+
+
+def test_rows_written_before_the_inviter_was_stored_keep_the_name(db, m, make_contract, make_user):
+    """An invitation older than ``invited_by_id`` (and an admin entry older than ``subject_id``) only has a name,
+    which cannot tell the person from a namesake: forgetting leaves it (documented in the README)."""
+    contract = make_contract(SUBSCRIPTION, seats=5, require_invitation_code=False)
+    sam = make_user("sam@example.com", name="Sam Lee", manager=True)
+    services.add_contract_admin(contract, sam)
+    legacy = services.invite(contract, emails=["x@example.com"], actor=sam).not_registered[0].invitation_id
+    db.session.execute(sa.update(m.Invitation).values(invited_by_id=None))
+    db.session.execute(sa.update(m.HistoryEntry).where(m.HistoryEntry.action == "admin_added").values(subject_id=None))
+    db.session.commit()
+
+    services.forget_user(sam)
+
+    db.session.expire_all()
+    assert services.get_invitation(legacy).invited_by == "Sam Lee"
+    assert "Named Sam Lee a contract admin." in _history_messages(contract)
+
+
+@pytest.mark.parametrize(("address", "message", "found"), [
+    ("an@example.com", "joan@example.com enrolled in Course 1.", False),
+    ("an@example.com", "Revoked the invitation of an@example.com.", True),
+    ("an@example.com", "an@example.com.au redeemed the invitation code.", False),
+    ("an@example.com", "an@example.com-x", False),
+    ("user-5", "user-50 redeemed the invitation code.", False),
+    ("user-5", "user-5 redeemed the invitation code.", True),
+    ("user-5", "the-user-5 redeemed", False),
+])
+def test_an_address_is_found_only_as_a_whole_address(address, message, found):
+    from flask_learning_contracts.services.privacy import _address_pattern
+
+    pattern = _address_pattern([address])
+    assert pattern is not None and bool(pattern.search(message)) is found

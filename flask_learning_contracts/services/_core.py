@@ -195,12 +195,14 @@ def _actor_fields(actor: HostUser | None) -> dict[str, Any]:
 
 
 def _record(contract: Contract, action: str, message: str, *, actor: HostUser | None = None,
-            invitation: Invitation | None = None) -> None:
-    """Write one history row in the current transaction."""
+            invitation: Invitation | None = None, subject: HostUser | None = None) -> None:
+    """Write one history row in the current transaction. ``subject``: the person the message names by name
+    (stored as their key, so that forgetting them finds this row without matching names)."""
     _session().execute(
         _statement("insert_history", lambda m: sa.insert(m.HistoryEntry.__table__)),
         {"at": _now(), "contract_id": contract.id, "contract_code": contract.code, "action": action,
-         "message": message, "invitation_id": getattr(invitation, "id", None), **_actor_fields(actor)},
+         "message": message, "invitation_id": getattr(invitation, "id", None),
+         "subject_id": None if subject is None else str(_state().user_id(subject)), **_actor_fields(actor)},
     )
 
 

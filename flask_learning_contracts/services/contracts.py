@@ -205,7 +205,7 @@ def add_contract_admin(contract: Contract, user: HostUser, *, actor: HostUser | 
     if exists is None:
         _session().add(m.ContractAdmin(contract_id=contract.id, user_id=uid))
         _record(contract, "admin_added", _("Named %(user)s a contract admin.", user=st.rules.user_display_name(user)),
-                actor=actor)
+                actor=actor, subject=user)
         _session().flush()
         _session().expire(contract, ["admins"])
 
@@ -219,6 +219,7 @@ def remove_contract_admin(contract: Contract, user: HostUser, *, actor: HostUser
     if row is not None:
         _session().delete(row)
         _record(contract, "admin_removed",
-                _("Removed %(user)s from the contract admins.", user=st.rules.user_display_name(user)), actor=actor)
+                _("Removed %(user)s from the contract admins.", user=st.rules.user_display_name(user)), actor=actor,
+                subject=user)
         _session().flush()
         _session().expire(contract, ["admins"])

@@ -105,7 +105,8 @@ def _invite_candidates(contract: Contract, candidates: Iterable[_Candidate], act
     _ensure_active(contract)
     activity_ids = _invite_activity_ids(contract, activities)
     st, m, session = _state(), _m(), _session()
-    now, invited_by = _now(), _actor_fields(actor)["actor_name"]
+    now, inviter = _now(), _actor_fields(actor)
+    invited_by, invited_by_id = inviter["actor_name"], inviter["actor_id"]
     seen: dict[str, int | None] = {}
     created_ids: list[tuple[InviteResult, int]] = []
     pending_candidates = iter(candidates)
@@ -133,7 +134,7 @@ def _invite_candidates(contract: Contract, candidates: Iterable[_Candidate], act
                 "contract_id": contract.id, "user_id": uid, "email": cand.email,
                 "status": InvitationStatus.OUTSTANDING if registered else InvitationStatus.NOT_REGISTERED,
                 "require_code": contract.require_invitation_code, "enrolled_count": 0, "invited_at": now,
-                "invited_by": invited_by, "last_sent_at": now, "send_count": 1,
+                "invited_by": invited_by, "invited_by_id": invited_by_id, "last_sent_at": now, "send_count": 1,
             })
             results.append(InviteResult(
                 cand.email, "invited" if registered else "not_registered",
@@ -184,21 +185,26 @@ def _invite_candidates(contract: Contract, candidates: Iterable[_Candidate], act
 
 
 def _user_ids_by_email(emails: list[str]) -> dict[str, HostKey]:
-    """Lower-case e-mail → host user key for ``emails``, through the host's batch hook.
+    """Lower-case e-mail → host user key for ``emails``, through the host's batch hook (one call for the batch).
 
-    With the default hooks this is one query of two columns (no user objects are built).
+    Holding an address is not owning it: a user whose address the host has not verified
+    (``ContractRules.email_verified``) counts as no account, so an invitation sent to the address is Not
+    Registered and waits for its owner (``link_registered_user`` links it once verified). With the default
+    hooks (nothing to verify) this is one query of two columns (no user objects are built).
     """
     st = _state()
 
     def is_default(name: str) -> bool:
         return getattr(getattr(st.rules, name), "__func__", None) is getattr(ContractRules, name)
 
-    if is_default("find_users_by_email") and is_default("find_user_by_email"):
+    trusted = is_default("email_verified")
+    if trusted and is_default("find_users_by_email") and is_default("find_user_by_email"):
         column = getattr(st.user_model, config_value("USER_EMAIL_ATTR"))
         found = _session().execute(
             sa.select(column, st.user_pk_column).where(_one_of(sa.func.lower(column), sorted(set(emails))))).all()
         return {email.lower(): uid for email, uid in found}
-    return {email: st.user_id(user) for email, user in st.rules.find_users_by_email(emails).items()}
+    return {email: st.user_id(user) for email, user in st.rules.find_users_by_email(emails).items()
+            if trusted or st.rules.email_verified(user)}
 
 
 def _insert_invitations(rows: list[dict[str, Any]]) -> dict[str, int]:

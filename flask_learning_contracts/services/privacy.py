@@ -11,9 +11,17 @@ what the seat accounting needs:
   Enrolled the same way, with the e-mail replaced by ``forgotten-<pseudonym>@forgotten.invalid``;
 * their invitations without enrollments are revoked (nobody can use them any more) and scrubbed alike;
 * their contract admin roles end;
-* history keeps every entry: the e-mail in messages becomes the placeholder, their name (as actor, as the
+* history keeps every entry: their e-mail in messages becomes the placeholder, their name (as actor, as the
   inviter of others, in "named a contract admin" entries) becomes "forgotten user <pseudonym>", and each
   contract concerned gets one "forgotten" entry saying so.
+
+Only the person's own rows change, found by their host key, never by a name (namesakes exist): invitations
+linked to their key, or sent to an address they own and linked to nobody; history rows they acted in
+(``actor_id``), that name them (``subject_id``) or that are about one of their invitations; invitations they
+sent (``invited_by_id``). An address is replaced only as a whole address (forgetting ``an@example.com`` leaves
+``joan@example.com`` alone). An address the host has not verified (``ContractRules.email_verified``) is not
+theirs: invitations sent to it and linked to nobody wait for its owner and stay. Rows written before the
+inviter and subject keys were stored (revision ``lc0004``) keep the name they quote.
 
 The pseudonym is random (not derived from the person), so nothing in our tables leads back to them.
 """
@@ -22,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import secrets
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 import sqlalchemy as sa
 
@@ -31,8 +39,16 @@ from ..i18n import _
 from ..rules import HostKey, HostUser
 from ._core import _m, _normalize_email, _now, _record, _rowcount, _session, _state, transactional
 
-#: History actions whose messages name a user by their display name (not their e-mail).
-_NAMED_ACTIONS = ("admin_added", "admin_removed")
+#: How "admin named/removed" entries name their subject (``HistoryEntry.subject_id``), re-written with the label.
+_NAMED_ACTIONS: dict[str, Callable[[str], str]] = {
+    "admin_added": lambda who: str(_("Named %(user)s a contract admin.", user=who)),
+    "admin_removed": lambda who: str(_("Removed %(user)s from the contract admins.", user=who)),
+}
+#: Characters that can be part of an e-mail address (local part, ``@``, domain). An address quoted in a message
+#: is a whole token: no such character right before it, none right after it except a full stop that ends the
+#: sentence (a full stop followed by a letter, digit or hyphen continues a domain).
+_ADDRESS_CHARS = r"\w.!#$%&'*+/=?^`{|}~@-"
+_AFTER_ADDRESS = r"(?![\w!#$%&'*+/=?^`{|}~@-]|\.[\w-])"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +88,10 @@ def forget_user(user: HostUser, *, actor: HostUser | None = None) -> ForgetRepor
     """
     st = _state()
     email = _normalize_email(st.rules.user_email(user) or "")
-    return _forget([st.user_id(user)], {email} - {""}, {st.rules.user_display_name(user)}, actor)
+    # Holding an address is not owning it: while the host has not verified it, what was sent to the address (and
+    # not linked to this account) belongs to whoever owns it, and is not this person's to forget.
+    owned = {email} - {""} if st.rules.email_verified(user) else set()
+    return _forget([st.user_id(user)], owned, actor)
 
 
 @transactional
@@ -86,12 +105,12 @@ def forget_deleted_user(email: str, *, actor: HostUser | None = None) -> ForgetR
         m.Invitation.email == email, m.Invitation.user_id.is_not(None))).scalars())
     existing = set(session.execute(sa.select(m.user_pk).where(m.user_pk.in_(linked))).scalars()) if linked else set()
     gone = sorted(linked - existing, key=str)
-    names = set(session.execute(sa.select(m.HistoryEntry.actor_name).distinct().where(
-        m.HistoryEntry.actor_id.in_([str(key) for key in gone]))).scalars()) if gone else set()
-    return _forget(gone, {email} if email else set(), {n for n in names if n}, actor)
+    return _forget(gone, {email} if email else set(), actor)
 
 
-def _forget(user_ids: list[HostKey], emails: set[str], names: set[str], actor: HostUser | None) -> ForgetReport:
+def _forget(user_ids: list[HostKey], emails: set[str], actor: HostUser | None) -> ForgetReport:
+    """Forget the person with host keys ``user_ids`` who owns the addresses ``emails`` (empty when the address
+    is not known to be theirs: only the rows linked to their keys are then theirs)."""
     m, session = _m(), _session()
     inv, enr, seat, admin = (m.Invitation.__table__, m.Enrollment.__table__, m.Seat.__table__,
                              m.ContractAdmin.__table__)
@@ -105,11 +124,11 @@ def _forget(user_ids: list[HostKey], emails: set[str], names: set[str], actor: H
         for table in (enr, seat, admin):
             contracts.update(session.execute(sa.select(table.c.contract_id).distinct()
                                              .where(table.c.user_id.in_(user_ids))).scalars())
-    if not contracts and not _acted(user_ids):
+    if not contracts and not _named(user_ids):
         return ForgetReport(None, [])
     pseudonym = secrets.token_hex(8)
     placeholder, label = _placeholder_email(pseudonym), str(_("forgotten user %(key)s", key=pseudonym))
-    emails = emails | {row.email for row in invitations}
+    quoted = emails | {row.email for row in invitations}
     invitation_ids = [row.id for row in invitations]
     revoked = invitations_done = enrollments = seats = admins = 0
     if invitation_ids:
@@ -127,8 +146,9 @@ def _forget(user_ids: list[HostKey], emails: set[str], names: set[str], actor: H
         seats = _rowcount(session.execute(
             sa.update(seat).where(seat.c.user_id.in_(user_ids)).values(user_id=None, pseudonym=pseudonym)))
         admins = _rowcount(session.execute(sa.delete(admin).where(admin.c.user_id.in_(user_ids))))
-    history_entries = _scrub_history(user_ids, emails, names - emails, placeholder, label)
-    _scrub_inviters(emails | names, label)
+    history_entries = _scrub_history(user_ids, invitation_ids, quoted, quoted if emails else set(), placeholder,
+                                     label)
+    _scrub_inviters(user_ids, label)
     for contract in session.execute(sa.select(m.Contract).where(m.Contract.id.in_(contracts))
                                     .order_by(m.Contract.id)).scalars():
         _record(contract, "forgotten",
@@ -139,44 +159,67 @@ def _forget(user_ids: list[HostKey], emails: set[str], names: set[str], actor: H
                         history_entries)
 
 
-def _acted(user_ids: list[HostKey]) -> bool:
-    """Whether the history names one of ``user_ids`` as the actor of something."""
-    h = _m().HistoryEntry
-    return bool(user_ids) and _session().execute(
-        sa.select(h.id).where(h.actor_id.in_([str(key) for key in user_ids])).limit(1)).first() is not None
+def _named(user_ids: list[HostKey]) -> bool:
+    """Whether the history names one of ``user_ids`` as the actor or the subject of something."""
+    h, keys = _m().HistoryEntry, [str(key) for key in user_ids]
+    return bool(keys) and _session().execute(
+        sa.select(h.id).where(sa.or_(h.actor_id.in_(keys), h.subject_id.in_(keys))).limit(1)).first() is not None
 
 
-def _scrub_history(user_ids: list[HostKey], emails: Collection[str], names: Collection[str], placeholder: str,
-                   label: str) -> int:
-    """Replace the person in history rows: as the actor, their e-mail in any message, their name in the
-    messages that quote names. Returns how many rows changed."""
+def _address_pattern(addresses: Collection[str]) -> re.Pattern[str] | None:
+    """Finds any of ``addresses`` as a whole address (``an@x.org`` is not found in ``joan@x.org``)."""
+    if not addresses:
+        return None
+    alternatives = "|".join(re.escape(a) for a in sorted(addresses, key=len, reverse=True))
+    return re.compile(f"(?<![{_ADDRESS_CHARS}])(?:{alternatives}){_AFTER_ADDRESS}", re.I)
+
+
+def _scrub_history(user_ids: list[HostKey], invitation_ids: list[int], quoted: Collection[str],
+                   ownerless: Collection[str], placeholder: str, label: str) -> int:
+    """Replace the person in history rows; returns how many rows changed.
+
+    Only their own rows change: the ones they acted in (actor), the ones about them (subject: the message is
+    written again with the label) and the ones about their invitations; in these, each of their addresses
+    (``quoted``) is replaced where it stands as a whole address. Rows about nobody's invitation in particular
+    (the sample of a bulk invite's failed notifications) get the ``ownerless`` addresses (the ones the person
+    owns) replaced. A row about someone else's invitation is never rewritten, and nothing is found by a name:
+    namesakes cannot be told apart by it."""
     h, session = _m().HistoryEntry.__table__, _session()
+    keys = [str(key) for key in user_ids]
     changed: set[int] = set()
-    if user_ids:
-        acted = h.c.actor_id.in_([str(key) for key in user_ids])
+    own = sa.or_(h.c.actor_id.in_(keys) if keys else sa.false(),
+                 h.c.invitation_id.in_(invitation_ids) if invitation_ids else sa.false())
+    rewrites: dict[int, str] = {}
+    own_pattern, ownerless_pattern = _address_pattern(quoted), _address_pattern(ownerless)
+    if own_pattern is not None:
+        quoting = sa.or_(*[sa.func.lower(h.c.message).contains(email.lower(), autoescape=True) for email in quoted])
+        scope = sa.or_(own, h.c.invitation_id.is_(None)) if ownerless_pattern is not None else own
+        for row in session.execute(sa.select(h.c.id, h.c.actor_id, h.c.invitation_id, h.c.message)
+                                   .where(quoting, scope)).all():
+            mine = row.actor_id in keys or row.invitation_id in invitation_ids
+            pattern = own_pattern if mine else ownerless_pattern
+            message = pattern.sub(placeholder, row.message) if pattern is not None else row.message
+            if message != row.message:
+                rewrites[row.id] = message
+    if keys:
+        for entry_id, action in session.execute(sa.select(h.c.id, h.c.action).where(h.c.subject_id.in_(keys))).all():
+            about = _NAMED_ACTIONS.get(action)
+            rewrites[entry_id] = about(label) if about else str(_("An entry about %(user)s.", user=label))
+        changed.update(rewrites)
+        session.execute(sa.update(h).where(h.c.subject_id.in_(keys)).values(subject_id=None))
+        acted = h.c.actor_id.in_(keys)
         changed.update(session.execute(sa.select(h.c.id).where(acted)).scalars())
         session.execute(sa.update(h).where(acted).values(actor_id=None, actor_name=label))
-    quoting = [sa.func.lower(h.c.message).contains(email.lower(), autoescape=True) for email in emails]
-    quoting += [sa.and_(h.c.action.in_(_NAMED_ACTIONS), h.c.message.contains(name, autoescape=True))
-                for name in names if name]
-    if not quoting:
-        return len(changed)
-    email_pattern = re.compile("|".join(re.escape(e) for e in sorted(emails, key=len, reverse=True)), re.I) \
-        if emails else None
-    for row in session.execute(sa.select(h.c.id, h.c.action, h.c.message).where(sa.or_(*quoting))).all():
-        message = email_pattern.sub(placeholder, row.message) if email_pattern else row.message
-        if row.action in _NAMED_ACTIONS:
-            for name in sorted(names, key=len, reverse=True):
-                message = message.replace(name, label) if name else message
-        if message != row.message:
-            session.execute(sa.update(h).where(h.c.id == row.id).values(message=message))
-            changed.add(row.id)
+    for entry_id, message in rewrites.items():
+        session.execute(sa.update(h).where(h.c.id == entry_id).values(message=message))
+    changed.update(rewrites)
     return len(changed)
 
 
-def _scrub_inviters(quoted: Collection[str], label: str) -> None:
-    """Invitations the person sent name them as the inviter: name the label instead."""
+def _scrub_inviters(user_ids: list[HostKey], label: str) -> None:
+    """The invitations the person sent (``invited_by_id``) name the label as their inviter instead. Invitations
+    written before the inviter's key was stored keep the name: it cannot tell the person from a namesake."""
     inv = _m().Invitation.__table__
-    values = [q for q in quoted if q]
-    if values:
-        _session().execute(sa.update(inv).where(inv.c.invited_by.in_(values)).values(invited_by=label))
+    if user_ids:
+        _session().execute(sa.update(inv).where(inv.c.invited_by_id.in_([str(key) for key in user_ids]))
+                           .values(invited_by=label, invited_by_id=None))

@@ -65,9 +65,13 @@ def redeem_code(user: HostUser, code: str) -> Invitation:
 
     An invited learner's invitation becomes Accepted; a learner never invited gets a new Accepted
     invitation covering the contract's activities; a revoked learner is refused (only a re-invite helps).
-    Wrong codes raise ``InvalidCode`` (rate limiting is the caller's job, see the learner pages).
+    Wrong codes raise ``InvalidCode`` (rate limiting is the caller's job, see the learner pages). A user whose
+    address the host has not verified (``ContractRules.email_verified``) redeems no code (``EmailNotVerified``):
+    the new invitation would carry an address they may not own, and take the place of its owner's.
     """
     m, st, session = _m(), _state(), _session()
+    if not st.rules.email_verified(user):  # holding an address is not owning it
+        raise errors.EmailNotVerified()
     normalized = codes.normalize_code(code or "")
     if not codes.is_well_formed(normalized):
         raise errors.InvalidCode()
@@ -91,10 +95,6 @@ def redeem_code(user: HostUser, code: str) -> Invitation:
         ).first()
         if revoked is not None:
             raise errors.InvitationRevoked()
-        if not st.rules.email_verified(user) and session.execute(sa.select(m.Invitation.id).where(
-                m.Invitation.contract_id == contract.id, m.Invitation.status == InvitationStatus.NOT_REGISTERED,
-                m.Invitation.email == _normalize_email(st.rules.user_email(user) or ""))).first() is not None:
-            raise errors.EmailNotVerified()  # an invitation waits for the address: it is not linked until verified
         first_time = True
         invitation = m.Invitation(
             contract_id=contract.id, user_id=st.user_id(user),
