@@ -161,9 +161,12 @@ def claim_due(limit: int, ids: Sequence[int] | None = None) -> list[Claim]:
         n = m.Notification.__table__
         # The literal status list matches the partial index ix_lc_notification_due.
         due = sa.and_(sa.text(DUE_SQL), n.c.next_attempt_at <= sa.bindparam("p_now"))
+        # A materialised CTE: PostgreSQL runs it once. As a plain ``IN (subquery)`` the planner may run the
+        # locking subquery again per row, and LIMIT would no longer bound the claim.
         candidates = (sa.select(n.c.id).where(due).order_by(n.c.next_attempt_at, n.c.id)
-                      .limit(sa.bindparam("p_limit")).with_for_update(skip_locked=True))
-        return (sa.update(n).where(n.c.id.in_(candidates.scalar_subquery()), due)
+                      .limit(sa.bindparam("p_limit")).with_for_update(skip_locked=True)
+                      .cte("claimable").prefix_with("MATERIALIZED", dialect="postgresql"))
+        return (sa.update(n).where(n.c.id.in_(sa.select(candidates.c.id)), due)
                 .values(status=DeliveryStatus.SENDING.value, attempts=n.c.attempts + 1,
                         next_attempt_at=sa.bindparam("p_lease"))
                 .returning(*_returned(m)))
