@@ -382,6 +382,8 @@ class HistoryEntry(_Row):
 
 #: Notifications a sender may claim: waiting ones, and ones whose sender's lease may have run out.
 DUE_SQL = "status IN ('pending', 'sending')"
+#: Notifications that must exist once (they have a dedupe key).
+KEYED_SQL = "dedupe_key IS NOT NULL"
 
 
 class Notification(_Row):
@@ -417,7 +419,9 @@ class Notification(_Row):
     @declared_attr.directive
     def __table_args__(cls) -> Any:
         return (
-            sa.Index("uq_lc_notification_dedupe", "dedupe_key", unique=True),
+            # Partial: only notices that must exist once have a key (an invitation's own notification has none).
+            sa.Index("uq_lc_notification_dedupe", "dedupe_key", unique=True, sqlite_where=sa.text(KEYED_SQL),
+                     postgresql_where=sa.text(KEYED_SQL)),
             sa.Index("ix_lc_notification_due", "next_attempt_at",
                      sqlite_where=sa.text(DUE_SQL), postgresql_where=sa.text(DUE_SQL)),
             sa.Index("ix_lc_notification_invitation", "invitation_id"),

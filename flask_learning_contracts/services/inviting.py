@@ -168,8 +168,9 @@ def _invite_candidates(contract: Contract, candidates: Iterable[_Candidate], act
             session.connection().execute(sa.insert(m.InvitationActivity.__table__), [
                 {"invitation_id": iid, "activity_id": aid} for iid in ids for aid in activity_ids
             ])
-        # Their notifications, in the same transaction: one INSERT … SELECT from the rows just inserted.
-        notices += insert_invitation_notices(contract.id, ids, now, {"link": link})
+        # Their notifications, in the same transaction: one INSERT … SELECT of the rows just inserted.
+        notices += insert_invitation_notices(contract.id, [(iid, result.email) for result, iid in pairs], now,
+                                             {"link": link})
         for result, iid in pairs:
             result.invitation_id = iid
             report.add(result)

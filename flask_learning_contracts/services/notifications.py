@@ -130,7 +130,7 @@ def _error_text(error: BaseException) -> str:
 # ---------------------------------------------------------------------------------------------
 # sending
 # ---------------------------------------------------------------------------------------------
-def _send_chunk(claims: Sequence[Claim]) -> list[Outcome]:
+def _send_chunk(claims: Sequence[Claim], contracts: dict[int, Contract] | None = None) -> list[Outcome]:
     """Send one chunk of claimed notifications through the host's hooks; the outcome of each.
 
     Learner notifications go to the host's own ``send_invitation(s)`` when it overrides them and not
@@ -139,8 +139,11 @@ def _send_chunk(claims: Sequence[Claim]) -> list[Outcome]:
     ``send_invitation(…, resend=True)``); everything else is rendered and handed to ``send_notifications``."""
     m, session, rules = _m(), _session(), _rules()
     compat = overrides_invitation_hooks(rules)
-    contracts = {c.id: c for c in session.execute(sa.select(m.Contract).where(
-        _one_of(m.Contract.__table__.c.id, sorted({c.contract_id for c in claims})))).scalars()}
+    contracts = {} if contracts is None else contracts  # the caller's, kept across the chunks of one delivery
+    missing = sorted({c.contract_id for c in claims} - set(contracts))
+    if missing:
+        contracts.update({c.id: c for c in session.execute(sa.select(m.Contract).where(
+            _one_of(m.Contract.__table__.c.id, missing))).scalars()})
     invitation_ids = sorted({c.invitation_id for c in claims if c.invitation_id is not None})
     invitations: dict[int, Invitation] = {}
     if invitation_ids:
@@ -267,16 +270,19 @@ def deliver_claimed(claims: Sequence[Claim]) -> list[Outcome]:
     unrecorded: list[Outcome] = []
     lease = int(config_value("DELIVERY_LEASE"))
     started = last_record = time.monotonic()
+    contracts: dict[int, Contract] = {}
     for start in range(0, len(claims), _BATCH):
         chunk = list(claims[start:start + _BATCH])
         if time.monotonic() - started > lease / 2:
             chunk = outbox.extend_lease(chunk)
-        done = _send_chunk(chunk)
+            contracts.clear()
+        done = _send_chunk(chunk, contracts)
         outcomes += done
         unrecorded += done
         if time.monotonic() - last_record > 1.0:
-            _finish(unrecorded)
+            _finish(unrecorded)  # its commit expires the loaded contracts: load them again next chunk
             unrecorded, last_record = [], time.monotonic()
+            contracts.clear()
     if unrecorded:
         _finish(unrecorded)
     return outcomes

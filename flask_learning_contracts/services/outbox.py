@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from ..config import config_value
 from ..enums import DeliveryStatus, NotificationKind
-from ..models import DUE_SQL, Models
+from ..models import DUE_SQL, KEYED_SQL, Models
 from ._core import _BATCH, _is_postgresql, _m, _now, _one_of, _session, _statement, transactional
 
 #: Longest error text kept on a notification.
@@ -77,25 +77,31 @@ def _claims(rows: Iterable[Any]) -> list[Claim]:
             for r in rows]
 
 
-def insert_invitation_notices(contract_id: int, invitation_ids: Sequence[int], now: dt.datetime,
+def insert_invitation_notices(contract_id: int, invitations: Sequence[tuple[int, str]], now: dt.datetime,
                               payload: dict[str, Any]) -> list[Claim]:
-    """One INSERT … SELECT from the invitations just inserted: an "invitation" notification for each of
-    ``invitation_ids`` (all of ``contract_id``, created by the running transaction), to its e-mail."""
+    """One statement for a batch of new invitations (``(id, e-mail)`` pairs of ``contract_id``, inserted by the
+    running transaction): an "invitation" notification for each, to its e-mail."""
     m = _m()
     n, inv = m.Notification.__table__, m.Invitation.__table__
     state = birth_state(now)
+    constants = (sa.literal(NotificationKind.INVITATION.value, sa.String), sa.literal(contract_id, sa.Integer))
+    delivery = (sa.literal(state["status"].value, sa.String), sa.literal(state["attempts"], sa.Integer),
+                sa.literal(state["next_attempt_at"], sa.DateTime), sa.literal(now, sa.DateTime),
+                sa.literal(payload, sa.JSON))
     if _is_postgresql():
-        chosen = _one_of(inv.c.id, list(invitation_ids))
+        # From the ids and e-mails the invitations' own INSERT just returned, as two arrays (no read of
+        # lc_invitation: within one transaction its statistics are stale and the planner may scan it).
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        ids = sa.func.unnest(sa.bindparam(None, [i for i, _e in invitations], type_=ARRAY(sa.Integer)))
+        emails = sa.func.unnest(sa.bindparam(None, [e for _i, e in invitations], type_=ARRAY(sa.String)))
+        select = sa.select(*constants, ids, emails, *delivery)
     else:
         # SQLite lets one writer in at a time and new ids are above every existing one: the range of the ids
         # this transaction just inserted holds only them (a short statement instead of a 500-item list).
-        chosen = inv.c.id.between(min(invitation_ids), max(invitation_ids))
-    select = sa.select(
-        sa.literal(NotificationKind.INVITATION.value, sa.String), inv.c.contract_id, inv.c.id, inv.c.email,
-        sa.literal(state["status"].value, sa.String), sa.literal(state["attempts"], sa.Integer),
-        sa.literal(state["next_attempt_at"], sa.DateTime), sa.literal(now, sa.DateTime),
-        sa.literal(payload, sa.JSON),
-    ).where(inv.c.contract_id == contract_id, chosen)
+        ids_in = [i for i, _e in invitations]
+        select = sa.select(*constants, inv.c.id, inv.c.email, *delivery).where(
+            inv.c.contract_id == contract_id, inv.c.id.between(min(ids_in), max(ids_in)))
     stmt = (sa.insert(n).from_select(["kind", "contract_id", "invitation_id", "recipient", "status", "attempts",
                                       "next_attempt_at", "created_at", "payload"], select)
             .returning(*_returned(m)))
@@ -113,7 +119,7 @@ def insert_notices(rows: list[dict[str, Any]]) -> list[Claim]:
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-    stmt = (dialect_insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    stmt = (dialect_insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"], index_where=sa.text(KEYED_SQL))
             .returning(*_returned(m)))
     claims: list[Claim] = []
     for start in range(0, len(rows), _BATCH):
@@ -222,14 +228,20 @@ def finish(outcomes: Sequence[Outcome]) -> Finished:
     for outcome in outcomes:
         by_status[outcome.status].append(outcome)
     gave_up = []
-    if by_status[DeliveryStatus.SENT]:
-        conn.execute(sa.update(n).where(ours).values(status=DeliveryStatus.SENT.value, sent_at=now, last_error=None),
-                     [{"b_id": o.claim.id, "b_attempts": o.claim.attempts} for o in by_status[DeliveryStatus.SENT]])
-    if by_status[DeliveryStatus.SKIPPED]:
-        conn.execute(sa.update(n).where(ours).values(status=DeliveryStatus.SKIPPED.value,
-                                                     last_error=sa.bindparam("b_error")),
-                     [{"b_id": o.claim.id, "b_attempts": o.claim.attempts, "b_error": (o.error or "")[:_ERROR_LENGTH]}
-                      for o in by_status[DeliveryStatus.SKIPPED]])
+    # Sent and skipped rows: one set-based UPDATE per 500 rows of the same attempt count (and reason), not
+    # one statement per row (a bulk invite records 10,000 outcomes).
+    groups: dict[tuple[DeliveryStatus, int, str | None], list[int]] = defaultdict(list)
+    for status in (DeliveryStatus.SENT, DeliveryStatus.SKIPPED):
+        for o in by_status[status]:
+            groups[(status, o.claim.attempts, (o.error or "")[:_ERROR_LENGTH] if o.error else None)].append(o.claim.id)
+    for (status, attempts, error), ids in groups.items():
+        values: dict[str, Any] = {"status": status.value, "last_error": error}
+        if status is DeliveryStatus.SENT:
+            values["sent_at"] = now
+        for start in range(0, len(ids), _BATCH):
+            conn.execute(sa.update(n).where(_one_of(n.c.id, ids[start:start + _BATCH]),
+                                            n.c.status == DeliveryStatus.SENDING.value, n.c.attempts == attempts)
+                         .values(**values))
     if by_status[DeliveryStatus.FAILED]:
         params = []
         for o in by_status[DeliveryStatus.FAILED]:

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from ..config import config_numbers
 from ..enums import ContractState, InvitationStatus, NotificationKind
 from ..i18n import _, _n
-from ..models import Contract, Models
+from ..models import KEYED_SQL, Contract, Models
 from ..rules import HostUser
 from . import outbox
 from ._core import _actor_fields, _format_date, _is_postgresql, _m, _now, _record, _rules, _session, _today, transactional
@@ -62,7 +62,7 @@ def _upsert_from_select(m: Models, select: sa.Select[Any]) -> list[Claim]:
     columns = ["kind", "contract_id", "invitation_id", "recipient", "dedupe_key", "status", "attempts",
                "next_attempt_at", "created_at", "payload"]
     stmt = (dialect_insert(table).from_select(columns, select)
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .on_conflict_do_nothing(index_elements=["dedupe_key"], index_where=sa.text(KEYED_SQL))
             .returning(*outbox._returned(m)))
     return outbox._claims(_session().connection().execute(stmt))
 

@@ -20,6 +20,7 @@ branch_labels = None
 depends_on = None
 
 DUE = "status IN ('pending', 'sending')"
+KEYED = "dedupe_key IS NOT NULL"
 
 
 def upgrade() -> None:
@@ -43,7 +44,8 @@ def upgrade() -> None:
         sa.Column("payload", sa.JSON(), nullable=True),
         sa.CheckConstraint("attempts >= 0", name="ck_lc_notification_attempts"),
     )
-    op.create_index("uq_lc_notification_dedupe", "lc_notification", ["dedupe_key"], unique=True)
+    op.create_index("uq_lc_notification_dedupe", "lc_notification", ["dedupe_key"], unique=True,
+                    sqlite_where=sa.text(KEYED), postgresql_where=sa.text(KEYED))
     op.create_index("ix_lc_notification_due", "lc_notification", ["next_attempt_at"],
                     sqlite_where=sa.text(DUE), postgresql_where=sa.text(DUE))
     op.create_index("ix_lc_notification_invitation", "lc_notification", ["invitation_id"])
