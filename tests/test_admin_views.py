@@ -489,7 +489,8 @@ def test_invitations_tab_lists_learners_with_status_and_allowed_actions(invited,
         f"Olga olga@example.com Outstanding 15 Jun 2026 Safety {sent} View Activities Resend Revoke")
     assert _row(response, "anna@example.com") == (
         f"Anna anna@example.com Accepted 15 Jun 2026 Safety {sent} View Activities Revoke")
-    assert _row(response, "erin@example.com") == f"Erin erin@example.com Enrolled 15 Jun 2026 Safety {sent} View Activities"
+    assert _row(response, "erin@example.com") == (
+        f"Erin erin@example.com Enrolled 15 Jun 2026 Safety {sent} View Activities")
     assert _row(response, "rex@example.com") == f"Rex rex@example.com Revoked 15 Jun 2026 Safety {sent} View Activities"
     assert _row(response, "ghost@example.org") == (
         f"No account yet ghost@example.org Not Registered 15 Jun 2026 Safety {sent} View Activities Revoke")

@@ -76,7 +76,8 @@ def test_invitation_email_has_the_code_and_a_link_to_the_learner_page(site, db, 
     to_newcomer = next(message for message in outbox if message.to == ["newcomer@example.com"])
     assert "You do not have an account yet" in to_newcomer.body
     stored = rows(db, m)
-    assert [(n.kind, n.status, n.attempts) for n in stored] == [(NotificationKind.INVITATION, DeliveryStatus.SENT, 1)] * 2
+    assert [(n.kind, n.status, n.attempts) for n in stored] == [
+        (NotificationKind.INVITATION, DeliveryStatus.SENT, 1)] * 2
     assert all(n.sent_at == dt.datetime(2026, 6, 15, 12, 0) for n in stored)
 
 

@@ -70,7 +70,8 @@ def test_tick_twice_at_a_frozen_clock_sends_one_reminder(app, db, m, invited, ou
     assert tick(app, day3).startswith("2 reminders, 0 seats alerts")
     assert tick(app, day3).startswith("0 reminders, 0 seats alerts, 0 end-of-contract notices")
     assert sorted((msg.to[0], msg.subject) for msg in outbox) == [
-        ("ana@example.com", "Reminder: your invitation to Acme"), ("new@example.com", "Reminder: your invitation to Acme")]
+        ("ana@example.com", "Reminder: your invitation to Acme"),
+        ("new@example.com", "Reminder: your invitation to Acme")]
     assert sorted((n.recipient, n.status) for n in notices(db, m, NotificationKind.REMINDER)) == [
         ("ana@example.com", DeliveryStatus.SENT), ("new@example.com", DeliveryStatus.SENT)]
     assert actions(invited).count("reminded") == 1

@@ -48,7 +48,8 @@ class InvitationPages(ContractViewBase):
         page = services.invitation_page(contract, search=text, status=status or None, page=_page_arg())
         failed = services.failed_notifications(contract, limit=FAILED_SHOWN)
         summary = services.seat_summary(contract)
-        remindable = summary.by_status[InvitationStatus.OUTSTANDING] + summary.by_status[InvitationStatus.NOT_REGISTERED]
+        remindable = (summary.by_status[InvitationStatus.OUTSTANDING]
+                      + summary.by_status[InvitationStatus.NOT_REGISTERED])
         return self._page("invitations.html", contract, "invitations", page=page, query=text, status=status,
                           summary=summary, remindable=remindable,
                           deliveries=services.delivery_states([i.id for i in page.items]), failed=failed,

@@ -12,7 +12,7 @@ from ..i18n import _
 from ..models import Contract, Invitation
 from ..rules import ActivityRef, HostActivity, HostUser
 from ._core import (LIVE, _activity_title, _after_commit, _app, _m, _normalize_email, _now, _record, _record_separately,
-                    _rowcount, _rules, _session, _state, _statement, transactional)
+                    _rowcount, _session, _state, _statement, transactional)
 from .access import _ensure_active
 from .activities import _activity_ids, _contract_activity_ids, _load_activities
 from .notifications import request_resend

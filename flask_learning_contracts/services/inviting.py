@@ -20,7 +20,7 @@ from ..i18n import _
 from ..models import Contract, EnumString
 from ..rules import ActivityRef, ContractRules, HostKey, HostUser
 from ._core import (_BATCH, LIVE, _actor_fields, _after_commit, _app, _m, _normalize_email, _now, _one_of, _record,
-                    _record_separately, _rules, _session, _state, transactional)
+                    _record_separately, _session, _state, transactional)
 from .access import _ensure_active
 from .activities import _activity_ids, _contract_activity_ids
 from .notifications import deliver_after_commit, learner_link

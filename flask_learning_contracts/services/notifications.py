@@ -24,7 +24,7 @@ from ..config import config_value
 from ..enums import ContractState, DeliveryStatus, InvitationStatus, NotificationKind
 from ..i18n import _, _n
 from ..messages import Message
-from ..models import Contract, Invitation, Notification
+from ..models import FAILED_SQL, Contract, Invitation, Notification
 from ..rules import HostUser, overrides_invitation_hooks
 from . import outbox
 from ._core import (_BATCH, _actor_fields, _after_commit, _app, _format_date, _m, _now, _one_of, _rules, _session,
@@ -411,8 +411,7 @@ def failed_notifications(contract: Contract, *, limit: int = 100) -> list[Notifi
     """The contract's notifications that could not be sent (status Failed), newest first."""
     m = _m()
     return list(_session().execute(
-        sa.select(m.Notification).where(m.Notification.contract_id == contract.id,
-                                        m.Notification.status == DeliveryStatus.FAILED)
+        sa.select(m.Notification).where(m.Notification.contract_id == contract.id, sa.text(FAILED_SQL))
         .order_by(m.Notification.id.desc()).limit(limit)).scalars())
 
 
@@ -420,7 +419,7 @@ def count_failed_notifications(contract: Contract) -> int:
     m = _m()
     return int(_session().execute(
         sa.select(sa.func.count()).select_from(m.Notification)
-        .where(m.Notification.contract_id == contract.id, m.Notification.status == DeliveryStatus.FAILED)
+        .where(m.Notification.contract_id == contract.id, sa.text(FAILED_SQL))
     ).scalar_one())
 
 

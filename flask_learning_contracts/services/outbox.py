@@ -13,22 +13,24 @@ import datetime as dt
 import random
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
 from ..config import config_value
 from ..enums import DeliveryStatus, NotificationKind
-from ..models import DUE_SQL, KEYED_SQL, Models
+from ..models import DUE_SQL, FAILED_SQL, KEYED_SQL, Models
 from ._core import _BATCH, _is_postgresql, _m, _now, _one_of, _session, _statement, transactional
 
 #: Longest error text kept on a notification.
 _ERROR_LENGTH = 1000
 
 
-@dataclasses.dataclass(frozen=True)
-class Claim:
-    """A notification this process holds (status "sending" under its lease) and is about to deliver."""
+class Claim(NamedTuple):
+    """A notification this process holds (status "sending" under its lease) and is about to deliver.
+
+    (A named tuple: a bulk invite makes 10,000 of them, and a tuple is built several times faster than a
+    frozen dataclass.)"""
 
     id: int
     kind: NotificationKind
@@ -39,8 +41,7 @@ class Claim:
     payload: dict[str, Any] | None
 
 
-@dataclasses.dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What one delivery attempt did: ``status`` is SENT, SKIPPED (``error`` says why) or FAILED (``error``)."""
 
     claim: Claim
@@ -104,8 +105,10 @@ def insert_invitation_notices(contract_id: int, invitations: Sequence[tuple[int,
             inv.c.contract_id == contract_id, inv.c.id.between(min(ids_in), max(ids_in)))
     stmt = (sa.insert(n).from_select(["kind", "contract_id", "invitation_id", "recipient", "status", "attempts",
                                       "next_attempt_at", "created_at", "payload"], select)
-            .returning(*_returned(m)))
-    return _claims(_session().connection().execute(stmt))
+            .returning(n.c.id, n.c.invitation_id, n.c.recipient))
+    kind, attempts = NotificationKind.INVITATION, state["attempts"]
+    return [Claim(nid, kind, contract_id, iid, email, attempts, payload)
+            for nid, iid, email in _session().connection().execute(stmt)]
 
 
 def insert_notices(rows: list[dict[str, Any]]) -> list[Claim]:
@@ -119,7 +122,8 @@ def insert_notices(rows: list[dict[str, Any]]) -> list[Claim]:
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-    stmt = (dialect_insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"], index_where=sa.text(KEYED_SQL))
+    stmt = (dialect_insert(table)
+            .on_conflict_do_nothing(index_elements=["dedupe_key"], index_where=sa.text(KEYED_SQL))
             .returning(*_returned(m)))
     claims: list[Claim] = []
     for start in range(0, len(rows), _BATCH):
@@ -252,7 +256,8 @@ def finish(outcomes: Sequence[Outcome]) -> Finished:
                            "b_error": (o.error or "")[:_ERROR_LENGTH],
                            "b_status": (DeliveryStatus.FAILED if final else DeliveryStatus.PENDING).value,
                            "b_next": now if final else now + backoff(o.claim.attempts)})
-        conn.execute(sa.update(n).where(ours).values(status=sa.bindparam("b_status"), last_error=sa.bindparam("b_error"),
+        conn.execute(sa.update(n).where(ours).values(status=sa.bindparam("b_status"),
+                                                     last_error=sa.bindparam("b_error"),
                                                      next_attempt_at=sa.bindparam("b_next")), params)
     return Finished(list(outcomes), gave_up)
 
@@ -278,7 +283,7 @@ def reset_failed(contract_id: int, ids: Sequence[int] | None, now: dt.datetime) 
     m = _m()
     n = m.Notification.__table__
     state = birth_state(now)
-    where = [n.c.contract_id == contract_id, n.c.status == DeliveryStatus.FAILED.value]
+    where: list[sa.ColumnElement[bool]] = [n.c.contract_id == contract_id, sa.literal_column(FAILED_SQL, sa.Boolean)]
     if ids is not None:
         where.append(n.c.id.in_(list(ids)))
     stmt = (sa.update(n).where(*where)

@@ -23,7 +23,8 @@ from ..i18n import _, _n
 from ..models import KEYED_SQL, Contract, Models
 from ..rules import HostUser
 from . import outbox
-from ._core import _actor_fields, _format_date, _is_postgresql, _m, _now, _record, _rules, _session, _today, transactional
+from ._core import (_actor_fields, _format_date, _is_postgresql, _m, _now, _record, _rules, _session, _today,
+                    transactional)
 from .access import _ensure_active
 from .notifications import _history, deliver_after_commit, learner_link, site_link
 from .outbox import Claim

@@ -21,6 +21,7 @@ depends_on = None
 
 DUE = "status IN ('pending', 'sending')"
 KEYED = "dedupe_key IS NOT NULL"
+FAILED = "status = 'failed'"
 
 
 def upgrade() -> None:
@@ -49,7 +50,9 @@ def upgrade() -> None:
     op.create_index("ix_lc_notification_due", "lc_notification", ["next_attempt_at"],
                     sqlite_where=sa.text(DUE), postgresql_where=sa.text(DUE))
     op.create_index("ix_lc_notification_invitation", "lc_notification", ["invitation_id"])
-    op.create_index("ix_lc_notification_contract", "lc_notification", ["contract_id", "status"])
+    op.create_index("ix_lc_notification_contract", "lc_notification", ["contract_id"])
+    op.create_index("ix_lc_notification_failed", "lc_notification", ["contract_id"],
+                    sqlite_where=sa.text(FAILED), postgresql_where=sa.text(FAILED))
 
 
 def downgrade() -> None:
