@@ -386,6 +386,8 @@ DUE_SQL = "status IN ('pending', 'sending')"
 KEYED_SQL = "dedupe_key IS NOT NULL"
 #: Notifications that ran out of attempts.
 FAILED_SQL = "status = 'failed'"
+#: Notifications about a contract rather than one invitation (the contract-admin alerts).
+ALERTS_SQL = "invitation_id IS NULL"
 
 
 class Notification(_Row):
@@ -402,9 +404,11 @@ class Notification(_Row):
     __tablename__ = "lc_notification"
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[NotificationKind] = mapped_column(EnumString(NotificationKind), nullable=False)
-    contract_id: Mapped[int] = mapped_column(sa.ForeignKey("lc_contract.id"), nullable=False)
-    #: The invitation a learner notification is about. No foreign key: merging a Not Registered invitation
-    #: into the learner's own deletes it, and its pending notifications are then skipped.
+    #: No foreign keys (like the history): ``delete_contract`` deletes a contract's notifications, and a key
+    #: checked on every bulk insert and contract deletion would need an index that every row pays for.
+    contract_id: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    #: The invitation a learner notification is about. Merging a Not Registered invitation into the learner's
+    #: own deletes it; its pending notifications are then skipped.
     invitation_id: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
     recipient: Mapped[str] = mapped_column(sa.String(320), nullable=False)
     dedupe_key: Mapped[str | None] = mapped_column(sa.String(500), nullable=True)
@@ -427,9 +431,11 @@ class Notification(_Row):
             sa.Index("ix_lc_notification_due", "next_attempt_at",
                      sqlite_where=sa.text(DUE_SQL), postgresql_where=sa.text(DUE_SQL)),
             sa.Index("ix_lc_notification_invitation", "invitation_id"),
-            # By contract: written once per row (a change of status does not touch it) ...
-            sa.Index("ix_lc_notification_contract", "contract_id"),
-            # ... and the failed ones, which the admin lists (small: rows enter it only when they fail).
+            # A contract's notifications are found through its invitations (ix_lc_notification_invitation), its
+            # alerts (few) and its failed ones (the admin's list) through these two small partial indexes: the
+            # invitation notifications of a bulk invite are written into as few indexes as possible.
+            sa.Index("ix_lc_notification_alerts", "contract_id", sqlite_where=sa.text(ALERTS_SQL),
+                     postgresql_where=sa.text(ALERTS_SQL)),
             sa.Index("ix_lc_notification_failed", "contract_id", sqlite_where=sa.text(FAILED_SQL),
                      postgresql_where=sa.text(FAILED_SQL)),
             sa.CheckConstraint("attempts >= 0", name="ck_lc_notification_attempts"),

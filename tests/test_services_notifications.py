@@ -352,8 +352,13 @@ def test_bulk_invite_writes_its_notifications_with_one_statement_per_batch(app, 
 
 
 def test_deleting_a_contract_deletes_its_notifications(db, m, make_contract, make_user, courses):
-    contract = make_contract(ContractType.VOUCHER, activities=courses)
+    contract = make_contract(ContractType.VOUCHER, activities=courses, valid_until=dt.date(2026, 6, 20))
+    other = make_contract(ContractType.VOUCHER, activities=courses)
+    services.add_contract_admin(contract, make_user("boss@example.com"))
     services.invite(contract, users=[make_user()])
-    services.delete_contract(contract)
-    assert rows(db, m) == []
+    services.invite(other, users=[make_user()])
+    assert services.run_schedule().expiry_notices == 1  # an alert: about the contract, not an invitation
+    assert {n.contract_id for n in rows(db, m)} == {contract.id, other.id} and len(rows(db, m)) == 3
+    services.delete_contract(services.get_contract(contract.id))
+    assert [n.contract_id for n in rows(db, m)] == [other.id]
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from .. import errors, signals
 from ..enums import ContractType
 from ..i18n import _
-from ..models import Contract
+from ..models import ALERTS_SQL, Contract
 from ..rules import HostUser
 from ._core import (_actor_fields, _after_commit, _app, _describe, _m, _now, _record, _rowcount, _session, _state,
                     transactional)
@@ -184,7 +184,10 @@ def delete_contract(contract: Contract, *, actor: HostUser | None = None) -> Non
     summary = seat_summary(contract)
     invitation_ids = sa.select(m.Invitation.id).where(m.Invitation.contract_id == cid).scalar_subquery()
     session.execute(sa.delete(m.InvitationActivity).where(m.InvitationActivity.invitation_id.in_(invitation_ids)))
-    for table in (m.Notification, m.Enrollment, m.Seat, m.Invitation, m.ContractActivity, m.ContractAdmin):
+    notification = m.Notification.__table__.c  # by its invitations, then its alerts (see the table's indexes)
+    session.execute(sa.delete(m.Notification).where(notification.invitation_id.in_(invitation_ids)))
+    session.execute(sa.delete(m.Notification).where(notification.contract_id == cid, sa.text(ALERTS_SQL)))
+    for table in (m.Enrollment, m.Seat, m.Invitation, m.ContractActivity, m.ContractAdmin):
         session.execute(sa.delete(table).where(table.contract_id == cid).execution_options(synchronize_session=False))
     session.execute(sa.delete(m.Contract).where(m.Contract.id == cid).execution_options(synchronize_session=False))
     session.expunge(contract)

@@ -22,6 +22,7 @@ depends_on = None
 DUE = "status IN ('pending', 'sending')"
 KEYED = "dedupe_key IS NOT NULL"
 FAILED = "status = 'failed'"
+ALERTS = "invitation_id IS NULL"
 
 
 def upgrade() -> None:
@@ -32,7 +33,7 @@ def upgrade() -> None:
         "lc_notification",
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("kind", sa.String(20), nullable=False),
-        sa.Column("contract_id", sa.Integer(), sa.ForeignKey("lc_contract.id"), nullable=False),
+        sa.Column("contract_id", sa.Integer(), nullable=False),
         sa.Column("invitation_id", sa.Integer(), nullable=True),
         sa.Column("recipient", sa.String(320), nullable=False),
         sa.Column("dedupe_key", sa.String(500), nullable=True),
@@ -50,7 +51,8 @@ def upgrade() -> None:
     op.create_index("ix_lc_notification_due", "lc_notification", ["next_attempt_at"],
                     sqlite_where=sa.text(DUE), postgresql_where=sa.text(DUE))
     op.create_index("ix_lc_notification_invitation", "lc_notification", ["invitation_id"])
-    op.create_index("ix_lc_notification_contract", "lc_notification", ["contract_id"])
+    op.create_index("ix_lc_notification_alerts", "lc_notification", ["contract_id"],
+                    sqlite_where=sa.text(ALERTS), postgresql_where=sa.text(ALERTS))
     op.create_index("ix_lc_notification_failed", "lc_notification", ["contract_id"],
                     sqlite_where=sa.text(FAILED), postgresql_where=sa.text(FAILED))
 
