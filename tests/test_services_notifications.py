@@ -347,7 +347,9 @@ def test_bulk_invite_writes_its_notifications_with_one_statement_per_batch(app, 
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", record)
     assert report.created == 1200
-    assert statements == ["INSERT"] * 3 + ["UPDATE"] * 3  # outcomes recorded at the end of this short run
+    # outcomes recorded at the end of this short run: per 500 ids (SQLite), one array of ids (PostgreSQL)
+    updates = 1 if db.engine.dialect.name == "postgresql" else 3
+    assert statements == ["INSERT"] * 3 + ["UPDATE"] * updates
     assert len(rows(db, m, m.Notification.status == DeliveryStatus.SENT)) == 1200
 
 

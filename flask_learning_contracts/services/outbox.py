@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 import random
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -73,42 +73,54 @@ def _returned(m: Models) -> tuple[sa.Column[Any], ...]:
     return c.id, c.kind, c.contract_id, c.invitation_id, c.recipient, c.attempts, c.payload
 
 
-def _claims(rows: Iterable[Any]) -> list[Claim]:
+def _claims(result: sa.Result[Any]) -> list[Claim]:
     return [Claim(r.id, NotificationKind(r.kind), r.contract_id, r.invitation_id, r.recipient, r.attempts, r.payload)
-            for r in rows]
+            for r in result.all()]
+
+
+def _invitation_notices_statement(m: Models, postgresql: bool) -> sa.Insert:
+    """``INSERT INTO lc_notification (…) SELECT …`` of one batch of new invitations, with bind parameters
+    (built once per set of models: a bulk invite runs it once per batch of 500)."""
+    n, inv, p = m.Notification.__table__, m.Invitation.__table__, sa.bindparam
+    # Typed parameters (PostgreSQL's driver casts them; SQLite stores them as given).
+    constants = (sa.literal(NotificationKind.INVITATION.value, sa.String), p("p_contract", type_=sa.Integer))
+    delivery = (p("p_status", type_=sa.String), p("p_attempts", type_=sa.Integer), p("p_next", type_=sa.DateTime),
+                p("p_now", type_=sa.DateTime), p("p_payload", type_=sa.JSON))
+    if postgresql:
+        # From the ids and e-mails the invitations' own INSERT just returned, as two arrays (no read of
+        # lc_invitation: within one transaction its statistics are stale and the planner may scan it).
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        select = sa.select(*constants, sa.func.unnest(p("p_ids", type_=ARRAY(sa.Integer))),
+                           sa.func.unnest(p("p_emails", type_=ARRAY(sa.String))), *delivery)
+    else:
+        # SQLite lets one writer in at a time and new ids are above every existing one: the range of the ids
+        # this transaction just inserted holds only them (a short statement instead of a 500-item list).
+        select = sa.select(*constants, inv.c.id, inv.c.email, *delivery).where(
+            inv.c.contract_id == p("p_contract"), inv.c.id.between(p("p_low"), p("p_high")))
+    return (sa.insert(n).from_select(["kind", "contract_id", "invitation_id", "recipient", "status", "attempts",
+                                      "next_attempt_at", "created_at", "payload"], select)
+            .returning(n.c.id, n.c.invitation_id, n.c.recipient))
 
 
 def insert_invitation_notices(contract_id: int, invitations: Sequence[tuple[int, str]], now: dt.datetime,
                               payload: dict[str, Any]) -> list[Claim]:
     """One statement for a batch of new invitations (``(id, e-mail)`` pairs of ``contract_id``, inserted by the
     running transaction): an "invitation" notification for each, to its e-mail."""
-    m = _m()
-    n, inv = m.Notification.__table__, m.Invitation.__table__
-    state = birth_state(now)
-    constants = (sa.literal(NotificationKind.INVITATION.value, sa.String), sa.literal(contract_id, sa.Integer))
-    delivery = (sa.literal(state["status"].value, sa.String), sa.literal(state["attempts"], sa.Integer),
-                sa.literal(state["next_attempt_at"], sa.DateTime), sa.literal(now, sa.DateTime),
-                sa.literal(payload, sa.JSON))
-    if _is_postgresql():
-        # From the ids and e-mails the invitations' own INSERT just returned, as two arrays (no read of
-        # lc_invitation: within one transaction its statistics are stale and the planner may scan it).
-        from sqlalchemy.dialects.postgresql import ARRAY
-
-        ids = sa.func.unnest(sa.bindparam(None, [i for i, _e in invitations], type_=ARRAY(sa.Integer)))
-        emails = sa.func.unnest(sa.bindparam(None, [e for _i, e in invitations], type_=ARRAY(sa.String)))
-        select = sa.select(*constants, ids, emails, *delivery)
+    state, postgresql = birth_state(now), _is_postgresql()
+    params: dict[str, Any] = {"p_contract": contract_id, "p_status": state["status"].value,
+                              "p_attempts": state["attempts"], "p_next": state["next_attempt_at"], "p_now": now,
+                              "p_payload": payload}
+    ids = [i for i, _e in invitations]
+    if postgresql:
+        params.update(p_ids=ids, p_emails=[e for _i, e in invitations])
     else:
-        # SQLite lets one writer in at a time and new ids are above every existing one: the range of the ids
-        # this transaction just inserted holds only them (a short statement instead of a 500-item list).
-        ids_in = [i for i, _e in invitations]
-        select = sa.select(*constants, inv.c.id, inv.c.email, *delivery).where(
-            inv.c.contract_id == contract_id, inv.c.id.between(min(ids_in), max(ids_in)))
-    stmt = (sa.insert(n).from_select(["kind", "contract_id", "invitation_id", "recipient", "status", "attempts",
-                                      "next_attempt_at", "created_at", "payload"], select)
-            .returning(n.c.id, n.c.invitation_id, n.c.recipient))
+        params.update(p_low=min(ids), p_high=max(ids))
+    stmt = _statement(f"invitation_notices_{'pg' if postgresql else 'other'}",
+                      lambda m: _invitation_notices_statement(m, postgresql))
     kind, attempts = NotificationKind.INVITATION, state["attempts"]
     return [Claim(nid, kind, contract_id, iid, email, attempts, payload)
-            for nid, iid, email in _session().connection().execute(stmt)]
+            for nid, iid, email in _session().connection().execute(stmt, params).all()]
 
 
 def insert_notices(rows: list[dict[str, Any]]) -> list[Claim]:
@@ -238,12 +250,13 @@ def finish(outcomes: Sequence[Outcome]) -> Finished:
     for status in (DeliveryStatus.SENT, DeliveryStatus.SKIPPED):
         for o in by_status[status]:
             groups[(status, o.claim.attempts, (o.error or "")[:_ERROR_LENGTH] if o.error else None)].append(o.claim.id)
+    chunk = 10 * _BATCH if _is_postgresql() else _BATCH  # one array parameter on PostgreSQL, short IN lists else
     for (status, attempts, error), ids in groups.items():
         values: dict[str, Any] = {"status": status.value, "last_error": error}
         if status is DeliveryStatus.SENT:
             values["sent_at"] = now
-        for start in range(0, len(ids), _BATCH):
-            conn.execute(sa.update(n).where(_one_of(n.c.id, ids[start:start + _BATCH]),
+        for start in range(0, len(ids), chunk):
+            conn.execute(sa.update(n).where(_one_of(n.c.id, ids[start:start + chunk]),
                                             n.c.status == DeliveryStatus.SENDING.value, n.c.attempts == attempts)
                          .values(**values))
     if by_status[DeliveryStatus.FAILED]:
