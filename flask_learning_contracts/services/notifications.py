@@ -147,7 +147,7 @@ def _send_chunk(claims: Sequence[Claim], contracts: dict[int, Contract] | None =
     invitation_ids = sorted({c.invitation_id for c in claims if c.invitation_id is not None})
     invitations: dict[int, Invitation] = {}
     if invitation_ids:
-        query = (sa.select(m.Invitation).where(_one_of(m.Invitation.__table__.c.id, invitation_ids))
+        query = (sa.select(m.Invitation).where(outbox.id_filter(m.Invitation.__table__.c.id, invitation_ids))
                  .options(sa_orm.lazyload(m.Invitation.contract)))
         if not compat:
             query = query.options(sa_orm.selectinload(m.Invitation.user))

@@ -143,6 +143,14 @@ def insert_notices(rows: list[dict[str, Any]]) -> list[Claim]:
     return claims
 
 
+def id_filter(column: sa.ColumnElement[Any], ids: list[int]) -> sa.ColumnElement[bool]:
+    """``column IN ids``; a two-parameter range when ``ids`` are consecutive (the rows of one bulk insert) and
+    the database is not PostgreSQL (where one array parameter is as short)."""
+    if ids and not _is_postgresql() and max(ids) - min(ids) + 1 == len(set(ids)):
+        return column.between(min(ids), max(ids))
+    return _one_of(column, ids)
+
+
 def existing_keys(keys: Sequence[str]) -> set[str]:
     """The dedupe keys of ``keys`` already used (to skip notices that were created before, cheaply)."""
     column = _m().Notification.__table__.c.dedupe_key
@@ -244,21 +252,6 @@ def finish(outcomes: Sequence[Outcome]) -> Finished:
     for outcome in outcomes:
         by_status[outcome.status].append(outcome)
     gave_up = []
-    # Sent and skipped rows: one set-based UPDATE per 500 rows of the same attempt count (and reason), not
-    # one statement per row (a bulk invite records 10,000 outcomes).
-    groups: dict[tuple[DeliveryStatus, int, str | None], list[int]] = defaultdict(list)
-    for status in (DeliveryStatus.SENT, DeliveryStatus.SKIPPED):
-        for o in by_status[status]:
-            groups[(status, o.claim.attempts, (o.error or "")[:_ERROR_LENGTH] if o.error else None)].append(o.claim.id)
-    chunk = 10 * _BATCH if _is_postgresql() else _BATCH  # one array parameter on PostgreSQL, short IN lists else
-    for (status, attempts, error), ids in groups.items():
-        values: dict[str, Any] = {"status": status.value, "last_error": error}
-        if status is DeliveryStatus.SENT:
-            values["sent_at"] = now
-        for start in range(0, len(ids), chunk):
-            conn.execute(sa.update(n).where(_one_of(n.c.id, ids[start:start + chunk]),
-                                            n.c.status == DeliveryStatus.SENDING.value, n.c.attempts == attempts)
-                         .values(**values))
     if by_status[DeliveryStatus.FAILED]:
         params = []
         for o in by_status[DeliveryStatus.FAILED]:
@@ -272,6 +265,23 @@ def finish(outcomes: Sequence[Outcome]) -> Finished:
         conn.execute(sa.update(n).where(ours).values(status=sa.bindparam("b_status"),
                                                      last_error=sa.bindparam("b_error"),
                                                      next_attempt_at=sa.bindparam("b_next")), params)
+    # Sent and skipped rows: one set-based UPDATE per 500 rows of the same attempt count (and reason), not
+    # one statement per row (a bulk invite records 10,000 outcomes).
+    groups: dict[tuple[DeliveryStatus, int, str | None], list[int]] = defaultdict(list)
+    for status in (DeliveryStatus.SENT, DeliveryStatus.SKIPPED):
+        for o in by_status[status]:
+            groups[(status, o.claim.attempts, (o.error or "")[:_ERROR_LENGTH] if o.error else None)].append(o.claim.id)
+    for (status, attempts, error), ids in groups.items():
+        values: dict[str, Any] = {"status": status.value, "last_error": error}
+        if status is DeliveryStatus.SENT:
+            values["sent_at"] = now
+        # One array parameter on PostgreSQL; elsewhere one range when the ids are consecutive, else short lists.
+        consecutive = max(ids) - min(ids) + 1 == len(set(ids))
+        chunk = 10 * _BATCH if _is_postgresql() else len(ids) if consecutive else _BATCH
+        for start in range(0, len(ids), chunk):
+            conn.execute(sa.update(n).where(id_filter(n.c.id, ids[start:start + chunk]),
+                                            n.c.status == DeliveryStatus.SENDING.value, n.c.attempts == attempts)
+                         .values(**values))
     return Finished(list(outcomes), gave_up)
 
 
