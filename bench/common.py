@@ -111,7 +111,7 @@ def clear_contract(cid):
     with host.db.engine.begin() as conn:
         inv = sa.select(m.Invitation.id).where(m.Invitation.contract_id == cid).scalar_subquery()
         conn.execute(sa.delete(m.InvitationActivity.__table__).where(m.InvitationActivity.invitation_id.in_(inv)))
-        for t in (m.Enrollment, m.Seat, m.Invitation, m.ContractActivity, m.ContractAdmin):
+        for t in (m.Notification, m.Enrollment, m.Seat, m.Invitation, m.ContractActivity, m.ContractAdmin):
             conn.execute(sa.delete(t.__table__).where(t.contract_id == cid))
         conn.execute(sa.delete(host.ActivityEnrollment.__table__))
 

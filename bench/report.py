@@ -16,6 +16,17 @@ def table(report):
             mod, flo = median(r["module"]), median(r["floor"])
             lines.append(f"| {db_name} | invite_csv {N_INVITE:,} e-mails (½ existing users) vs Core executemany | "
                          f"{mod:.3f} s | {flo:.3f} s | **{mod / flo:.2f}×** | {r['queries']} per call |")
+        if "mail" in res and "skipped" not in res["mail"]:
+            r = res["mail"]
+            base = median(res["invite"]["module"]) if "invite" in res else None
+            immediate, request, deliver = (median(r["immediate"]), median(r["queued_request"]),
+                                           median(r["queued_deliver"]))
+            versus = f" ({immediate / base:.1f}× the invite without a mail server)" if base else ""
+            lines.append(f"| {db_name} | the same invite_csv with a mail server (Flask-Mailman → SMTP on loopback), "
+                         f"immediate: the request waits for {N_INVITE:,} e-mails | {immediate:.3f} s{versus} | | | |")
+            lines.append(f"| {db_name} | the same, queued: the request only records / then one delivery pass "
+                         f"sends them | {request:.3f} s / {deliver:.3f} s "
+                         f"({deliver / N_INVITE * 1000:.2f} ms per e-mail) | | | |")
         if "memory" in res:
             txt = "; ".join(f"{x['n']:,} e-mails: {x['transient'] / 1048576:.1f} MiB working, "
                             f"{x['retained'] / 1048576:.1f} MiB report" for x in res["memory"])

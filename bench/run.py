@@ -17,7 +17,10 @@ Scenarios (each the median of ``--repeat`` runs; the ratio is module median / fl
    floor: 1,000 single-row Core insert transactions of the same enrollment rows.
 3. ``concurrent``: enrollments/second of 4 worker processes (own app and engine each) against one contract,
    with ample seats and with too few seats; oversell (seat rows beyond seats, counter drift) must be 0.
-4. ``pages``: Flask test client renders of the admin contract list (1,000 contracts), a contract's
+4. ``mail``: the invite of scenario 1 with its e-mails really sent (Flask-Mailman → an SMTP server on
+   loopback): in immediate mode (the request waits for the server), and in queued mode (the request only
+   records; then one delivery pass).
+5. ``pages``: Flask test client renders of the admin contract list (1,000 contracts), a contract's
    Invitations tab (100,000 invitations) and the learner's invitations page/widget (50 invitations): time
    and SQL query count. Skipped, with the reason, while a page does not exist.
 
@@ -45,6 +48,7 @@ from bench.report import table
 from bench.scenario_concurrent import scenario_concurrent
 from bench.scenario_enroll import scenario_enroll
 from bench.scenario_invite import scenario_invite
+from bench.scenario_mail import scenario_mail
 from bench.scenario_memory import scenario_memory
 from bench.scenario_pages import scenario_pages
 
@@ -56,12 +60,20 @@ def run_backend(name, url, args, report):
     app = host.create_app(url)
     fresh_database(app, args.users)
     results = report.setdefault(name, {})
-    only = set(args.only.split(",")) if args.only else {"invite", "memory", "enroll", "concurrent", "pages"}
+    only = set(args.only.split(",")) if args.only else {"invite", "mail", "memory", "enroll", "concurrent", "pages"}
     if "invite" in only:
         r = scenario_invite(app, args.repeat)
         results["invite"] = r
         print(f"  invite {N_INVITE:,}: module {median(r['module']):.3f}s floor {median(r['floor']):.3f}s "
               f"ratio {median(r['module']) / median(r['floor']):.2f} queries {r['queries']}", flush=True)
+    if "mail" in only:
+        r = scenario_mail(app, args.repeat)
+        results["mail"] = r
+        if "skipped" in r:
+            print(f"  mail: SKIPPED ({r['skipped']})")
+        else:
+            print(f"  mail {N_INVITE:,}: immediate {median(r['immediate']):.3f}s; queued: request "
+                  f"{median(r['queued_request']):.3f}s + delivery pass {median(r['queued_deliver']):.3f}s", flush=True)
     if "enroll" in only:
         r = scenario_enroll(app, args.repeat)
         results["enroll"] = r
@@ -100,7 +112,7 @@ def main(argv=None):
     parser.add_argument("--database-url", help="PostgreSQL URL of a scratch database (all its tables are dropped)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per scenario; the median is reported")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "latest.json"), help="JSON output path")
-    parser.add_argument("--only", help="comma-separated scenarios: invite,memory,enroll,concurrent,pages")
+    parser.add_argument("--only", help="comma-separated scenarios: invite,mail,memory,enroll,concurrent,pages")
     parser.add_argument("--users", type=int, default=20_000, help="learners in the host's users table")
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite run")
     args = parser.parse_args(argv)

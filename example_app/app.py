@@ -1,4 +1,4 @@
-"""The example LMS: members with logins, activities of three kinds, host enrollments, an outbox.
+"""The example LMS: members with logins, activities of three kinds, host enrollments, an e-mail outbox.
 
 Run it with ``python -m example_app`` (creates ``instance/example.db`` with demo data on first run).
 """
@@ -14,8 +14,9 @@ from flask_login import LoginManager, current_user, login_required, login_user, 
 
 from flask_learning_contracts import LearningContracts, services
 
-from .models import ActivityEnrollment, LearningActivity, Member, OutboxMessage, db
-from .rules import ExampleRules
+from .mail import outbox_folder, read_outbox, setup_mail
+from .models import ActivityEnrollment, LearningActivity, Member, db
+from .rules import ExampleRules, ExampleRulesWithoutMailman
 
 
 class LmsAdminIndex(AdminIndexView):
@@ -39,6 +40,8 @@ def create_app(config: dict | None = None) -> Flask:
         SECRET_KEY=os.environ.get("EXAMPLE_SECRET_KEY", "example-lms-dev-secret"),
         SQLALCHEMY_DATABASE_URI=os.environ.get(
             "EXAMPLE_DATABASE_URL", "sqlite:///" + os.path.join(app.instance_path, "example.db")),
+        # Links in e-mails written outside a request (the demo data, `flask contracts tick`).
+        LEARNING_CONTRACTS_BASE_URL=os.environ.get("EXAMPLE_BASE_URL", "http://127.0.0.1:5000"),
     )
     app.config.update(config or {})
     db.init_app(app)
@@ -51,8 +54,9 @@ def create_app(config: dict | None = None) -> Flask:
         return db.session.get(Member, int(member_id))
 
     admin = Admin(app, name="Example LMS admin", theme=Bootstrap4Theme(), index_view=LmsAdminIndex())
-    LearningContracts(app, db=db, user_model=Member, activity_model=LearningActivity, rules=ExampleRules(),
-                      admin=admin)
+    # Flask-Mailman (the [mail] extra) sends the extension's e-mails into files; without it the rules do.
+    rules = ExampleRules() if setup_mail(app) else ExampleRulesWithoutMailman()
+    LearningContracts(app, db=db, user_model=Member, activity_model=LearningActivity, rules=rules, admin=admin)
 
     @app.context_processor
     def navigation():
@@ -114,10 +118,9 @@ def create_app(config: dict | None = None) -> Flask:
     @app.route("/outbox")
     @login_required
     def outbox():
-        query = sa.select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(100)
-        if not current_user.is_admin:
-            query = query.where(OutboxMessage.to == current_user.email.lower())
-        return render_template("outbox.html", messages=db.session.execute(query).scalars().all())
+        """The e-mails the LMS sent (written to files instead of a mail server); learners see their own."""
+        messages = read_outbox(outbox_folder(app), to=None if current_user.is_admin else current_user.email)
+        return render_template("outbox.html", messages=messages, mailman="mailman" in app.extensions)
 
     return app
 

@@ -63,14 +63,3 @@ class ActivityEnrollment(db.Model):
     enrolled_at: orm.Mapped[dt.datetime] = orm.mapped_column(default=lambda: dt.datetime.now(dt.timezone.utc))
     member = orm.relationship(Member)
     activity = orm.relationship(LearningActivity)
-
-
-class OutboxMessage(db.Model):
-    """Notifications the LMS would e-mail; shown on the Outbox page instead (no mail server needed)."""
-
-    __tablename__ = "lms_outbox"
-    id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
-    to: orm.Mapped[str] = orm.mapped_column(sa.String(320))
-    subject: orm.Mapped[str] = orm.mapped_column(sa.String(300))
-    body: orm.Mapped[str] = orm.mapped_column(sa.Text)
-    created_at: orm.Mapped[dt.datetime] = orm.mapped_column(default=lambda: dt.datetime.now(dt.timezone.utc))

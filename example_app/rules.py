@@ -4,9 +4,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from flask_learning_contracts import ContractRules
-from flask_learning_contracts.codes import format_code
 
-from .models import ActivityEnrollment, LearningActivity, Member, OutboxMessage, db
+from .models import ActivityEnrollment, LearningActivity, Member, db
 
 
 class ExampleRules(ContractRules):
@@ -35,30 +34,13 @@ class ExampleRules(ContractRules):
         return db.session.execute(sa.select(ActivityEnrollment.id).where(
             ActivityEnrollment.member_id == user.id, ActivityEnrollment.activity_id == activity.id)).first() is not None
 
-    def send_invitation(self, invitation, resend: bool = False) -> None:
-        self._queue(invitation, resend)
-        db.session.commit()
 
-    def _queue(self, invitation, resend: bool) -> None:
-        contract = invitation.contract
-        lines = [f"You are invited to the learning contract \"{contract.title}\"."]
-        if invitation.require_code:
-            lines.append(f"Enter the invitation code {format_code(contract.invitation_code)} on your "
-                         "Learning Contract Invitations page to enroll.")
-        else:
-            lines.append("Its activities are waiting on your Learning Contract Invitations page.")
-        if invitation.user_id is None:
-            lines.append("You do not have an account yet: sign up with this e-mail address first.")
-        db.session.add(OutboxMessage(
-            to=invitation.email, subject=("Reminder: " if resend else "") + f"Invitation: {contract.title}",
-            body="\n".join(lines)))
+class ExampleRulesWithoutMailman(ExampleRules):
+    """Used when Flask-Mailman is not installed: writes the rendered messages to the outbox folder itself."""
 
-    def send_invitations(self, invitations):
-        failures = []
-        for invitation in invitations:
-            try:
-                self._queue(invitation, resend=False)
-            except Exception as exc:  # noqa: BLE001 - reported back to the extension
-                failures.append((invitation, exc))
-        db.session.commit()
-        return failures
+    def send_notification(self, message) -> None:
+        from flask import current_app
+
+        from .mail import outbox_folder, write_message
+
+        write_message(outbox_folder(current_app), message.to, message.subject, message.text, message.html)

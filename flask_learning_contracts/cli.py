@@ -177,3 +177,90 @@ def db_check() -> None:
             click.echo(repr(diff), err=True)
         sys.exit(1)
     click.echo("No new upgrade operations detected.")
+
+
+# ---------------------------------------------------------------------------------------------
+# notifications: delivery and the scheduler
+# ---------------------------------------------------------------------------------------------
+def _delivery_line(report: services.DeliveryReport) -> str:
+    line = (f"{report.sent} sent, {report.failed} failed, {report.skipped} not sent (see the admin), "
+            f"{report.pending} waiting")
+    return line + (f"; {report.gave_up} out of attempts (now Failed)" if report.gave_up else "")
+
+
+@contracts_cli.command("deliver")
+@click.option("--loop", is_flag=True, help="Run as a worker: deliver what is due, wait for more, until stopped.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many per pass.")
+@click.option("--interval", type=click.FloatRange(min=0.05), default=5.0, show_default=True,
+              help="With --loop: seconds to wait when nothing is due.")
+@click.option("--passes", type=click.IntRange(min=0), default=0, hidden=True,
+              help="With --loop: stop after this many passes (0: never; for tests).")
+@with_appcontext
+def deliver(loop: bool, limit: int | None, interval: float, passes: int) -> None:
+    """Send the notifications that are due (and retry failed ones whose time has come)."""
+    import signal
+    import time
+
+    stop: list[int] = []
+    if loop:
+        for number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(number, lambda signum, frame: stop.append(signum))
+    done = 0
+    while True:
+        report = services.deliver_notifications(limit)
+        done += 1
+        busy = bool(report.sent or report.failed or report.skipped)
+        if busy or not loop:
+            click.echo(_delivery_line(report))
+        if not loop or stop or (passes and done >= passes):
+            return
+        if busy:
+            continue  # more may be due right away
+        due = services.next_delivery_due()
+        wait = interval
+        if due is not None:
+            now = current_state().rules.now().astimezone(dt.timezone.utc).replace(tzinfo=None)
+            wait = max(0.0, min(interval, (due - now).total_seconds()))
+        deadline = time.monotonic() + wait
+        while not stop and time.monotonic() < deadline:
+            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+        if stop:
+            return
+
+
+@contracts_cli.command("tick")
+@click.option("--today", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Run for this date instead of today (YYYY-MM-DD).")
+@with_appcontext
+def tick(today: dt.datetime | None) -> None:
+    """Create what is due today (reminders, seats alerts, end-of-contract notices), each once; meant for cron.
+
+    In immediate mode it then sends what is due, retries included."""
+    report = services.run_schedule(today.date() if today else None)
+    click.echo(f"{report.reminders} reminders, {report.seat_alerts} seats alerts, "
+               f"{report.expiry_notices} end-of-contract notices created")
+    delivered = services.sweep_notifications()
+    if delivered is not None:
+        click.echo(_delivery_line(delivered))
+
+
+@contracts_cli.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+@with_appcontext
+def worker(burst: bool) -> None:
+    """Run an RQ worker (the [rq] extra) for LEARNING_CONTRACTS_RQ_QUEUE inside this app, with its scheduler
+    (delayed retries)."""
+    from .config import config_value
+
+    url = config_value("RQ_REDIS_URL")
+    if not url:
+        raise click.ClickException("Set LEARNING_CONTRACTS_RQ_REDIS_URL (and LEARNING_CONTRACTS_DELIVERY = "
+                                   "\"queued\") to send notifications with RQ.")
+    try:
+        from redis import Redis
+        from rq import Queue, SimpleWorker
+    except ImportError as error:
+        raise click.ClickException("RQ is not installed: pip install 'flask-learning-contracts[rq]'") from error
+    connection = Redis.from_url(str(url))
+    queue = Queue(str(config_value("RQ_QUEUE")), connection=connection)
+    SimpleWorker([queue], connection=connection).work(burst=burst, with_scheduler=True)

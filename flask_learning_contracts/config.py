@@ -10,7 +10,7 @@ from flask import Flask, current_app
 
 PREFIX = "LEARNING_CONTRACTS_"
 
-DEFAULTS: dict[str, str | int | bool | None] = {
+DEFAULTS: dict[str, str | int | bool | tuple[int, ...] | None] = {
     # URL prefix of the learner and contract-admin pages.
     "URL_PREFIX": "/learning-contracts",
     # Flask-Admin menu category and the URL of the contract views inside the admin.
@@ -39,6 +39,29 @@ DEFAULTS: dict[str, str | int | bool | None] = {
     "REGISTER_MIGRATIONS": True,
     # Alembic revision(s) of the host that create the user and activity tables (run before ours).
     "ALEMBIC_DEPENDS_ON": None,
+    # Notifications. "immediate": sent right after the commit, in the same process; "queued": requests only
+    # record them and a worker sends them (flask contracts deliver --loop, or RQ jobs with RQ_REDIS_URL).
+    "DELIVERY": "immediate",
+    # The From address of the e-mails (default: Flask-Mailman's MAIL_DEFAULT_SENDER).
+    "MAIL_SENDER": None,
+    # Absolute base URL of the site for links in e-mails sent outside a request (a worker, cron), e.g.
+    # "https://lms.example.com"; without it links use SERVER_NAME, or the host of the request that created them.
+    "BASE_URL": None,
+    # Attempts per notification before it is marked failed; retry delay: BACKOFF seconds, doubled per failed
+    # attempt, at most BACKOFF_MAX; a sender that claimed a notification and died gives it back after LEASE.
+    "DELIVERY_ATTEMPTS": 8,
+    "DELIVERY_BACKOFF": 60,
+    "DELIVERY_BACKOFF_MAX": 6 * 3600,
+    "DELIVERY_LEASE": 600,
+    # With the [rq] extra: Redis URL and queue of the RQ jobs that send queued notifications.
+    "RQ_REDIS_URL": None,
+    "RQ_QUEUE": "learning-contracts",
+    # The scheduler (services.run_schedule / flask contracts tick): remind Outstanding and Not Registered
+    # learners these many days after the invitation; alert contract admins when seats used reach these
+    # percentages; tell them these many days before the contract ends.
+    "REMINDER_DAYS": (3, 10),
+    "SEAT_ALERTS": (75, 100),
+    "EXPIRY_NOTICE_DAYS": (30, 7),
 }
 
 
@@ -57,3 +80,15 @@ def config_value(key: str, app: Flask | None = None) -> Any:
     if key not in DEFAULTS:
         raise KeyError(f"Unknown learning contracts setting {PREFIX + key}")
     return (app or current_app).config.get(PREFIX + key, DEFAULTS[key])
+
+
+def config_numbers(key: str, app: Flask | None = None) -> tuple[int, ...]:
+    """A setting holding whole numbers (a tuple or list, or text such as ``"3, 10"``), sorted, without duplicates."""
+    value = config_value(key, app)
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        value = [part for part in value.replace(";", ",").split(",") if part.strip()]
+    if isinstance(value, int):
+        value = [value]
+    return tuple(sorted({int(part) for part in value}))

@@ -1,4 +1,5 @@
-"""The two closed vocabularies of the domain."""
+"""The closed vocabularies of the domain: contract types, invitation statuses, contract states, and the kinds
+and delivery statuses of notifications."""
 from __future__ import annotations
 
 import enum
@@ -47,6 +48,40 @@ class ContractState(str, enum.Enum):
         return str(_STATE_LABELS[self])
 
 
+class NotificationKind(str, enum.Enum):
+    """What a notification is about (each kind has its e-mail templates under ``learning_contracts/email/``)."""
+
+    INVITATION = "invitation"  #: a new invitation (with the code when it requires one)
+    RESEND = "resend"  #: an admin sent an Outstanding invitation again
+    REMINDER = "reminder"  #: the scheduler or "Remind all outstanding" reminds an invited learner
+    SEAT_ALERT = "seat_alert"  #: to contract admins: seats used reached a threshold
+    EXPIRING = "expiring"  #: to contract admins: the contract ends soon
+    EXPIRED = "expired"  #: to contract admins: the contract ended with unused seats
+
+    @property
+    def label(self) -> str:
+        return str(_KIND_LABELS[self])
+
+    @property
+    def is_for_learner(self) -> bool:
+        """Invitation, resend and reminder go to the learner of one invitation; the rest to contract admins."""
+        return self in (NotificationKind.INVITATION, NotificationKind.RESEND, NotificationKind.REMINDER)
+
+
+class DeliveryStatus(str, enum.Enum):
+    """Where one notification's delivery stands."""
+
+    PENDING = "pending"  #: waiting for its first attempt or for its next retry
+    SENDING = "sending"  #: claimed by a sender (comes back as due if the sender dies: see the lease)
+    SENT = "sent"
+    FAILED = "failed"  #: every attempt failed; an admin may retry it
+    SKIPPED = "skipped"  #: not sent on purpose (nowhere to send it, or no longer true when its turn came)
+
+    @property
+    def label(self) -> str:
+        return str(_DELIVERY_LABELS[self])
+
+
 _CONTRACT_TYPE_LABELS = {ContractType.VOUCHER: _l("Voucher"), ContractType.SUBSCRIPTION: _l("Subscription")}
 _CONTRACT_TYPE_HELP = {
     ContractType.VOUCHER: _l(
@@ -67,4 +102,19 @@ _STATE_LABELS = {
     ContractState.FUTURE: _l("Future"),
     ContractState.ACTIVE: _l("Active"),
     ContractState.EXPIRED: _l("Expired"),
+}
+_KIND_LABELS = {
+    NotificationKind.INVITATION: _l("Invitation"),
+    NotificationKind.RESEND: _l("Invitation sent again"),
+    NotificationKind.REMINDER: _l("Reminder"),
+    NotificationKind.SEAT_ALERT: _l("Seats alert"),
+    NotificationKind.EXPIRING: _l("Contract ending soon"),
+    NotificationKind.EXPIRED: _l("Contract ended with unused seats"),
+}
+_DELIVERY_LABELS = {
+    DeliveryStatus.PENDING: _l("Waiting to be sent"),
+    DeliveryStatus.SENDING: _l("Being sent"),
+    DeliveryStatus.SENT: _l("Sent"),
+    DeliveryStatus.FAILED: _l("Failed"),
+    DeliveryStatus.SKIPPED: _l("Not sent"),
 }

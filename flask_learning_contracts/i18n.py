@@ -12,12 +12,13 @@ from collections.abc import Callable
 # labels go wherever labels go (WTForms fields, Flask-Admin columns, enum labels).
 _babel_gettext: Callable[..., str] | None = None
 _babel_lazy_gettext: Callable[..., str] | None = None
+_babel_ngettext: Callable[..., str] | None = None
 try:  # pragma: no cover - exercised only where Flask-Babel is installed
-    from flask_babel import gettext as _gettext, lazy_gettext as _lazy_gettext
+    from flask_babel import gettext as _gettext, lazy_gettext as _lazy_gettext, ngettext as _ngettext
 except ImportError:  # pragma: no cover - the default here
     pass
 else:  # pragma: no cover - exercised only where Flask-Babel is installed
-    _babel_gettext, _babel_lazy_gettext = _gettext, _lazy_gettext
+    _babel_gettext, _babel_lazy_gettext, _babel_ngettext = _gettext, _lazy_gettext, _ngettext
 
 
 def _(text: str, **variables: object) -> str:
@@ -39,3 +40,14 @@ def _l(text: str, **variables: object) -> str:
     if _babel_lazy_gettext is not None:
         return _babel_lazy_gettext(text, **variables)
     return text % variables if variables else text
+
+
+def _n(singular: str, plural: str, num: int, **variables: object) -> str:
+    """Translate a count now: ``singular`` when ``num`` is 1, else ``plural`` (a catalogue's own plural
+    rules with Flask-Babel); ``%(num)s`` and the other variables are interpolated."""
+    if _babel_ngettext is not None:
+        try:
+            return _babel_ngettext(singular, plural, num, **variables)
+        except (KeyError, RuntimeError):  # no Babel configured on this app / outside a request
+            pass
+    return (singular if num == 1 else plural) % {"num": num, **variables}

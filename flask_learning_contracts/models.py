@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
-from .enums import ContractState, ContractType, InvitationStatus
+from .enums import ContractState, ContractType, DeliveryStatus, InvitationStatus, NotificationKind
 
 INFO = {"flask_learning_contracts": True}
 #: Table options of the tables whose integer ids others refer to (history, hosts, links): on SQLite
@@ -143,6 +143,9 @@ class Contract(_Row):
     invitation_code: Mapped[str] = mapped_column(sa.String(32), nullable=False, unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, nullable=False, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, nullable=False, default=utcnow)
+    #: Whether the scheduler reminds this contract's invited learners (``LEARNING_CONTRACTS_REMINDER_DAYS``).
+    reminders_enabled: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=True,
+                                                    server_default=sa.true())
 
     @declared_attr.directive
     def __table_args__(cls) -> Any:
@@ -421,6 +424,72 @@ class HistoryEntry(_Row):
         )
 
 
+#: Notifications a sender may claim: waiting ones, and ones whose sender's lease may have run out.
+DUE_SQL = "status IN ('pending', 'sending')"
+#: Notifications that must exist once (they have a dedupe key).
+KEYED_SQL = "dedupe_key IS NOT NULL"
+#: Notifications that ran out of attempts.
+FAILED_SQL = "status = 'failed'"
+#: Notifications about a contract rather than one invitation (the contract-admin alerts).
+ALERTS_SQL = "invitation_id IS NULL"
+
+
+class Notification(_Row):
+    """One notification to one person, with its delivery state (the outbox).
+
+    Written in the transaction that creates what it notifies (an invitation, a reminder, an alert), then
+    delivered after the commit (``LEARNING_CONTRACTS_DELIVERY = "immediate"``) or by a worker (``"queued"``).
+    ``dedupe_key`` makes a notice that must exist once (a reminder of one day, a seats alert for one seat
+    count and threshold …) a unique row: concurrent schedulers and enrollments insert it with
+    ``ON CONFLICT DO NOTHING``. Rows are rendered when they are sent, from the contract and invitation as
+    they are then and ``payload`` (what the notice was created with).
+    """
+
+    __tablename__ = "lc_notification"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[NotificationKind] = mapped_column(EnumString(NotificationKind), nullable=False)
+    #: No foreign keys (like the history): ``delete_contract`` deletes a contract's notifications, and a key
+    #: checked on every bulk insert and contract deletion would need an index that every row pays for.
+    contract_id: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    #: The invitation a learner notification is about. Merging a Not Registered invitation into the learner's
+    #: own deletes it; its pending notifications are then skipped.
+    invitation_id: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    recipient: Mapped[str] = mapped_column(sa.String(320), nullable=False)
+    dedupe_key: Mapped[str | None] = mapped_column(sa.String(500), nullable=True)
+    status: Mapped[DeliveryStatus] = mapped_column(EnumString(DeliveryStatus), nullable=False)
+    attempts: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
+    last_error: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    #: Pending: when it is due. Sending: when the sender's lease ends (then another sender may take it over).
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, nullable=False)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, nullable=False, default=utcnow)
+    #: What the notice was created with (the learner page link, a threshold, the end date …).
+    payload: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, nullable=True)
+
+    @declared_attr.directive
+    def __table_args__(cls) -> Any:
+        return (
+            # Partial: only notices that must exist once have a key (an invitation's own notification has none).
+            sa.Index("uq_lc_notification_dedupe", "dedupe_key", unique=True, sqlite_where=sa.text(KEYED_SQL),
+                     postgresql_where=sa.text(KEYED_SQL)),
+            sa.Index("ix_lc_notification_due", "next_attempt_at",
+                     sqlite_where=sa.text(DUE_SQL), postgresql_where=sa.text(DUE_SQL)),
+            sa.Index("ix_lc_notification_invitation", "invitation_id"),
+            # A contract's notifications are found through its invitations (ix_lc_notification_invitation), its
+            # alerts (few) and its failed ones (the admin's list) through these two small partial indexes: the
+            # invitation notifications of a bulk invite are written into as few indexes as possible.
+            sa.Index("ix_lc_notification_alerts", "contract_id", sqlite_where=sa.text(ALERTS_SQL),
+                     postgresql_where=sa.text(ALERTS_SQL)),
+            sa.Index("ix_lc_notification_failed", "contract_id", sqlite_where=sa.text(FAILED_SQL),
+                     postgresql_where=sa.text(FAILED_SQL)),
+            sa.CheckConstraint("attempts >= 0", name="ck_lc_notification_attempts"),
+            {"info": INFO},
+        )
+
+    def __repr__(self) -> str:
+        return f"<Notification {self.kind.value} to {self.recipient!r} {self.status.value}>"
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Building the mapped classes on a host's metadata
 # ---------------------------------------------------------------------------------------------------------
@@ -440,6 +509,7 @@ class Models:
     Enrollment: type[Enrollment]
     Seat: type[Seat]
     HistoryEntry: type[HistoryEntry]
+    Notification: type[Notification]
     host: HostTables
     #: Statements of the hot paths, built once per set of models (see ``services._core.statement``).
     statements: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
@@ -506,6 +576,7 @@ def build_models(db: Any, user_model: type[Any], activity_model: type[Any]) -> M
         Enrollment=mapped(Enrollment),
         Seat=mapped(Seat),
         HistoryEntry=mapped(HistoryEntry),
+        Notification=mapped(Notification),
         host=host,
     )
     _BUILT[id(metadata)] = built

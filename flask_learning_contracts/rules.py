@@ -6,8 +6,10 @@ host enrollment refuses until the host wires it up.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeAlias, TypeVar
 
 import sqlalchemy as sa
@@ -15,6 +17,7 @@ from flask import current_app
 
 from . import codes
 from .config import config_value
+from .messages import Message
 
 if TYPE_CHECKING:
     from flask_sqlalchemy import SQLAlchemy
@@ -203,15 +206,65 @@ class ContractRules(Generic[UserT, ActivityT]):
         return False
 
     # -- notifications ----------------------------------------------------------------------------
-    def send_invitation(self, invitation: Invitation, resend: bool = False) -> None:
-        """Notify the learner of ``invitation`` (include the contract's code when ``invitation.require_code``).
+    def send_notification(self, message: Message) -> None:
+        """Send one rendered notification (invitation, resend, reminder, or an alert to a contract admin).
 
-        Called after the invitation was committed; an exception is reported to the admin and recorded in
-        the history, and the invitation stays. Default: send nothing.
+        Called after the notification was committed, outside any transaction. Raise to report a failure:
+        the notification is retried with backoff, then shown to admins as failed. Default: send it with
+        Flask-Mailman (``app.extensions["mailman"]``) when the host initialised it, else nothing.
+        Hosts that override ``send_invitation`` / ``send_invitations`` keep receiving the learner
+        notifications there (as before) unless they override this hook too.
+        """
+        mailman = current_app.extensions.get("mailman")
+        if mailman is None:
+            return
+        from flask_mailman import EmailMultiAlternatives
+
+        email = EmailMultiAlternatives(message.subject, message.text, config_value("MAIL_SENDER") or None,
+                                       [message.to], connection=_mail_connection.get(),
+                                       headers={"X-Learning-Contracts-Notification": str(message.notification_id)})
+        email.attach_alternative(message.html, "text/html")
+        email.send()
+
+    def send_notifications(self, messages: Sequence[Message]) -> list[tuple[Message, Exception]]:
+        """Batch form of ``send_notification``: returns the ``(message, error)`` pairs that failed.
+
+        Default: one Flask-Mailman connection for the batch (one SMTP session), then ``send_notification``
+        for each message."""
+        failures: list[tuple[Message, Exception]] = []
+        with _shared_mail_connection():
+            for message in messages:
+                try:
+                    self.send_notification(message)
+                except Exception as exc:  # noqa: BLE001 - each failure is recorded on its notification
+                    failures.append((message, exc))
+        return failures
+
+    def can_send_notifications(self) -> bool:
+        """Whether notifications have somewhere to go. Default: the host overrides ``send_notification(s)``
+        or initialised Flask-Mailman. When not, notifications are recorded as not sent ("no mailer")."""
+        overridden = _overrides(self, "send_notification") or _overrides(self, "send_notifications")
+        return overridden or "mailman" in current_app.extensions
+
+    def alert_recipients(self, contract: Contract) -> list[str]:
+        """The e-mail addresses that receive a contract's alerts (seats used, ending soon, ended with unused
+        seats). Default: its contract admins'."""
+        emails = (self.user_email(admin) for admin in contract.admins)
+        return sorted({email.strip().lower() for email in emails if email and email.strip()})
+
+    def send_invitation(self, invitation: Invitation, resend: bool = False) -> None:
+        """Notify the learner of ``invitation`` yourself (include the contract's code when
+        ``invitation.require_code``); ``resend`` is true for a resend or a reminder.
+
+        Only called when you override it (or ``send_invitations``) and not ``send_notification``: then the
+        invitation, resend and reminder notifications come here instead of the shipped e-mails. Called after
+        the invitation was committed; an exception is reported and retried like any failed notification, and
+        the invitation stays. Default: nothing (the shipped e-mails go through ``send_notification``).
         """
 
     def send_invitations(self, invitations: Iterable[Invitation]) -> list[tuple[Invitation, Exception]]:
-        """Batch form of ``send_invitation`` for bulk invites; returns the ``(invitation, error)`` pairs that failed."""
+        """Batch form of ``send_invitation`` for new invitations (up to 500 at a time); returns the
+        ``(invitation, error)`` pairs that failed."""
         failures = []
         for invitation in invitations:
             try:
@@ -224,6 +277,48 @@ class ContractRules(Generic[UserT, ActivityT]):
     def generate_code(self) -> str:
         """A new contract invitation code (normalised form). Default: 12 Crockford base-32 characters, 60 bits."""
         return codes.generate_code()
+
+
+def _overrides(rules: ContractRules[Any, Any], name: str) -> bool:
+    """Whether ``rules`` replaces the default hook ``name`` (in its class, or on the instance itself)."""
+    return getattr(getattr(rules, name), "__func__", None) is not getattr(ContractRules, name)
+
+
+def overrides_invitation_hooks(rules: ContractRules[Any, Any]) -> bool:
+    """Whether learner notifications go to the host's own ``send_invitation(s)`` (the hooks older hosts wrote)
+    rather than to ``send_notification(s)``: it overrides one of the first and none of the second."""
+    return ((_overrides(rules, "send_invitation") or _overrides(rules, "send_invitations"))
+            and not (_overrides(rules, "send_notification") or _overrides(rules, "send_notifications")))
+
+
+#: The Flask-Mailman connection a batch of messages shares (``None``: each message opens its own).
+_mail_connection: contextvars.ContextVar[Any] = contextvars.ContextVar("learning_contracts_mail", default=None)
+
+
+@contextlib.contextmanager
+def _shared_mail_connection() -> Iterator[None]:
+    """One Flask-Mailman connection (one SMTP session) for the messages sent inside, when Mailman is set up.
+
+    Opened lazily by the first message; a failure to connect fails each message with that error."""
+    mailman = current_app.extensions.get("mailman")
+    if mailman is None or _mail_connection.get() is not None:
+        yield
+        return
+    connection = mailman.get_connection()
+    try:
+        connection.open()
+    except Exception:  # noqa: BLE001 - the server is down: each message then fails with its own error
+        yield
+        return
+    token = _mail_connection.set(connection)
+    try:
+        yield
+    finally:
+        _mail_connection.reset(token)
+        try:
+            connection.close()
+        except Exception:  # noqa: BLE001 - closing a broken session must not hide the messages' outcomes
+            pass
 
 
 def current_rules() -> ContractRules[Any, Any]:

@@ -256,6 +256,46 @@ def job_wrong_codes(barrier: Any, index: int, *, user_id: Any, ip: str, attempts
     return {"outcomes": ["ok"] * attempts, "statuses": statuses}
 
 
+
+
+def job_enroll_each_round(barrier: Any, index: int, *, rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Round ``r``: every worker enrolls its learner ``rounds[r]["user_id"]`` through ``rounds[r]["contract_id"]``
+    at the same moment (one fresh contract per round)."""
+    outcomes = []
+    for r in rounds:
+        barrier.wait(BARRIER_TIMEOUT)
+        outcome, _ = _call(lambda: services.enroll(host.db.session.get(host.Account, r["user_id"]),
+                                                   services.get_contract(r["contract_id"]), r["activity_id"]))
+        outcomes.append(outcome)
+    return {"outcomes": outcomes}
+
+
+def job_tick(barrier: Any, index: int, *, day: str) -> dict[str, Any]:
+    """Run the scheduler for ``day`` (ISO date): every worker at the same moment."""
+    import datetime as dt
+
+    outcome, report = _call(lambda: services.run_schedule(dt.date.fromisoformat(day)))
+    return {"outcomes": [outcome], "created": report.total if report is not None else 0}
+
+
+def job_deliver(barrier: Any, index: int, *, limit: int) -> dict[str, Any]:
+    """Deliver whatever is due, ``limit`` per pass until nothing is left, as several ``flask contracts deliver
+    --loop --limit`` workers would at once; report what this process sent (the host's ``send_invitation``
+    hook records it)."""
+
+    def drain() -> None:
+        while True:
+            report = services.deliver_notifications(limit)
+            if not (report.sent or report.failed or report.skipped):
+                return
+
+    outcome, _ = _call(drain)
+    from flask import current_app
+
+    sent = list(current_app.extensions["learning_contracts"].rules.sent)
+    return {"outcomes": [outcome], "sent": sent}
+
+
 JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "enroll": job_enroll,
     "enroll_rounds": job_enroll_rounds,
@@ -265,4 +305,7 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "redeem_rounds": job_redeem_rounds,
     "enroll_or_delete": job_enroll_or_delete,
     "wrong_codes": job_wrong_codes,
+    "enroll_each_round": job_enroll_each_round,
+    "tick": job_tick,
+    "deliver": job_deliver,
 }

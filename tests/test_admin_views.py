@@ -483,14 +483,17 @@ def _row(response, email: str) -> str:
 def test_invitations_tab_lists_learners_with_status_and_allowed_actions(invited, as_manager):
     contract, courses, invitation = invited
     response = as_manager.get(url(f"{contract.id}/invitations"))
-    assert "Learner E-mail Status Invited Activities Actions" in text(response)
+    assert "Learner E-mail Status Invited Activities E-mail delivery Actions" in text(response)
+    sent = "Invitation Sent 15 Jun 2026, 12:00 UTC"  # the host's send_invitation hook took it
     assert _row(response, "olga@example.com") == (
-        "Olga olga@example.com Outstanding 15 Jun 2026 Safety View Activities Resend Revoke")
-    assert _row(response, "anna@example.com") == "Anna anna@example.com Accepted 15 Jun 2026 Safety View Activities Revoke"
-    assert _row(response, "erin@example.com") == "Erin erin@example.com Enrolled 15 Jun 2026 Safety View Activities"
-    assert _row(response, "rex@example.com") == "Rex rex@example.com Revoked 15 Jun 2026 Safety View Activities"
+        f"Olga olga@example.com Outstanding 15 Jun 2026 Safety {sent} View Activities Resend Revoke")
+    assert _row(response, "anna@example.com") == (
+        f"Anna anna@example.com Accepted 15 Jun 2026 Safety {sent} View Activities Revoke")
+    assert _row(response, "erin@example.com") == (
+        f"Erin erin@example.com Enrolled 15 Jun 2026 Safety {sent} View Activities")
+    assert _row(response, "rex@example.com") == f"Rex rex@example.com Revoked 15 Jun 2026 Safety {sent} View Activities"
     assert _row(response, "ghost@example.org") == (
-        "No account yet ghost@example.org Not Registered 15 Jun 2026 Safety View Activities Revoke")
+        f"No account yet ghost@example.org Not Registered 15 Jun 2026 Safety {sent} View Activities Revoke")
 
 
 def test_invitations_search_and_status_filter(invited, as_manager):

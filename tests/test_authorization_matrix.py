@@ -102,7 +102,8 @@ def snapshot(db, app) -> dict[str, Any]:
         **{name: count(model) for name, model in {
             "history": m.HistoryEntry, "enrollments": m.Enrollment, "seats": m.Seat,
             "contract_activities": m.ContractActivity, "invitation_activities": m.InvitationActivity,
-            "contract_admins": m.ContractAdmin, "host_enrollments": host.CourseEnrollment}.items()},
+            "contract_admins": m.ContractAdmin, "host_enrollments": host.CourseEnrollment,
+            "notifications": m.Notification}.items()},
         "sent": list(app.extensions["learning_contracts"].rules.sent),
     }
     db.session.rollback()
@@ -214,6 +215,10 @@ CASES = [
     Case("lc_contract.invitation_activities_view", "POST", _inv("/activities"), admin_only(302),
          lambda w: {"activity_ids": [str(w.courses[1].id)]}),
     Case("lc_contract.resend_view", "POST", _inv("/resend"), admin_only(302)),
+    Case("lc_contract.remind_outstanding_view", "POST", _a("invitations/remind"), admin_only(302)),
+    # Nothing failed in this world: the allowed POST retries nothing (the refusals are what is checked here).
+    Case("lc_contract.retry_notifications_view", "POST", _a("notifications/retry"), admin_only(302),
+         changes=False),
     Case("lc_contract.revoke_view", "GET", _inv("/revoke"), admin_only(200)),
     Case("lc_contract.revoke_view", "POST", _inv("/revoke"), admin_only(302)),
     Case("lc_contract.invite_view", "GET", _a("invite"), admin_only(200)),

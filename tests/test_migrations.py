@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from flask import Flask
 
 from flask_learning_contracts import ContractType, LearningContracts, exclude_object, migrate, services
@@ -29,9 +30,10 @@ from .conftest import database_url
 pytestmark = pytest.mark.filterwarnings("ignore:.*get_engine.*:DeprecationWarning")
 
 LC_TABLES = {"lc_contract", "lc_contract_admin", "lc_contract_activity", "lc_invitation", "lc_invitation_activity",
-             "lc_enrollment", "lc_seat", "lc_history"}
-#: The newest shipped revision.
-HEAD = "lc0004"
+             "lc_enrollment", "lc_seat", "lc_history", "lc_notification"}
+#: The shipped revisions' head: one line of history (each new revision follows the previous one).
+LC_HEAD = ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
+HEAD = LC_HEAD
 #: Tables whose integer ids must never be reused (AUTOINCREMENT on SQLite).
 AUTOINCREMENT_TABLES = {"lc_contract", "lc_invitation", "lc_enrollment", "lc_seat", "lc_history"}
 
@@ -230,7 +232,7 @@ def test_standalone_upgrade_downgrade_upgrade(spec, bare):
 
     migrate.upgrade()
     assert LC_TABLES | {"lc_alembic_version"} <= _tables(db)
-    assert migrate.current() == (HEAD,)
+    assert LC_HEAD and migrate.current() == (LC_HEAD,)
     assert migrate.drift() == []
 
     migrate.downgrade()
@@ -535,7 +537,7 @@ def test_flask_migrate_upgrade_heads_runs_host_revision_first(spec, m1):
     db = spec.module.db
     flask_migrate.upgrade(directory=directory, revision="heads")
 
-    assert _versions(db) == {HEAD}  # host0001 is applied too: Alembic keeps only the dependent head
+    assert _versions(db) == {LC_HEAD}  # host0001 is applied too: Alembic keeps only the dependent head
     assert LC_TABLES | set(spec.tables) <= _tables(db)
     assert "lc_alembic_version" not in _tables(db)  # one history: the host's
     first_lc = min(_position(ddl, f"CREATE {t}") for t in LC_TABLES)
@@ -547,7 +549,7 @@ def test_flask_migrate_upgrade_heads_runs_host_revision_first(spec, m1):
     assert _versions(db) == {"host0001"}
     assert not LC_TABLES & _tables(db) and set(spec.tables) <= _tables(db)
     flask_migrate.upgrade(directory=directory, revision="heads")
-    assert _versions(db) == {HEAD}
+    assert _versions(db) == {LC_HEAD}
 
     # everything down: our tables are dropped before the host's they point at
     ddl.clear()

@@ -64,6 +64,10 @@ class _SeatsAndScheduling(FlaskForm):
                                    description=_l("After this date no one can be invited or enroll; unused seats "
                                                   "expire."))
     require_invitation_code = fields.RadioField(_l("Require invitation code"), choices=_YES_NO, default="yes")
+    reminders_enabled = fields.RadioField(
+        _l("Send reminders"), choices=_YES_NO, default="yes",
+        description=_l("Remind invited learners who have not acted yet, on the days the site sets "
+                       "(\"Remind all outstanding\" on the Invitations tab works either way)."))
 
 
 class ContractCreateForm(_GeneralDetails, _SeatsAndScheduling):
@@ -73,18 +77,21 @@ class ContractCreateForm(_GeneralDetails, _SeatsAndScheduling):
         description=_l("Cannot be changed after the contract is created."))
 
     general_fields = ("code", "title", "description", "group", "external_id", "source")
-    seat_fields = ("contract_type", "seats", "per_user_limit", "valid_from", "valid_until", "require_invitation_code")
+    seat_fields = ("contract_type", "seats", "per_user_limit", "valid_from", "valid_until", "require_invitation_code",
+                   "reminders_enabled")
 
 
 class ContractEditForm(_GeneralDetails, _SeatsAndScheduling):
     general_fields = ContractCreateForm.general_fields
-    seat_fields = ("seats", "per_user_limit", "valid_from", "valid_until", "require_invitation_code")
+    seat_fields = ("seats", "per_user_limit", "valid_from", "valid_until", "require_invitation_code",
+                   "reminders_enabled")
 
 
 def contract_values(form: ContractCreateForm | ContractEditForm) -> dict[str, object]:
     """The service-layer keyword arguments of a contract form."""
     values = {name: form[name].data for name in (*form.general_fields, *form.seat_fields)}
     values["require_invitation_code"] = values["require_invitation_code"] == "yes"
+    values["reminders_enabled"] = values["reminders_enabled"] != "no"
     return values
 
 

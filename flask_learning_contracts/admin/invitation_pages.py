@@ -17,7 +17,7 @@ from .. import services
 from ..config import config_value
 from ..csv_export import invitations_csv
 from ..enums import InvitationStatus
-from ..i18n import _
+from ..i18n import _, _n
 from ..models import Contract
 from ..rules import HostKey
 from . import forms
@@ -26,6 +26,9 @@ from .base import (PICKER_SIZE, ContractViewBase, _actor, _load_users, _page_arg
 
 if TYPE_CHECKING:
     pass
+
+#: Failed deliveries listed on the Invitations tab (the "Retry all" button covers every one).
+FAILED_SHOWN = 20
 
 
 class InvitationPages(ContractViewBase):
@@ -44,8 +47,34 @@ class InvitationPages(ContractViewBase):
         contract = self._contract(contract_id)
         text, status = self._invitation_filters()
         page = services.invitation_page(contract, search=text, status=status or None, page=_page_arg())
+        failed = services.failed_notifications(contract, limit=FAILED_SHOWN)
+        summary = services.seat_summary(contract)
+        remindable = (summary.by_status[InvitationStatus.OUTSTANDING]
+                      + summary.by_status[InvitationStatus.NOT_REGISTERED])
         return self._page("invitations.html", contract, "invitations", page=page, query=text, status=status,
-                          summary=services.seat_summary(contract))
+                          summary=summary, remindable=remindable,
+                          deliveries=services.delivery_states([i.id for i in page.items]), failed=failed,
+                          failed_total=services.count_failed_notifications(contract) if failed else 0)
+
+    @expose("/<int:contract_id>/invitations/remind", methods=("POST",))
+    def remind_outstanding_view(self, contract_id: int) -> Response:
+        """POST: remind every Outstanding and Not Registered learner of the contract now."""
+        contract = self._contract(contract_id)
+        return self._post_action(self._url(".invitations_view", contract),
+                                 lambda: self._call(services.remind_outstanding, contract),
+                                 lambda n: _n("Reminded %(num)s learner.", "Reminded %(num)s learners.", n) if n
+                                 else _("Nobody to remind: every outstanding learner was already reminded today."))
+
+    @expose("/<int:contract_id>/notifications/retry", methods=("POST",))
+    def retry_notifications_view(self, contract_id: int) -> Response:
+        """POST: give one failed notification (``notification_id``), or all of them, a fresh set of attempts."""
+        contract = self._contract(contract_id)
+        raw = request.form.get("notification_id", "")
+        ids = [int(raw)] if raw.isdigit() else None
+        return self._post_action(self._url(".invitations_view", contract),
+                                 lambda: self._call(services.retry_notifications, contract, ids),
+                                 lambda n: _n("Retrying %(num)s notification.", "Retrying %(num)s notifications.", n)
+                                 if n else _("Nothing to retry: it was already sent or retried."))
 
     @expose("/<int:contract_id>/invitations/export.csv")
     def invitations_export_view(self, contract_id: int) -> Response:

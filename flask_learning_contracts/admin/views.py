@@ -52,6 +52,7 @@ class ContractView(ActivityPages, InvitationPages):
         form = forms.ContractEditForm(obj=contract if showing else None)
         if showing:
             form.require_invitation_code.data = "yes" if contract.require_invitation_code else "no"
+            form.reminders_enabled.data = "yes" if contract.reminders_enabled else "no"
         if self._posted(form):
             ok, _result = self._call(services.update_contract, contract, form=form, **forms.contract_values(form))
             if ok:

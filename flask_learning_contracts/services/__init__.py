@@ -29,8 +29,12 @@ from .invitations import (add_invitation_activities, invitation_activity_options
                           needs_activity_choice, resend, revoke)
 from .inviting import InviteReport, InviteResult, invite
 from .learners import ActivityOffer, InvitationOffer, invitation_offers, invitations_for
+from .notifications import (DeliveryReport, count_failed_notifications, deliver_notifications, delivery_states,
+                            enqueue_delivery, failed_notifications, next_delivery_due, retry_notifications,
+                            sweep_notifications)
 from .privacy import ForgetReport, forget_deleted_user, forget_user
 from .redemption import redeem_code, regenerate_code
+from .schedule import ScheduleReport, remind_outstanding, run_schedule
 from .reports import (DeletionImpact, InvitationExportRow, InvitationPage, SeatSummary, contracts_for_admin,
                       deletion_impact, history, invitation_export_rows, invitation_page, seat_summaries, seat_summary)
 
@@ -49,6 +53,10 @@ __all__ = [
     "forget_user", "forget_deleted_user", "ForgetReport",
     # access
     "get_contract", "get_invitation", "parse_key", "ensure_can_manage", "ensure_contract_admin", "contract_state",
+    # notifications and the scheduler
+    "deliver_notifications", "DeliveryReport", "next_delivery_due", "retry_notifications", "failed_notifications",
+    "count_failed_notifications", "delivery_states", "run_schedule", "ScheduleReport", "remind_outstanding",
+    "sweep_notifications", "enqueue_delivery",
     # reports and checks
     "seat_summary", "seat_summaries", "SeatSummary", "history", "invitation_page", "InvitationPage",
     "invitation_export_rows", "InvitationExportRow", "deletion_impact", "DeletionImpact", "contracts_for_admin",

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from .. import errors, signals
 from ..enums import ContractType
 from ..i18n import _
-from ..models import Contract
+from ..models import ALERTS_SQL, Contract
 from ..rules import HostUser
 from ._core import (_actor_fields, _after_commit, _app, _describe, _lock_contract, _m, _now, _record, _rowcount,
                     _session, _state, transactional)
@@ -25,7 +25,7 @@ _TEXT_LIMITS = {"title": 200, "description": 5000, "group": 200, "external_id": 
 
 _EDITABLE = {
     "code", "title", "description", "group", "external_id", "source", "seats", "per_user_limit",
-    "valid_from", "valid_until", "require_invitation_code",
+    "valid_from", "valid_until", "require_invitation_code", "reminders_enabled",
 }
 
 
@@ -68,7 +68,7 @@ def _clean_fields(values: dict[str, Any], *, current: Contract | None = None) ->
             if not isinstance(value, dt.date):
                 raise errors.ValidationError(_("Enter a date."), field=name)
             clean[name] = value
-        elif name == "require_invitation_code":
+        elif name in {"require_invitation_code", "reminders_enabled"}:
             clean[name] = bool(value)
         elif name == "contract_type":
             try:
@@ -98,12 +98,14 @@ def create_contract(
     *, code: str, title: str, contract_type: ContractType | str, seats: int, valid_from: dt.date,
     valid_until: dt.date, description: str = "", per_user_limit: int = 0, require_invitation_code: bool = True,
     group: str | None = None, external_id: str | None = None, source: str | None = None, actor: HostUser | None = None,
+    reminders_enabled: bool = True,
 ) -> Contract:
     """Create a contract with a freshly generated invitation code and return it."""
     fields = _clean_fields(
         dict(code=code, title=title, contract_type=contract_type, seats=seats, valid_from=valid_from,
              valid_until=valid_until, description=description, per_user_limit=per_user_limit,
-             require_invitation_code=require_invitation_code, group=group, external_id=external_id, source=source)
+             require_invitation_code=require_invitation_code, group=group, external_id=external_id, source=source,
+             reminders_enabled=reminders_enabled)
     )
     now = _now()
     contract = _m().Contract(
@@ -183,6 +185,9 @@ def delete_contract(contract: Contract, *, actor: HostUser | None = None) -> Non
     summary = seat_summary(contract)
     invitation_ids = sa.select(m.Invitation.id).where(m.Invitation.contract_id == cid).scalar_subquery()
     session.execute(sa.delete(m.InvitationActivity).where(m.InvitationActivity.invitation_id.in_(invitation_ids)))
+    notification = m.Notification.__table__.c  # by its invitations, then its alerts (see the table's indexes)
+    session.execute(sa.delete(m.Notification).where(notification.invitation_id.in_(invitation_ids)))
+    session.execute(sa.delete(m.Notification).where(notification.contract_id == cid, sa.text(ALERTS_SQL)))
     for table in (m.Enrollment, m.Seat, m.Invitation, m.ContractActivity, m.ContractAdmin):
         session.execute(sa.delete(table).where(table.contract_id == cid).execution_options(synchronize_session=False))
     session.execute(sa.delete(m.Contract).where(m.Contract.id == cid).execution_options(synchronize_session=False))

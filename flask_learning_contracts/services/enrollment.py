@@ -20,6 +20,7 @@ from ._core import (_activity_title, _actor_fields, _after_commit, _app, _Confli
 from .access import _ensure_active, contract_state
 from .activities import _activity_key
 from .invitations import link_registered_user
+from .schedule import alert_if_threshold_reached
 
 
 def _enrollment_for(contract_id: int, user_id: HostKey, activity_id: HostKey) -> Enrollment | None:
@@ -353,6 +354,8 @@ def _enroll(user: HostUser, contract: Contract, activity: ActivityRef) -> Enroll
         _enrollment_failed(failure, user, error)
     except Exception as error:  # noqa: BLE001 - any host failure refuses the enrollment
         _enrollment_failed(failure, user, error)
+    if outcome.seat_taken:
+        alert_if_threshold_reached(contract)  # seats alert when this seat reached a threshold (same transaction)
     # The rows were written with Core: hand the caller a persistent Enrollment without reading it back, and
     # let loaded copies of the contract and invitation reload their counters.
     enrollment = m.Enrollment(id=outcome.enrollment_id, contract_id=contract.id, invitation_id=invitation_id,

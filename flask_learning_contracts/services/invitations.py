@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm as sa_orm
 
 from .. import errors, signals
-from ..enums import ContractType, InvitationStatus
+from ..enums import ContractType, DeliveryStatus, InvitationStatus
 from ..i18n import _
 from ..models import Contract, Invitation
 from ..rules import ActivityRef, HostActivity, HostUser
@@ -15,6 +15,7 @@ from ._core import (_activity_title, _after_commit, _app, _Conflict, LIVE, _lock
                     _record, _record_separately, _rowcount, _rules, _session, _state, _statement, transactional)
 from .access import _ensure_active
 from .activities import _activity_ids, _contract_activity_ids, _load_activities
+from .notifications import request_resend
 
 
 @transactional
@@ -67,24 +68,25 @@ def needs_activity_choice(contract: Contract) -> bool:
 
 
 def resend(invitation: Invitation, *, actor: HostUser | None = None) -> Invitation:
-    """Send an Outstanding invitation's notification again (through ``ContractRules.send_invitation``).
+    """Send an Outstanding invitation's notification again.
 
-    A failing notification raises ``LearningContractError`` and is recorded in the history.
+    Immediate mode: sent now; a failure raises ``LearningContractError`` and is recorded in the history, and
+    the resend stays queued for an automatic retry. Queued mode: recorded for the worker. The invitation's
+    send count and the history's "resent" entry follow the actual sending.
     """
     _check_resend(invitation)
-    contract = invitation.contract
-    try:
-        _rules().send_invitation(invitation, resend=True)
-    except errors.LearningContractError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - the host's failure is reported, not hidden
-        _record_separately(contract.id, contract.code, "notification_failed",
-                           _("Could not resend the invitation to %(email)s: %(error)s", email=invitation.email,
-                             error=str(exc) or exc.__class__.__name__), actor=actor, invitation_id=invitation.id)
+    contract_id, contract_code, invitation_id, email = (invitation.contract_id, invitation.contract.code,
+                                                        invitation.id, invitation.email)
+    outcome = request_resend(invitation, actor=actor)
+    if outcome is not None and outcome.status is DeliveryStatus.FAILED:
+        _record_separately(contract_id, contract_code, "notification_failed",
+                           _("Could not resend the invitation to %(email)s: %(error)s", email=email,
+                             error=outcome.error), actor=actor, invitation_id=invitation_id)
         raise errors.LearningContractError(
-            _("The invitation could not be sent: %(error)s. Try again later.", error=str(exc) or exc.__class__.__name__)
-        ) from exc
-    return _mark_resent(invitation, actor=actor)
+            _("The invitation could not be sent: %(error)s. It will be retried automatically.", error=outcome.error))
+    if outcome is not None and outcome.status is DeliveryStatus.SKIPPED:
+        raise errors.LearningContractError(_("The invitation was not sent: %(reason)s", reason=outcome.error))
+    return invitation
 
 
 def _check_resend(invitation: Invitation) -> None:
@@ -92,16 +94,6 @@ def _check_resend(invitation: Invitation) -> None:
         raise errors.ResendNotAllowed(
             _("Only outstanding invitations can be resent; this one is %(status)s.", status=invitation.status.label))
     _ensure_active(invitation.contract)
-
-
-@transactional
-def _mark_resent(invitation: Invitation, *, actor: HostUser | None = None) -> Invitation:
-    _lock_contract(invitation.contract)
-    invitation.last_sent_at = _now()
-    invitation.send_count = (invitation.send_count or 0) + 1
-    _record(invitation.contract, "resent", _("Resent the invitation to %(email)s.", email=invitation.email),
-            actor=actor, invitation=invitation)
-    return invitation
 
 
 @transactional

@@ -1,4 +1,5 @@
-"""Inviting learners by user or e-mail in bulk, with a per-input report (rule 13); notifications after commit."""
+"""Inviting learners by user or e-mail in bulk, with a per-input report (rule 13); each invitation's notification
+is written with it and delivered after the commit."""
 from __future__ import annotations
 
 import dataclasses
@@ -15,7 +16,7 @@ from sqlalchemy import orm as sa_orm
 
 from .. import errors, signals
 from ..config import config_value
-from ..enums import ContractType, InvitationStatus
+from ..enums import ContractType, DeliveryStatus, InvitationStatus
 from ..i18n import _
 from ..models import Contract, EnumString
 from ..rules import ActivityRef, ContractRules, HostKey, HostUser
@@ -23,6 +24,8 @@ from ._core import (_actor_fields, _after_commit, _app, _BATCH, LIVE, _lock_cont
                     _one_of, _record, _record_separately, _rules, _session, _state, transactional)
 from .access import _ensure_active
 from .activities import _activity_ids, _contract_activity_ids
+from .notifications import deliver_after_commit, learner_link
+from .outbox import Claim, Outcome, insert_invitation_notices
 
 _EMAIL_RE = re.compile(r"^[^@\s\"(),:;<>\[\]\\=+\-][^@\s\"(),:;<>\[\]\\]*@[^@\s\"(),:;<>\[\]\\]+\.[^@\s\"(),:;<>\[\]\\]+$")
 
@@ -46,7 +49,7 @@ class InviteReport:
     already_invited: list[InviteResult] = dataclasses.field(default_factory=list)
     not_registered: list[InviteResult] = dataclasses.field(default_factory=list)
     invalid: list[InviteResult] = dataclasses.field(default_factory=list)
-    #: ``(InviteResult, message)`` for notifications the host's ``send_invitation`` failed to send.
+    #: ``(InviteResult, message)`` for notifications that failed their immediate delivery (they are retried).
     notification_failures: list[tuple[InviteResult, str]] = dataclasses.field(default_factory=list)
 
     @property
@@ -109,6 +112,8 @@ def _invite_candidates(contract: Contract, candidates: Iterable[_Candidate], act
     invited_by, invited_by_id = inviter["actor_name"], inviter["actor_id"]
     seen: dict[str, int | None] = {}
     created_ids: list[tuple[InviteResult, int]] = []
+    notices: list[Claim] = []
+    link = learner_link()
     pending_candidates = iter(candidates)
     while batch := list(itertools.islice(pending_candidates, _BATCH)):
         unique_batch = []
@@ -168,6 +173,9 @@ def _invite_candidates(contract: Contract, candidates: Iterable[_Candidate], act
             session.connection().execute(sa.insert(m.InvitationActivity.__table__), [
                 {"invitation_id": iid, "activity_id": aid} for iid in ids for aid in activity_ids
             ])
+        # Their notifications, in the same transaction: one INSERT … SELECT of the rows just inserted.
+        notices += insert_invitation_notices(contract.id, [(iid, result.email) for result, iid in pairs], now,
+                                             {"link": link})
         for result, iid in pairs:
             result.invitation_id = iid
             report.add(result)
@@ -179,8 +187,10 @@ def _invite_candidates(contract: Contract, candidates: Iterable[_Candidate], act
                   reg=len(report.invited), unreg=len(report.not_registered), dup=len(report.already_invited),
                   bad=len(report.invalid)),
                 actor=actor)
-    app = _app()
-    _after_commit(lambda: _notify_new(app, contract.id, created_ids, report, actor))
+    app, contract_id, contract_code = _app(), contract.id, contract.code
+    deliver_after_commit(notices, lambda outcomes: _report_failures(contract_id, contract_code, created_ids, report,
+                                                                    outcomes, actor))
+    _after_commit(lambda: _signal_new(app, contract_id, created_ids, actor))
     return report
 
 
@@ -266,37 +276,42 @@ def _executemany_converted(conn: sa.Connection, statement: sa.Insert, table: sa.
     return conn.exec_driver_sql(compiled.string, values).rowcount
 
 
-def _notify_new(app: Flask, contract_id: int, created: list[tuple[InviteResult, int]], report: InviteReport,
-                actor: HostUser | None) -> None:
-    """After the invite committed: notify learners through the host and send signals; record failures."""
-    if not created:
+def _report_failures(contract_id: int, contract_code: str, created: list[tuple[InviteResult, int]],
+                     report: InviteReport, outcomes: list[Outcome], actor: HostUser | None) -> None:
+    """After the immediate delivery of a bulk invite: failed notifications go into the report and the history
+    (the invitations exist; the notifications are retried with backoff)."""
+    failures = [o for o in outcomes if o.status is DeliveryStatus.FAILED]
+    if not failures:
+        return
+    by_id = {iid: result for result, iid in created}
+    for outcome in failures:
+        if outcome.claim.invitation_id in by_id:
+            report.notification_failures.append((by_id[outcome.claim.invitation_id], outcome.error or ""))
+    sample = "; ".join(f"{o.claim.recipient}: {o.error}" for o in failures[:5])
+    _record_separately(contract_id, contract_code, "notification_failed",
+                       _("%(n)s invitation notifications could not be sent (the invitations exist; they are retried "
+                         "automatically): %(sample)s", n=len(failures), sample=sample), actor=actor)
+
+
+def _signal_new(app: Flask, contract_id: int, created: list[tuple[InviteResult, int]], actor: HostUser | None) -> None:
+    """After the invite committed: ``invitation_created`` for each new invitation (loaded only if someone listens)."""
+    if not created or not signals.invitation_created.receivers:
         return
     m, session = _m(), _session()
-    by_id = {iid: result for result, iid in created}
-    failures: list[tuple[Any, Exception]] = []
-    ids = sorted(by_id)
+    ids = sorted(iid for _result, iid in created)
+    wanted = set(ids)
     for start in range(0, len(ids), _BATCH):
         chunk = ids[start:start + _BATCH]
         # A key range (two parameters) rather than a 500-item IN list: the new ids of one bulk insert are
         # nearly contiguous, and rows of other invites in the range are filtered out here. All share one
         # contract, so ``invitation.contract`` comes from the identity map instead of a join per batch.
-        invitations = [inv for inv in session.execute(
+        for invitation in session.execute(
             sa.select(m.Invitation)
             .where(m.Invitation.contract_id == contract_id, m.Invitation.id.between(chunk[0], chunk[-1]))
             .order_by(m.Invitation.id).options(sa_orm.lazyload(m.Invitation.contract))
-        ).scalars() if inv.id in by_id]
-        failures.extend(_rules().send_invitations(invitations))
-        if signals.invitation_created.receivers:
-            for invitation in invitations:
+        ).scalars():
+            if invitation.id in wanted:
                 signals.invitation_created.send(app, invitation=invitation, actor=actor)
-    if failures:
-        contract_code = session.execute(sa.select(m.Contract.code).where(m.Contract.id == contract_id)).scalar_one()
-        for invitation, error in failures:
-            report.notification_failures.append((by_id[invitation.id], str(error) or error.__class__.__name__))
-        sample = "; ".join(f"{inv.email}: {err}" for inv, err in failures[:5])
-        _record_separately(contract_id, contract_code, "notification_failed",
-                           _("%(n)s invitation notifications could not be sent (the invitations exist): %(sample)s",
-                             n=len(failures), sample=sample), actor=actor)
 
 
 @transactional

@@ -75,7 +75,7 @@ def live_server(tmp_path_factory):
     from example_app.models import db
 
     path = tmp_path_factory.mktemp("browser") / "example.db"
-    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}"})
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}", "EXAMPLE_OUTBOX": str(path.parent / "outbox")})
     with app.app_context():
         db.create_all()
         seed()
