@@ -34,7 +34,7 @@ from collections.abc import Callable, Collection
 
 import sqlalchemy as sa
 
-from ..enums import InvitationStatus
+from ..enums import DeliveryStatus, InvitationStatus
 from ..i18n import _
 from ..rules import HostKey, HostUser
 from ._core import _m, _normalize_email, _now, _record, _rowcount, _session, _state, transactional
@@ -149,6 +149,7 @@ def _forget(user_ids: list[HostKey], emails: set[str], actor: HostUser | None) -
     history_entries = _scrub_history(user_ids, invitation_ids, quoted, quoted if emails else set(), placeholder,
                                      label)
     _scrub_inviters(user_ids, label)
+    _scrub_notifications(invitation_ids, emails, placeholder)
     for contract in session.execute(sa.select(m.Contract).where(m.Contract.id.in_(contracts))
                                     .order_by(m.Contract.id)).scalars():
         _record(contract, "forgotten",
@@ -157,6 +158,22 @@ def _forget(user_ids: list[HostKey], emails: set[str], actor: HostUser | None) -
     session.expire_all()
     return ForgetReport(pseudonym, sorted(contracts), invitations_done, revoked, enrollments, seats, admins,
                         history_entries)
+
+
+def _scrub_notifications(invitation_ids: list[int], emails: set[str], placeholder: str) -> None:
+    """The person's notifications (about their invitations, or addressed to their own address): what was not
+    sent yet never will be, and none keeps their address or what was rendered for them."""
+    note = _m().Notification.__table__
+    clauses = [note.c.invitation_id.in_(invitation_ids)] if invitation_ids else []
+    if emails:
+        clauses.append(note.c.recipient.in_(emails))
+    if not clauses:
+        return
+    waiting = [DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.FAILED]
+    session = _session()
+    session.execute(sa.update(note).where(sa.or_(*clauses), note.c.status.in_(waiting))
+                    .values(status=DeliveryStatus.SKIPPED, last_error=_("The person was forgotten.")))
+    session.execute(sa.update(note).where(sa.or_(*clauses)).values(recipient=placeholder, payload=None))
 
 
 def _named(user_ids: list[HostKey]) -> bool:
