@@ -48,7 +48,9 @@ def test_an_invite_committed_by_another_worker_meanwhile_is_reported_already_inv
     done = []
 
     def concurrent_invite(conn, cursor, statement, parameters, context, executemany):
-        if our_insert(statement) and not done:  # just before our INSERT, another worker commits b@example.com
+        # Just before our invite writes anything (it first takes the contract's row, which on SQLite is the
+        # database's write lock), another worker commits b@example.com; our insert then meets it.
+        if statement.startswith("UPDATE lc_contract SET updated_at") and not done:
             done.append(True)
             with db.engine.connect() as other:
                 other.execute(sa.insert(m.Invitation.__table__).values(
