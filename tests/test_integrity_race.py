@@ -113,9 +113,10 @@ def test_check_while_learners_enroll_finds_nothing(app, db):
     services.invite(contract, users=learners)
     plans = [[(learners[i].id, course.id) for i in range(p, len(learners), LEARNER_PROCESSES) for course in courses]
              for p in range(LEARNER_PROCESSES)]
+    contract_id = contract.id  # read before the session is released: the contract is detached afterwards
     url = _release(db)
     reports = race.run("repair_or_enroll", url, LEARNER_PROCESSES + 1, lambda i: {
-        "contract_id": contract.id, "role": "checker" if i == LEARNER_PROCESSES else "learner",
+        "contract_id": contract_id, "role": "checker" if i == LEARNER_PROCESSES else "learner",
         "plan": plans[i] if i < LEARNER_PROCESSES else []}, timeout=300)
     (checker,) = [r for r in reports if "found" in r]
     assert race.tally([r for r in reports if "found" not in r]) == {"ok": 90}
