@@ -29,6 +29,9 @@ INFO = {"flask_learning_contracts": True}
 NEVER_REUSED_IDS = {"info": INFO, "sqlite_autoincrement": True}
 #: Rows whose status is not Revoked, as SQL (the partial unique indexes of live invitations use it).
 LIVE_SQL = "status != 'revoked'"
+#: Live invitations no account is linked to: the only ones an address identifies. Once linked, an invitation
+#: belongs to the person (``user_id``), whatever address it was sent to: the address may pass to someone else.
+UNLINKED_LIVE_SQL = LIVE_SQL + " AND user_id IS NULL"
 
 #: Column sort orders: the ``declared_attr`` host key columns are built after the others, and these put them
 #: back where the shipped migrations have them (after the table's own keys, before everything else).
@@ -229,7 +232,7 @@ class Invitation(_Row):
     def __table_args__(cls) -> Any:
         return (
             sa.Index("uq_lc_invitation_live_email", "contract_id", "email", unique=True,
-                     sqlite_where=sa.text(LIVE_SQL), postgresql_where=sa.text(LIVE_SQL)),
+                     sqlite_where=sa.text(UNLINKED_LIVE_SQL), postgresql_where=sa.text(UNLINKED_LIVE_SQL)),
             sa.Index("uq_lc_invitation_live_user", "contract_id", "user_id", unique=True,
                      sqlite_where=sa.text(LIVE_SQL + " AND user_id IS NOT NULL"),
                      postgresql_where=sa.text(LIVE_SQL + " AND user_id IS NOT NULL")),

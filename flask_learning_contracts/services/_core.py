@@ -187,6 +187,22 @@ def _lock_contract(contract: Contract) -> None:
         raise errors.ContractNotFound()
 
 
+def _revoked_for(contract_id: int, user: HostUser) -> sa.Select[tuple[int]]:
+    """SQL: a Revoked invitation of ``user`` to the contract (rule 8: only a re-invite restores access).
+
+    A revoke stays with the person it was about: an invitation linked to ``user``, or one revoked while it
+    was linked to nobody (Not Registered) and sent to ``user``'s address (that address was the invitee).
+    An invitation revoked while linked to someone else is theirs, even when ``user`` now holds the address it
+    was sent to (the host moved the address from one account to another)."""
+    m, st = _m(), _state()
+    email = _normalize_email(st.rules.user_email(user) or "")
+    return sa.select(m.Invitation.id).where(
+        m.Invitation.contract_id == contract_id, m.Invitation.status == InvitationStatus.REVOKED,
+        sa.or_(m.Invitation.user_id == st.user_id(user),
+               sa.and_(m.Invitation.user_id.is_(None), m.Invitation.pseudonym.is_(None),
+                       m.Invitation.email == email) if email else sa.false()))
+
+
 def _actor_fields(actor: HostUser | None) -> dict[str, Any]:
     if actor is None or not getattr(actor, "is_authenticated", True):
         return {"actor_id": None, "actor_name": _("System")}

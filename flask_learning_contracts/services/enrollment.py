@@ -15,8 +15,8 @@ from ..i18n import _
 from ..models import Contract, Enrollment, Models
 from ..rules import ActivityRef, HostKey, HostUser
 from ._core import (_activity_title, _actor_fields, _after_commit, _app, _Conflict, _is_transient, _last_attempt, LIVE,
-                    _m, _normalize_email, _now, _record_separately, _rules, _session, _state, _statement, _today,
-                    transactional)
+                    _m, _normalize_email, _now, _record_separately, _revoked_for, _rules, _session, _state,
+                    _statement, _today, transactional)
 from .access import _ensure_active, contract_state
 from .activities import _activity_key
 from .invitations import link_registered_user
@@ -88,10 +88,7 @@ def _check_enrollable(user: HostUser, contract: Contract, activity_id: HostKey) 
         return row.id, _session().get(m.Enrollment, row.enrollment_id)
     if row is None:
         _ensure_contract_exists(contract)
-        revoked = _session().execute(sa.select(m.Invitation.id).where(
-            m.Invitation.contract_id == contract.id, m.Invitation.status == InvitationStatus.REVOKED,
-            sa.or_(m.Invitation.user_id == st.user_id(user),
-                   m.Invitation.email == _normalize_email(st.rules.user_email(user) or "")))).first()
+        revoked = _session().execute(_revoked_for(contract.id, user)).first()
         raise errors.InvitationRevoked() if revoked else errors.NotInvited()
     _ensure_active(contract)
     if row.require_code and row.code_redeemed_at is None:

@@ -156,7 +156,7 @@ def _invite_candidates(contract: Contract, candidates: Iterable[_Candidate], act
                     sa.or_(m.Invitation.email.in_([row["email"] for row, _r in skipped]),
                            m.Invitation.user_id.in_([row["user_id"] for row, _r in skipped if row["user_id"] is not None])),
                 )).all()
-            by_email = {r.email: r.status for r in live}
+            by_email = {r.email: r.status for r in live if r.user_id is None}  # an address names unlinked ones
             by_user = {r.user_id: r.status for r in live if r.user_id is not None}
             for row, result in skipped:
                 status = by_user.get(row["user_id"]) or by_email.get(row["email"]) or InvitationStatus.OUTSTANDING

@@ -10,8 +10,8 @@ from ..enums import ContractType, InvitationStatus
 from ..i18n import _
 from ..models import Contract, Invitation
 from ..rules import HostUser
-from ._core import (_after_commit, _app, LIVE, _lock_contract, _m, _normalize_email, _now, _record, _rowcount, _rules,
-                    _session, _state, transactional)
+from ._core import (_after_commit, _app, LIVE, _lock_contract, _m, _normalize_email, _now, _record, _revoked_for,
+                    _rowcount, _rules, _session, _state, transactional)
 from .access import _ensure_active
 from .activities import _activity_ids
 from .invitations import _live_invitation, link_registered_user
@@ -87,13 +87,7 @@ def redeem_code(user: HostUser, code: str) -> Invitation:
     if invitation is not None:
         first_time = _mark_redeemed(invitation, now)
     else:
-        revoked = session.execute(
-            sa.select(m.Invitation.id).where(
-                m.Invitation.contract_id == contract.id, m.Invitation.status == InvitationStatus.REVOKED,
-                sa.or_(m.Invitation.user_id == st.user_id(user),
-                       m.Invitation.email == _normalize_email(st.rules.user_email(user) or "")))
-        ).first()
-        if revoked is not None:
+        if session.execute(_revoked_for(contract.id, user)).first() is not None:
             raise errors.InvitationRevoked()
         first_time = True
         invitation = m.Invitation(

@@ -1,0 +1,154 @@
+"""An e-mail address that changes hands: host user A holds X and is invited; the host changes A's address to Y;
+a new user B signs up with X.
+
+An invitation linked to an account belongs to that person, whatever address it was sent to: the address only
+identifies an invitation while no account is linked to it (Not Registered). So B is a stranger to A's
+invitations: B can be invited, can redeem the code, and A's revoked invitation does not shut B out — while A,
+under the new address, keeps their invitation and stays revoked where they were revoked.
+"""
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from flask_learning_contracts import ContractType, InvitationStatus, errors, services
+
+from .conftest import count, invite_one
+
+S = InvitationStatus
+X, Y = "x@example.com", "y@example.com"
+
+
+@pytest.fixture
+def courses(make_course):
+    return [make_course(f"Course {i}") for i in range(1, 3)]
+
+
+@pytest.fixture
+def moved(db, make_user):
+    """``make(contract)`` → (A, A's invitation): A was invited while holding X, and now holds Y."""
+
+    def make(contract, *, revoke: bool = False, redeem: bool = False):
+        a = make_user(X, name="A")
+        invitation = invite_one(contract, a)
+        if redeem:
+            services.redeem_code(a, contract.invitation_code)
+        if revoke:
+            services.revoke(invitation)
+        a.email_address = Y
+        db.session.commit()
+        return a, invitation
+
+    return make
+
+
+@pytest.mark.parametrize("contract_type", [ContractType.VOUCHER, ContractType.SUBSCRIPTION])
+def test_the_new_holder_of_an_address_can_be_invited(make_contract, make_user, courses, moved, contract_type, m, db):
+    contract = make_contract(contract_type, activities=courses)
+    a, old = moved(contract)
+    b = make_user(X, name="B")
+
+    report = services.invite(contract, users=[b])
+
+    assert [r.email for r in report.invited] == [X] and report.already_invited == []
+    new = services.get_invitation(report.invited[0].invitation_id)
+    assert new.user_id == b.id and new.status is S.OUTSTANDING
+    assert services.get_invitation(old.id).user_id == a.id  # A keeps theirs
+    assert [i.id for i in services.invitations_for(a)] == [old.id]
+    assert [i.id for i in services.invitations_for(b)] == [new.id]
+
+
+def test_inviting_the_address_reaches_its_new_holder(make_contract, make_user, courses, moved):
+    contract = make_contract(ContractType.VOUCHER, activities=courses)
+    moved(contract)
+    b = make_user(X, name="B")
+
+    report = services.invite(contract, emails=[X.upper()])
+
+    assert [r.email for r in report.invited] == [X]
+    assert services.get_invitation(report.invited[0].invitation_id).user_id == b.id
+
+
+def test_inviting_the_address_before_anyone_holds_it_again_waits_for_its_next_holder(make_contract, make_user,
+                                                                                    courses, moved):
+    contract = make_contract(ContractType.VOUCHER, activities=courses)
+    moved(contract)
+
+    report = services.invite(contract, emails=[X])
+
+    assert [r.email for r in report.not_registered] == [X]
+    b = make_user(X, name="B")
+    assert [i.id for i in services.link_registered_user(b)] == [report.not_registered[0].invitation_id]
+    assert services.get_invitation(report.not_registered[0].invitation_id).status is S.OUTSTANDING
+
+
+@pytest.mark.parametrize("contract_type", [ContractType.VOUCHER, ContractType.SUBSCRIPTION])
+def test_the_new_holder_of_an_address_can_redeem_the_code(make_contract, make_user, courses, moved, contract_type,
+                                                         m, db):
+    contract = make_contract(contract_type, activities=courses)
+    _a, old = moved(contract)
+    b = make_user(X, name="B")
+
+    invitation = services.redeem_code(b, contract.invitation_code)
+
+    assert invitation.user_id == b.id and invitation.status is S.ACCEPTED and invitation.id != old.id
+    services.enroll(b, contract, courses[0])
+    assert services.get_invitation(invitation.id).status is S.ENROLLED
+    assert services.get_invitation(old.id).status is S.OUTSTANDING
+    assert count(db, m.Invitation, m.Invitation.contract_id == contract.id, m.Invitation.status != S.REVOKED) == 2
+    assert services.reconcile().ok
+
+
+def test_a_revoked_invitation_stays_with_the_person_not_the_address(make_contract, make_user, courses, moved):
+    contract = make_contract(ContractType.VOUCHER, activities=courses)
+    a, _old = moved(contract, revoke=True)
+    b = make_user(X, name="B")
+
+    # B never was revoked: not invited yet (the code admits them)
+    with pytest.raises(errors.NotInvited):
+        services.enroll(b, contract, courses[0])
+    assert services.redeem_code(b, contract.invitation_code).user_id == b.id
+    # A, under the new address, still is
+    with pytest.raises(errors.InvitationRevoked):
+        services.redeem_code(a, contract.invitation_code)
+    with pytest.raises(errors.InvitationRevoked):
+        services.enroll(a, contract, courses[0])
+
+
+def test_a_revoked_address_nobody_held_still_refuses_whoever_signs_up_with_it(make_contract, make_user, courses):
+    """Revoking a Not Registered invitation revokes the address (nobody else was ever behind it)."""
+    contract = make_contract(ContractType.VOUCHER, activities=courses)
+    report = services.invite(contract, emails=[X])
+    services.revoke(services.get_invitation(report.not_registered[0].invitation_id))
+    b = make_user(X)
+    with pytest.raises(errors.InvitationRevoked):
+        services.redeem_code(b, contract.invitation_code)
+
+
+def test_the_old_holder_keeps_using_their_invitation_under_the_new_address(make_contract, moved, courses):
+    contract = make_contract(ContractType.SUBSCRIPTION, activities=courses, require_invitation_code=False)
+    a, old = moved(contract)
+    services.enroll(a, contract, courses[0])
+    assert services.get_invitation(old.id).status is S.ENROLLED
+
+
+def test_forgetting_the_old_holder_scrubs_their_invitations_but_not_the_new_holders(make_contract, make_user,
+                                                                                   courses, moved, m, db):
+    contract = make_contract(ContractType.VOUCHER, activities=courses)
+    a, old = moved(contract, redeem=True)
+    b = make_user(X, name="B")
+    new = invite_one(contract, b)
+    services.redeem_code(b, contract.invitation_code)
+
+    services.forget_user(a)
+
+    entries = db.session.execute(sa.select(m.HistoryEntry).where(m.HistoryEntry.contract_id == contract.id)).scalars()
+    about = {}
+    for entry in entries:
+        about.setdefault(entry.invitation_id, []).append(entry.message)
+    assert services.get_invitation(old.id).email.endswith("@forgotten.invalid")
+    assert about[old.id] and not any(X in message for message in about[old.id])
+    assert any(X in message for message in about[new.id])  # B's own entries keep B's address
+    assert services.get_invitation(new.id).email == X and services.get_invitation(new.id).user_id == b.id
+    assert services.get_invitation(new.id).status is S.ACCEPTED
+    assert services.reconcile().ok
