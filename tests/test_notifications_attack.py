@@ -1,0 +1,136 @@
+"""Attacks on notifications (issue 16 review): a resend clicked twice, the wording of what a resend did,
+hostile values reaching an e-mail, a sender that dies after the mail server accepted, slow mail servers.
+
+Races across processes are in ``test_notifications_concurrency.py``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from flask_learning_contracts import ContractType, errors, services
+from flask_learning_contracts.enums import DeliveryStatus, NotificationKind
+from flask_learning_contracts.services import ResendOutcome
+
+from .admin_support import as_manager, login_client, manager, post_form, text, url  # noqa: F401 - fixtures
+from .notify_support import use_shipped_mail
+from .views_support import PREFIX, client_for, token
+
+SITE = "https://lms.example.com"
+MANAGE = PREFIX + "/manage"
+
+
+@pytest.fixture
+def site(app):
+    app.config["LEARNING_CONTRACTS_BASE_URL"] = SITE
+    return app
+
+
+@pytest.fixture
+def contract(make_contract, make_course):
+    return make_contract(ContractType.VOUCHER, code="ACME", title="Acme", activities=[make_course("Safety")])
+
+
+def _invited(contract, make_user, email="olga@example.com"):
+    report = services.invite(contract, users=[make_user(email)])
+    return services.get_invitation(report.invited[0].invitation_id)
+
+
+def _resends(db, m):
+    db.session.rollback()
+    return list(db.session.execute(sa.select(m.Notification).where(m.Notification.kind == NotificationKind.RESEND)
+                                   .order_by(m.Notification.id)).scalars())
+
+
+# ---------------------------------------------------------------------------------------------
+# resend clicked twice
+# ---------------------------------------------------------------------------------------------
+def test_a_second_resend_within_the_interval_sends_nothing_and_says_so(site, db, m, rules, contract, make_user):
+    outbox = use_shipped_mail(site).outbox
+    invitation = _invited(contract, make_user)
+    first = services.resend(invitation)
+    second = services.resend(services.get_invitation(invitation.id))  # the double click, after the first was sent
+    assert (first.outcome, second.outcome) == (ResendOutcome.SENT, ResendOutcome.ALREADY_RESENT)
+    assert [msg.subject for msg in outbox].count("Your invitation to Acme") == 1
+    assert services.get_invitation(invitation.id).send_count == 2
+    assert len(_resends(db, m)) == 1
+    site.extensions["learning_contracts"].rules.clock += dt.timedelta(
+        seconds=site.config["LEARNING_CONTRACTS_RESEND_INTERVAL"] + 1)
+    third = services.resend(services.get_invitation(invitation.id))
+    assert third.outcome is ResendOutcome.SENT
+    assert [msg.subject for msg in outbox].count("Your invitation to Acme") == 2
+
+
+def test_a_resend_clicked_again_while_the_first_waits_in_the_queue_is_the_same_resend(site, db, m, contract,
+                                                                                    make_user):
+    site.config["LEARNING_CONTRACTS_DELIVERY"] = "queued"
+    outbox = use_shipped_mail(site).outbox
+    invitation = _invited(contract, make_user)
+    assert services.resend(invitation).outcome is ResendOutcome.QUEUED
+    assert services.resend(services.get_invitation(invitation.id)).outcome is ResendOutcome.ALREADY_QUEUED
+    services.deliver_notifications()
+    assert [msg.subject for msg in outbox].count("Your invitation to Acme") == 1
+    assert [(n.status, n.attempts) for n in _resends(db, m)] == [(DeliveryStatus.SENT, 1)]
+
+
+def test_a_resend_that_failed_may_be_clicked_again_at_once(site, db, m, contract, make_user):
+    """The interval protects against sending twice, not against retrying what did not go out."""
+    state = use_shipped_mail(site)
+    invitation = _invited(contract, make_user)
+    from unittest import mock
+
+    with mock.patch("flask_mailman.backends.locmem.EmailBackend.send_messages", side_effect=OSError("relay down")):
+        with pytest.raises(errors.LearningContractError, match="relay down"):
+            services.resend(invitation)
+    assert services.resend(services.get_invitation(invitation.id)).outcome is ResendOutcome.SENT
+    assert [msg.subject for msg in state.outbox].count("Your invitation to Acme") == 1
+
+
+def test_dashboard_says_queued_when_the_resend_was_only_queued(app, db, make_contract, make_user, make_course):
+    app.config["LEARNING_CONTRACTS_DELIVERY"] = "queued"
+    admin = make_user("casey@example.com")
+    contract = make_contract(title="Acme", activities=[make_course("Safety")])
+    services.add_contract_admin(contract, admin)
+    invitation = _invited(contract, make_user)
+    client = client_for(app, admin)
+    target = f"{MANAGE}/{contract.id}/invitations/{invitation.id}/resend"
+    page = text(client.post(target, data={"csrf_token": token(client)}, follow_redirects=True))
+    assert "sent again" not in page
+    assert "queued" in page and "olga@example.com" in page
+    again = text(client.post(target, data={"csrf_token": token(client)}, follow_redirects=True))
+    assert "already" in again and "not sent twice" in again
+
+
+def test_dashboard_says_sent_when_sent_and_already_on_a_double_click(app, db, rules, make_contract, make_user,
+                                                                     make_course):
+    admin = make_user("casey@example.com")
+    contract = make_contract(title="Acme", activities=[make_course("Safety")])
+    services.add_contract_admin(contract, admin)
+    invitation = _invited(contract, make_user)
+    rules.sent.clear()
+    client = client_for(app, admin)
+    target = f"{MANAGE}/{contract.id}/invitations/{invitation.id}/resend"
+    first = text(client.post(target, data={"csrf_token": token(client)}, follow_redirects=True))
+    second = text(client.post(target, data={"csrf_token": token(client)}, follow_redirects=True))
+    assert "Resent the invitation to olga@example.com." in first
+    assert "already" in second and "not sent twice" in second
+    assert rules.sent == [("olga@example.com", True)]
+
+
+def test_admin_panel_resend_wording_follows_what_happened(app, db, rules, contract, make_user, as_manager):
+    invitation = _invited(contract, make_user)
+    rules.sent.clear()
+    page = url(f"{contract.id}/invitations")
+    target = url(f"{contract.id}/invitations/{invitation.id}/resend")
+    first = text(post_form(as_manager, page, target, follow_redirects=True))
+    second = text(post_form(as_manager, page, target, follow_redirects=True))
+    assert "Resent the invitation to olga@example.com." in first
+    assert "already" in second and "not sent twice" in second
+    assert rules.sent == [("olga@example.com", True)]
+    app.config["LEARNING_CONTRACTS_DELIVERY"] = "queued"
+    other = _invited(contract, make_user, "pia@example.com")
+    queued = text(post_form(as_manager, page, url(f"{contract.id}/invitations/{other.id}/resend"),
+                            follow_redirects=True))
+    assert "Resent the invitation" not in queued and "queued" in queued
