@@ -15,7 +15,7 @@ from flask_learning_contracts.enums import DeliveryStatus, NotificationKind
 from flask_learning_contracts.services import ResendOutcome
 
 from .admin_support import as_manager, login_client, manager, post_form, text, url  # noqa: F401 - fixtures
-from .notify_support import use_shipped_mail
+from .notify_support import SmtpServer, bodies, use_shipped_mail
 from .views_support import PREFIX, client_for, token
 
 SITE = "https://lms.example.com"
@@ -134,3 +134,84 @@ def test_admin_panel_resend_wording_follows_what_happened(app, db, rules, contra
     queued = text(post_form(as_manager, page, url(f"{contract.id}/invitations/{other.id}/resend"),
                             follow_redirects=True))
     assert "Resent the invitation" not in queued and "queued" in queued
+
+
+# ---------------------------------------------------------------------------------------------
+# hostile values that reach an e-mail
+# ---------------------------------------------------------------------------------------------
+def _set_contract(db, m, contract, **values):
+    """Write values straight into the row, as a host's own code or an old import might (no validation)."""
+    db.session.execute(sa.update(m.Contract).where(m.Contract.id == contract.id).values(**values))
+    db.session.commit()
+
+
+def test_markup_and_newlines_in_a_contract_never_become_headers_or_html(site, db, m, contract, make_user):
+    server = SmtpServer().start()
+    try:
+        use_shipped_mail(site, **SmtpServer.config(server.port))
+        _set_contract(db, m, contract, title="Acme <script>alert(1)</script>\r\nBcc: evil@example.org\r\n\r\nbody",
+                      description='<img src=x onerror="alert(2)">')
+        report = services.invite(contract, users=[make_user("ana@example.com", name='<b onmouseover="x()">Ana</b>')])
+        assert report.notification_failures == []
+    finally:
+        server.stop()
+    assert server.recipients == [["ana@example.com"]]  # the Bcc line stayed text
+    [message] = server.received
+    assert message["Bcc"] is None and "\n" not in message["Subject"] and "\r" not in message["Subject"]
+    assert message["Subject"] == "You are invited: Acme <script>alert(1)</script> Bcc: evil@example.org body"
+    text_body, html = bodies(message)
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<b onmouseover" not in html and "<img" not in html
+
+
+def test_a_very_long_title_is_folded_not_cut_or_refused(site, db, m, contract, make_user):
+    server = SmtpServer().start()
+    title = "Ünïcode safety training " + "x" * 170  # 194 characters: near the 200 the form allows
+    try:
+        use_shipped_mail(site, **SmtpServer.config(server.port))
+        _set_contract(db, m, contract, title=title, description="d" * 5000)
+        assert services.invite(contract, users=[make_user("ana@example.com")]).notification_failures == []
+    finally:
+        server.stop()
+    [message] = server.received
+    # Flask-Mailman folds a long encoded subject right after "Subject:", so strict parsers keep a leading blank
+    assert message["Subject"].strip() == f"You are invited: {title}"
+
+
+def test_a_non_ascii_address_is_invited_and_its_mail_goes_out(site, db, m, contract):
+    """An internationalised domain is sent in its ASCII (punycode) form; the invitation keeps what was typed."""
+    server = SmtpServer().start()
+    try:
+        use_shipped_mail(site, **SmtpServer.config(server.port))
+        report = services.invite(contract, emails=["anna@bücher.example"])
+    finally:
+        server.stop()
+    assert [r.email for r in report.not_registered] == ["anna@bücher.example"]
+    assert report.notification_failures == []
+    assert server.recipients == [["anna@xn--bcher-kva.example"]]
+
+
+def test_a_contract_admin_address_with_a_newline_gets_no_alert_and_breaks_nothing(app, db, m, rules, make_contract,
+                                                                                  make_user, make_course):
+    """A host user whose e-mail holds a header (``a@x\\nBcc: …``) must not receive alerts, nor make the others'
+    alerts fail."""
+    state = use_shipped_mail(app)
+    contract = make_contract(ContractType.VOUCHER, seats=4, activities=[make_course("Safety")],
+                             require_invitation_code=False)
+    good, bad = make_user("good@example.com"), make_user("bad@example.com")
+    services.add_contract_admin(contract, good)
+    services.add_contract_admin(contract, bad)
+    db.session.execute(sa.update(type(bad)).where(type(bad).id == bad.id)
+                       .values(email_address="bad@example.com\nBcc: evil@example.org"))
+    db.session.commit()
+    learners = [make_user() for _ in range(3)]
+    services.invite(services.get_contract(contract.id), users=learners)
+    for learner in learners:
+        services.enroll(learner, services.get_contract(contract.id), services.get_contract(contract.id).activities[0])
+    alerts = [msg for msg in state.outbox if "seats" in msg.subject.lower()]
+    assert alerts and {tuple(msg.to) for msg in alerts} == {("good@example.com",)}
+    db.session.rollback()
+    # not retried for hours against an address no server will take: not sent, and the admin sees why
+    [(status, error)] = db.session.execute(sa.select(m.Notification.status, m.Notification.last_error).where(
+        m.Notification.recipient.like("bad@%"))).all()
+    assert status is DeliveryStatus.SKIPPED and "not a valid e-mail address" in error

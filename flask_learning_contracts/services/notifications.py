@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import time
+import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -94,11 +95,20 @@ def _render(claim: Claim, contract: Contract, invitation: Invitation | None) -> 
                    contract_id=contract.id, invitation_id=claim.invitation_id, notification_id=claim.id)
 
 
+def _deliverable(address: str) -> bool:
+    """Whether ``address`` can be a recipient: one ``@`` and no blank, control or line-breaking character
+    (an address from a host's user table may hold ``\nBcc: …``; the mailer would refuse it on every retry)."""
+    return (address.count("@") == 1 and 3 <= len(address) <= 320
+            and not any(char.isspace() or unicodedata.category(char) in {"Cc", "Cf"} for char in address))
+
+
 def _stale(claim: Claim, contract: Contract | None, invitation: Invitation | None) -> str | None:
     """Why ``claim`` should not be sent any more (its subject changed since it was written), or ``None``."""
     payload, kind = claim.payload or {}, claim.kind
     if contract is None:
         return _("The contract was deleted.")
+    if not _deliverable(claim.recipient):
+        return _("%(address)s is not a valid e-mail address.", address=repr(claim.recipient))
     if kind.is_for_learner:
         if invitation is None:
             return _("The invitation no longer exists (it was merged into the learner's other invitation).")
