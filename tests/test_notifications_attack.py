@@ -6,6 +6,11 @@ Races across processes are in ``test_notifications_concurrency.py``.
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
+import os
+import signal
+import socket
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -14,6 +19,7 @@ from flask_learning_contracts import ContractType, errors, services
 from flask_learning_contracts.enums import DeliveryStatus, NotificationKind
 from flask_learning_contracts.services import ResendOutcome
 
+from . import host
 from .admin_support import as_manager, login_client, manager, post_form, text, url  # noqa: F401 - fixtures
 from .notify_support import SmtpServer, bodies, use_shipped_mail
 from .views_support import PREFIX, client_for, token
@@ -215,3 +221,97 @@ def test_a_contract_admin_address_with_a_newline_gets_no_alert_and_breaks_nothin
     [(status, error)] = db.session.execute(sa.select(m.Notification.status, m.Notification.last_error).where(
         m.Notification.recipient.like("bad@%"))).all()
     assert status is DeliveryStatus.SKIPPED and "not a valid e-mail address" in error
+
+
+# ---------------------------------------------------------------------------------------------
+# a sender killed half-way, a mail server that never answers
+# ---------------------------------------------------------------------------------------------
+class KillingServer(SmtpServer):
+    """A real SMTP server that accepts ``accept`` messages, then kills the sending process (``pid``) when the
+    next one arrives: the sender dies after the server accepted messages whose outcome it had not saved."""
+
+    def __init__(self, accept: int) -> None:
+        super().__init__()
+        self.accept, self.pid, self.killed = accept, 0, False
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+        if self.pid and not self.killed and len(self.received) >= self.accept:
+            self.killed = True
+            os.kill(self.pid, signal.SIGKILL)
+            return "421 closing"
+        return await super().handle_DATA(server, session, envelope)
+
+
+def _invite_then_get_killed(url: str, port: int, contract_id: int, emails: list[str]) -> None:
+    app = host.create_app(url)
+    use_shipped_mail(app, **SmtpServer.config(port))
+    with app.app_context():
+        services.invite(services.get_contract(contract_id), emails=emails)
+
+
+def test_a_sender_killed_after_the_server_accepted_loses_nothing_and_resends_at_most_those(site, db, m, contract):
+    """Delivery is at least once: the process dies after the mail server accepted 2 of 5 e-mails and before it
+    recorded them. Once its lease runs out, the next pass sends all 5: nobody is missed; the 2 accepted get a
+    second copy (the only duplicates a crash can cause: outcomes are saved at least every second)."""
+    emails, contract_id = [f"p{i}@example.com" for i in range(5)], contract.id
+    server = KillingServer(accept=2).start()
+    try:
+        url = db.engine.url.render_as_string(hide_password=False)
+        db.session.remove()
+        db.engine.dispose()
+        child = multiprocessing.get_context("fork").Process(target=_invite_then_get_killed,
+                                                            args=(url, server.port, contract_id, emails))
+        child.start()
+        server.pid = child.pid
+        child.join(60)
+        assert server.killed and child.exitcode == -signal.SIGKILL
+        first = sorted(r[0] for r in server.recipients)
+        assert len(first) == 2
+        rows = db.session.execute(sa.select(m.Notification.status, m.Notification.attempts)).all()
+        assert sorted(rows) == [(DeliveryStatus.SENDING, 1)] * 5  # committed, claimed by the dead process
+
+        use_shipped_mail(site, **SmtpServer.config(server.port))
+        assert services.deliver_notifications().sent == 0  # its lease still runs: nobody takes over too early
+        site.extensions["learning_contracts"].rules.clock += dt.timedelta(
+            seconds=site.config["LEARNING_CONTRACTS_DELIVERY_LEASE"] + 1)
+        report = services.deliver_notifications()
+    finally:
+        server.stop()
+    assert (report.sent, report.failed, report.pending) == (5, 0, 0)
+    received = sorted(r[0] for r in server.recipients)
+    assert sorted(set(received)) == emails  # nobody missed
+    assert sorted(e for e in set(received) if received.count(e) == 2) == first  # only those accepted before
+    rows = db.session.execute(sa.select(m.Notification.status, m.Notification.attempts)).all()
+    assert sorted(rows) == [(DeliveryStatus.SENT, 2)] * 5
+
+
+def test_a_mail_server_that_never_answers_times_out_and_is_retried(site, db, m, contract):
+    """A server that accepts the connection and then says nothing: the request waits MAIL_TIMEOUT, not forever;
+    the invitations exist, their notifications wait for a retry with backoff, and a later pass sends them."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(5)
+    try:
+        use_shipped_mail(site, **{**SmtpServer.config(silent.getsockname()[1]), "MAIL_TIMEOUT": 1})
+        started = time.monotonic()
+        report = services.invite(contract, emails=["a@example.com", "b@example.com"])
+        elapsed = time.monotonic() - started
+    finally:
+        silent.close()
+    assert report.created == 2 and elapsed < 10
+    assert len(report.notification_failures) == 2 and "timed out" in report.notification_failures[0][1]
+    db.session.rollback()
+    rows = db.session.execute(sa.select(m.Notification.status, m.Notification.attempts,
+                                        m.Notification.next_attempt_at, m.Notification.last_error)).all()
+    now = dt.datetime(2026, 6, 15, 12, 0)
+    assert all(r.status is DeliveryStatus.PENDING and r.attempts == 1 and r.next_attempt_at > now
+               and "timed out" in r.last_error for r in rows)
+    server = SmtpServer().start()
+    try:
+        use_shipped_mail(site, **SmtpServer.config(server.port))
+        assert services.deliver_notifications().sent == 0  # not due yet: backoff
+        site.extensions["learning_contracts"].rules.clock += dt.timedelta(hours=1)
+        assert services.deliver_notifications().sent == 2
+    finally:
+        server.stop()
+    assert sorted(r[0] for r in server.recipients) == ["a@example.com", "b@example.com"]
