@@ -315,3 +315,35 @@ def test_a_mail_server_that_never_answers_times_out_and_is_retried(site, db, m, 
     finally:
         server.stop()
     assert sorted(r[0] for r in server.recipients) == ["a@example.com", "b@example.com"]
+
+
+# ---------------------------------------------------------------------------------------------
+# what the history says about failures
+# ---------------------------------------------------------------------------------------------
+def _history(db, m, contract):
+    db.session.rollback()
+    return list(db.session.execute(sa.select(m.HistoryEntry.message).where(m.HistoryEntry.contract_id == contract.id)
+                                   .order_by(m.HistoryEntry.id)).scalars())
+
+
+def test_history_never_says_retried_automatically_for_a_failure_that_used_its_last_attempt(app, db, m, contract):
+    from .notify_support import use_rules
+    from .test_services_notifications import FlakyRules
+
+    use_rules(app, FlakyRules())
+    app.config["LEARNING_CONTRACTS_DELIVERY_ATTEMPTS"] = 1
+    report = services.invite(contract, emails=["a@example.com", "b@example.com"])
+    assert len(report.notification_failures) == 2
+    failures = [h for h in _history(db, m, contract) if "could not be sent" in h]
+    assert len(failures) == 1 and "retried automatically" not in failures[0], failures
+    assert "retry them from the Invitations tab" in failures[0] and "1 attempts" not in failures[0]
+
+
+def test_history_says_retried_automatically_when_attempts_remain(app, db, m, contract):
+    from .notify_support import use_rules
+    from .test_services_notifications import FlakyRules
+
+    use_rules(app, FlakyRules())
+    services.invite(contract, emails=["a@example.com"])
+    failures = [h for h in _history(db, m, contract) if "could not be sent" in h]
+    assert len(failures) == 1 and "retried automatically" in failures[0]

@@ -168,7 +168,7 @@ def test_failures_back_off_then_fail_and_an_admin_retry_sends_them(app, db, m, m
     [row] = rows(db, m)
     assert (row.status, row.attempts) == (DeliveryStatus.FAILED, 3)
     assert services.failed_notifications(contract)[0].id == row.id
-    assert any("after 3 attempts" in h.message for h in services.history(services.get_contract(contract.id)))
+    assert any("(attempts: 3)" in h.message for h in services.history(services.get_contract(contract.id)))
     move(rules, days=1)
     assert services.deliver_notifications().sent == 0  # Failed rows wait for an admin
 

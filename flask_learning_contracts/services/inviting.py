@@ -301,6 +301,11 @@ def _report_failures(contract_id: int, contract_code: str, created: list[tuple[I
     for outcome in failures:
         if outcome.claim.invitation_id in by_id:
             report.notification_failures.append((by_id[outcome.claim.invitation_id], outcome.error or ""))
+    # Failures that used their last attempt already have their own history entry ("… retry them from the
+    # Invitations tab"): saying here that they are retried automatically would contradict it.
+    failures = [o for o in failures if o.claim.attempts < max(1, int(config_value("DELIVERY_ATTEMPTS")))]
+    if not failures:
+        return
     sample = "; ".join(f"{o.claim.recipient}: {o.error}" for o in failures[:5])
     _record_separately(contract_id, contract_code, "notification_failed",
                        _("%(n)s invitation notifications could not be sent (the invitations exist; they are retried "

@@ -253,10 +253,11 @@ def _record_gave_up(failed: list[Outcome]) -> None:
     for contract_id, items in by_contract.items():
         sample = "; ".join(f"{o.claim.recipient}: {o.error}" for o in items[:5])
         _history(contract_id, "notification_failed",
-                 _n("%(num)s notification could not be sent after %(attempts)s attempts; retry it from the "
-                    "Invitations tab: %(sample)s", "%(num)s notifications could not be sent after %(attempts)s "
-                    "attempts; retry them from the Invitations tab: %(sample)s", len(items), attempts=attempts,
-                    sample=sample))
+                 _n("%(num)s notification could not be sent and will not be tried again automatically "
+                    "(attempts: %(attempts)s); retry it from the Invitations tab: %(sample)s",
+                    "%(num)s notifications could not be sent and will not be tried again automatically "
+                    "(attempts: %(attempts)s); retry them from the Invitations tab: %(sample)s", len(items),
+                    attempts=attempts, sample=sample))
 
 
 def _history(contract_id: int, action: str, message: str, *, invitation_id: int | None = None,
