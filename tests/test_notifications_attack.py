@@ -20,7 +20,9 @@ from flask_learning_contracts.enums import DeliveryStatus, NotificationKind
 from flask_learning_contracts.services import ResendOutcome
 
 from . import host
-from .admin_support import as_manager, login_client, manager, post_form, text, url  # noqa: F401 - fixtures
+from .admin_support import as_manager, login_client, manager, post_form, text, url
+
+_FIXTURES = (as_manager, login_client, manager)
 from .notify_support import SmtpServer, bodies, use_shipped_mail
 from .views_support import PREFIX, client_for, token
 
@@ -87,9 +89,9 @@ def test_a_resend_that_failed_may_be_clicked_again_at_once(site, db, m, contract
     invitation = _invited(contract, make_user)
     from unittest import mock
 
-    with mock.patch("flask_mailman.backends.locmem.EmailBackend.send_messages", side_effect=OSError("relay down")):
-        with pytest.raises(errors.LearningContractError, match="relay down"):
-            services.resend(invitation)
+    with mock.patch("flask_mailman.backends.locmem.EmailBackend.send_messages", side_effect=OSError("relay down")), \
+            pytest.raises(errors.LearningContractError, match="relay down"):
+        services.resend(invitation)
     assert services.resend(services.get_invitation(invitation.id)).outcome is ResendOutcome.SENT
     assert [msg.subject for msg in state.outbox].count("Your invitation to Acme") == 1
 
@@ -165,7 +167,7 @@ def test_markup_and_newlines_in_a_contract_never_become_headers_or_html(site, db
     [message] = server.received
     assert message["Bcc"] is None and "\n" not in message["Subject"] and "\r" not in message["Subject"]
     assert message["Subject"] == "You are invited: Acme <script>alert(1)</script> Bcc: evil@example.org body"
-    text_body, html = bodies(message)
+    _text, html = bodies(message)
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<b onmouseover" not in html and "<img" not in html
 
@@ -234,7 +236,7 @@ class KillingServer(SmtpServer):
         super().__init__()
         self.accept, self.pid, self.killed = accept, 0, False
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd's name
         if self.pid and not self.killed and len(self.received) >= self.accept:
             self.killed = True
             os.kill(self.pid, signal.SIGKILL)
