@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 import time
-import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -95,11 +95,15 @@ def _render(claim: Claim, contract: Contract, invitation: Invitation | None) -> 
                    contract_id=contract.id, invitation_id=claim.invitation_id, notification_id=claim.id)
 
 
+#: Blanks, line breaks, control and invisible formatting characters (one C-speed scan per address: a bulk
+#: invite checks 10,000 of them).
+_UNDELIVERABLE = re.compile("[\\s\x00-\x1f\x7f-\x9f\xad\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
+
+
 def _deliverable(address: str) -> bool:
     """Whether ``address`` can be a recipient: one ``@`` and no blank, control or line-breaking character
     (an address from a host's user table may hold ``\nBcc: …``; the mailer would refuse it on every retry)."""
-    return (address.count("@") == 1 and 3 <= len(address) <= 320
-            and not any(char.isspace() or unicodedata.category(char) in {"Cc", "Cf"} for char in address))
+    return address.count("@") == 1 and 3 <= len(address) <= 320 and _UNDELIVERABLE.search(address) is None
 
 
 def _stale(claim: Claim, contract: Contract | None, invitation: Invitation | None) -> str | None:
