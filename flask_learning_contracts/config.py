@@ -53,6 +53,8 @@ DEFAULTS: dict[str, str | int | bool | tuple[int, ...] | None] = {
     "DELIVERY_BACKOFF": 60,
     "DELIVERY_BACKOFF_MAX": 6 * 3600,
     "DELIVERY_LEASE": 600,
+    # A resend of an invitation within this many seconds of its previous resend (a double click) sends nothing.
+    "RESEND_INTERVAL": 60,
     # With the [rq] extra: Redis URL and queue of the RQ jobs that send queued notifications.
     "RQ_REDIS_URL": None,
     "RQ_QUEUE": "learning-contracts",

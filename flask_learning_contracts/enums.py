@@ -82,6 +82,15 @@ class DeliveryStatus(str, enum.Enum):
         return str(_DELIVERY_LABELS[self])
 
 
+class ResendOutcome(str, enum.Enum):
+    """What ``services.resend`` did (a second click within ``LEARNING_CONTRACTS_RESEND_INTERVAL`` does nothing)."""
+
+    SENT = "sent"  #: sent now (immediate delivery; the host's hook accepted it)
+    QUEUED = "queued"  #: recorded; a worker sends it (queued delivery)
+    ALREADY_RESENT = "already_resent"  #: an earlier resend went out (or is going out) moments ago: nothing new
+    ALREADY_QUEUED = "already_queued"  #: an earlier resend still waits for the worker: nothing new
+
+
 _CONTRACT_TYPE_LABELS = {ContractType.VOUCHER: _l("Voucher"), ContractType.SUBSCRIPTION: _l("Subscription")}
 _CONTRACT_TYPE_HELP = {
     ContractType.VOUCHER: _l(

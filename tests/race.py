@@ -296,6 +296,21 @@ def job_deliver(barrier: Any, index: int, *, limit: int) -> dict[str, Any]:
     return {"outcomes": [outcome], "sent": sent}
 
 
+def job_resend_rounds(barrier: Any, index: int, *, invitation_ids: list[int]) -> dict[str, Any]:
+    """Round ``r``: every worker clicks Resend on invitation ``invitation_ids[r]`` at the same moment (a double
+    click reaching two server processes); report what each call said and what this process sent."""
+    outcomes, said = [], []
+    for iid in invitation_ids:
+        barrier.wait(BARRIER_TIMEOUT)
+        outcome, result = _call(lambda: services.resend(services.get_invitation(iid)).outcome.value)
+        outcomes.append(outcome)
+        said.append(result)
+    from flask import current_app
+
+    sent = list(current_app.extensions["learning_contracts"].rules.sent)
+    return {"outcomes": outcomes, "said": said, "sent": sent}
+
+
 JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "enroll": job_enroll,
     "enroll_rounds": job_enroll_rounds,
@@ -308,4 +323,5 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "enroll_each_round": job_enroll_each_round,
     "tick": job_tick,
     "deliver": job_deliver,
+    "resend_rounds": job_resend_rounds,
 }

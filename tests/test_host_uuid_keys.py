@@ -84,3 +84,31 @@ def test_activity_keys_written_as_text_find_their_uuid_activities(uuid_app):
     with pytest.raises(errors.ValidationError):
         services.add_activities(contract, ["not-a-uuid"])  # refused as an activity that cannot be added
     assert services.activity_impact(contract, str(first.id)).enrolled == 1
+
+
+def test_notifications_reach_uuid_keyed_learners_and_contract_admins(uuid_app):
+    """The shipped e-mails with UUID-keyed users: invitation (code and link), resend once per double click,
+    a scheduled reminder, and the seats alert to a contract admin who is a UUID-keyed user too."""
+    from flask_mailman import Mail
+
+    uuid_app.config.update(MAIL_BACKEND="locmem", MAIL_DEFAULT_SENDER="lms@example.com",
+                           LEARNING_CONTRACTS_BASE_URL="https://lms.example.com")
+    outbox = Mail().init_app(uuid_app).outbox = []
+    learner, admin, module = Learner(email="ada@example.com"), Learner(email="boss@example.com"), Module(title="One")
+    db.session.add_all([learner, admin, module])
+    db.session.commit()
+    contract = services.create_contract(code="UUID-2", title="Keys", contract_type=ContractType.VOUCHER, seats=1,
+                                        valid_from=dt.date(2026, 1, 1), valid_until=dt.date(2026, 12, 31))
+    services.add_activities(contract, [module])
+    services.add_contract_admin(contract, admin)
+    report = services.invite(contract, users=[learner], emails=["new@example.com"])
+    invitation = services.get_invitation(report.invited[0].invitation_id)
+    assert services.resend(invitation).outcome is services.ResendOutcome.SENT
+    assert services.resend(services.get_invitation(invitation.id)).outcome is services.ResendOutcome.ALREADY_RESENT
+    services.run_schedule(dt.date(2026, 6, 18))  # 3 days later: both are reminded
+    to_ada = [m.subject for m in outbox if m.to == ["ada@example.com"]]
+    assert to_ada == ["You are invited: Keys", "Your invitation to Keys", "Reminder: your invitation to Keys"]
+    assert "https://lms.example.com/learning-contracts/" in outbox[0].body
+    services.redeem_code(learner, contract.invitation_code)
+    services.enroll(learner, services.get_contract(contract.id), str(module.id))
+    assert [m.subject for m in outbox if m.to == ["boss@example.com"]] == ["100% of the seats of Keys are used"]

@@ -130,3 +130,27 @@ def test_four_delivery_workers_send_each_notification_once(app, db):
     assert _count(db, m.Notification, m.Notification.status == DeliveryStatus.SENT) == 300
     _report("deliver x4 processes", notifications=300, per_worker=[len(r["sent"]) for r in reports],
             retries=race.retries(reports), seconds=f"{elapsed:.2f}")
+
+
+def test_resend_clicked_in_two_processes_at_once_sends_one_email(app, db):
+    """A double click whose two requests reach two server processes at the same moment: per invitation, one
+    resend goes out; the other click says it was already resent (or is being resent). 10 rounds."""
+    [course] = _courses(db, 1)
+    contract = services.create_contract(
+        code="RESEND", title="Resend", contract_type=ContractType.VOUCHER, seats=10,
+        valid_from=dt.date(2026, 1, 1), valid_until=dt.date(2026, 12, 31))
+    services.add_activities(contract, [course])
+    learners = _learners(db, ROUNDS * 2, "resend-")
+    report = services.invite(contract, users=learners)
+    ids = [r.invitation_id for r in report.invited]
+    url = _release(db)
+
+    reports = race.run("resend_rounds", url, 2, lambda w: {"invitation_ids": ids})
+
+    assert race.tally(reports) == {"ok": 2 * len(ids)}
+    resent = [email for r in reports for email, resend in r["sent"] if resend]
+    assert len(resent) == len(set(resent)) == len(ids)  # each invitation resent once, whoever won
+    for said in zip(*(r["said"] for r in reports)):
+        assert sorted(said) == ["already_resent", "sent"], said
+    m = services._m()
+    assert _count(db, m.Notification, m.Notification.kind == NotificationKind.RESEND) == len(ids)

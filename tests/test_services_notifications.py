@@ -168,7 +168,7 @@ def test_failures_back_off_then_fail_and_an_admin_retry_sends_them(app, db, m, m
     [row] = rows(db, m)
     assert (row.status, row.attempts) == (DeliveryStatus.FAILED, 3)
     assert services.failed_notifications(contract)[0].id == row.id
-    assert any("after 3 attempts" in h.message for h in services.history(services.get_contract(contract.id)))
+    assert any("(attempts: 3)" in h.message for h in services.history(services.get_contract(contract.id)))
     move(rules, days=1)
     assert services.deliver_notifications().sent == 0  # Failed rows wait for an admin
 
@@ -332,8 +332,10 @@ def test_deliver_loop_runs_as_a_worker_until_stopped(site, db, m, make_contract,
 
 
 def test_bulk_invite_writes_its_notifications_with_one_statement_per_batch(app, db, m, make_contract, courses):
-    """10,000 invitations must not mean 10,000 extra writes or reloads: one INSERT … SELECT per batch of 500
-    in the invite's transaction, then (immediate mode, the host's batch hook) set-based UPDATEs of outcomes."""
+    """10,000 invitations must not mean 10,000 extra writes or reloads, nor one more statement per batch of 500:
+    on PostgreSQL the statement that inserts a batch of invitations also inserts their notifications (two
+    data-modifying CTEs); on SQLite one INSERT … SELECT covers the whole invite. Then (immediate mode, the
+    host's batch hook) one set-based UPDATE records the outcomes."""
     contract = make_contract(ContractType.VOUCHER, activities=courses)
     statements: list[str] = []
 
@@ -348,7 +350,10 @@ def test_bulk_invite_writes_its_notifications_with_one_statement_per_batch(app, 
         sa.event.remove(db.engine, "before_cursor_execute", record)
     assert report.created == 1200
     # the outcomes, recorded at the end of this short run: one range of ids (SQLite), one array (PostgreSQL)
-    assert statements == ["INSERT"] * 3 + ["UPDATE"]
+    if db.engine.dialect.name == "postgresql":
+        assert statements == ["WITH"] * 3 + ["UPDATE"]  # WITH lc_new_invitations AS (INSERT …), lc_new_notices …
+    else:
+        assert statements == ["INSERT", "UPDATE"]
     assert len(rows(db, m, m.Notification.status == DeliveryStatus.SENT)) == 1200
 
 

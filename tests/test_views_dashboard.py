@@ -348,7 +348,7 @@ def test_resend_only_outstanding(client, rules, contract, make_user):
     assert page.count(">Resend<") == 1
     ok = client.post(f"{MANAGE}/{contract.id}/invitations/{ana_id}/resend", data={"csrf_token": token(client)},
                      follow_redirects=True)
-    assert "The invitation was sent again" in text(ok)
+    assert "Resent the invitation to" in text(ok)
     refused = client.post(f"{MANAGE}/{contract.id}/invitations/{ben_id}/resend", data={"csrf_token": token(client)},
                           follow_redirects=True)
     assert "Only outstanding invitations can be resent" in text(refused)

@@ -309,12 +309,13 @@ class ContractViewBase(ModelView):
         _csrf_refused(form)
         return False
 
-    def _post_action(self, back: str, run: Callable[[], Outcome[_T]], success: Callable[[_T], str]) -> Response:
+    def _post_action(self, back: str, run: Callable[[], Outcome[_T]], success: Callable[[_T], str],
+                     category: Callable[[_T], str] = lambda _result: "success") -> Response:
         """A button POST: check CSRF, run the service call, flash the outcome, go back."""
         form = forms.ActionForm()
         if self._posted(form):
             outcome = run()
             if outcome[0]:
-                flash(success(outcome[1]), "success")
+                flash(success(outcome[1]), category(outcome[1]))
         return redirect(_safe_next(back))
 

@@ -107,7 +107,7 @@ class InvitationPages(ContractViewBase):
         invitation = self._invitation(contract, invitation_id)
         return self._post_action(self._url(".invitations_view", contract),
                                  lambda: self._call(services.resend, invitation),
-                                 lambda _r: _("Resent the invitation to %(email)s.", email=invitation.email))
+                                 lambda result: result.message, lambda result: result.category)
 
     @expose("/<int:contract_id>/invitations/<int:invitation_id>/revoke", methods=("GET", "POST"))
     def revoke_view(self, contract_id: int, invitation_id: int) -> str | Response:

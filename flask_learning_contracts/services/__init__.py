@@ -26,7 +26,8 @@ from .csv_upload import invite_csv
 from .enrollment import enroll
 from .integrity import Mismatch, MismatchKind, ReconcileReport, SeatMismatch, check_seats, reconcile
 from .invitations import (add_invitation_activities, invitation_activity_options, link_registered_user,
-                          needs_activity_choice, resend, revoke)
+                          needs_activity_choice, resend, ResendResult, revoke)
+from ..enums import ResendOutcome
 from .inviting import InviteReport, InviteResult, invite
 from .learners import ActivityOffer, InvitationOffer, invitation_offers, invitations_for
 from .notifications import (DeliveryReport, count_failed_notifications, deliver_notifications, delivery_states,
@@ -45,7 +46,7 @@ __all__ = [
     "add_activities", "import_activities", "preview_import", "remove_activity", "activity_impact", "ActivityImpact",
     # inviting and invitations
     "invite", "invite_csv", "InviteReport", "InviteResult", "add_invitation_activities",
-    "invitation_activity_options", "needs_activity_choice", "resend", "revoke", "link_registered_user",
+    "invitation_activity_options", "needs_activity_choice", "resend", "ResendResult", "ResendOutcome", "revoke", "link_registered_user",
     # codes, enrollment, learners
     "regenerate_code", "redeem_code", "enroll", "invitations_for", "invitation_offers", "ActivityOffer",
     "InvitationOffer",

@@ -1,13 +1,15 @@
 """One invitation's life: linking a sign-up, activities added, resend and revoke (rules 9, 10, 12)."""
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from collections.abc import Iterable
 
 import sqlalchemy as sa
 from sqlalchemy import orm as sa_orm
 
 from .. import errors, signals
-from ..enums import ContractType, DeliveryStatus, InvitationStatus
+from ..enums import ContractType, DeliveryStatus, InvitationStatus, ResendOutcome
 from ..i18n import _
 from ..models import Contract, Invitation
 from ..rules import ActivityRef, HostActivity, HostUser
@@ -67,17 +69,57 @@ def needs_activity_choice(contract: Contract) -> bool:
     return contract.contract_type is ContractType.VOUCHER and len(contract.activities) > 1
 
 
-def resend(invitation: Invitation, *, actor: HostUser | None = None) -> Invitation:
-    """Send an Outstanding invitation's notification again.
+@dataclasses.dataclass(frozen=True)
+class ResendResult:
+    """What :func:`resend` did, for the message shown to the person who clicked."""
 
-    Immediate mode: sent now; a failure raises ``LearningContractError`` and is recorded in the history, and
-    the resend stays queued for an automatic retry. Queued mode: recorded for the worker. The invitation's
-    send count and the history's "resent" entry follow the actual sending.
+    invitation: Invitation
+    outcome: ResendOutcome
+    #: ALREADY_*: when the earlier resend was sent (or requested); ``None`` otherwise
+    earlier_at: dt.datetime | None = None
+
+    @property
+    def message(self) -> str:
+        """What happened, in words for the person who clicked (the same in the admin and the dashboard)."""
+        email = self.invitation.email
+        at = f"{self.earlier_at:%H:%M} UTC" if self.earlier_at is not None else ""
+        if self.outcome is ResendOutcome.QUEUED:
+            return _("The invitation to %(email)s is queued and goes out with the next delivery run; it has not "
+                     "been sent yet.", email=email)
+        if self.outcome is ResendOutcome.ALREADY_QUEUED:
+            return _("A resend to %(email)s is already queued (since %(time)s); it was not sent twice.",
+                     email=email, time=at)
+        if self.outcome is ResendOutcome.ALREADY_RESENT:
+            return _("The invitation to %(email)s was already resent at %(time)s; it was not sent twice.",
+                     email=email, time=at)
+        return _("Resent the invitation to %(email)s.", email=email)
+
+    @property
+    def category(self) -> str:
+        """The flash category: "success" when this click sent or queued it, "info" when it did nothing."""
+        return "success" if self.outcome in (ResendOutcome.SENT, ResendOutcome.QUEUED) else "info"
+
+
+def resend(invitation: Invitation, *, actor: HostUser | None = None) -> ResendResult:
+    """Send an Outstanding invitation's notification again; say what happened (:class:`ResendOutcome`).
+
+    Immediate mode: sent now (SENT); a failure raises ``LearningContractError`` and is recorded in the history,
+    and the resend stays queued for an automatic retry. Queued mode: recorded for the worker (QUEUED). A second
+    resend while the first waits for the worker (ALREADY_QUEUED), is being sent, or went out less than
+    ``LEARNING_CONTRACTS_RESEND_INTERVAL`` seconds ago (ALREADY_RESENT) sends nothing: a double click sends one
+    e-mail. The invitation's send count and the history's "resent" entry follow the actual sending.
     """
     _check_resend(invitation)
     contract_id, contract_code, invitation_id, email = (invitation.contract_id, invitation.contract.code,
                                                         invitation.id, invitation.email)
-    outcome = request_resend(invitation, actor=actor)
+    request = request_resend(invitation, actor=actor)
+    if request.earlier is not None:
+        status, at = request.earlier
+        return ResendResult(invitation, ResendOutcome.ALREADY_QUEUED if status is DeliveryStatus.PENDING
+                            else ResendOutcome.ALREADY_RESENT, at)
+    if request.queued:
+        return ResendResult(invitation, ResendOutcome.QUEUED)
+    outcome = request.outcome
     if outcome is not None and outcome.status is DeliveryStatus.FAILED:
         _record_separately(contract_id, contract_code, "notification_failed",
                            _("Could not resend the invitation to %(email)s: %(error)s", email=email,
@@ -86,7 +128,7 @@ def resend(invitation: Invitation, *, actor: HostUser | None = None) -> Invitati
             _("The invitation could not be sent: %(error)s. It will be retried automatically.", error=outcome.error))
     if outcome is not None and outcome.status is DeliveryStatus.SKIPPED:
         raise errors.LearningContractError(_("The invitation was not sent: %(reason)s", reason=outcome.error))
-    return invitation
+    return ResendResult(invitation, ResendOutcome.SENT)
 
 
 def _check_resend(invitation: Invitation) -> None:

@@ -3,6 +3,7 @@ is written with it and delivered after the commit."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import functools
 import itertools
 import re
@@ -25,7 +26,7 @@ from ._core import (_actor_fields, _after_commit, _app, _BATCH, LIVE, _lock_cont
 from .access import _ensure_active
 from .activities import _activity_ids, _contract_activity_ids
 from .notifications import deliver_after_commit, learner_link
-from .outbox import Claim, Outcome, insert_invitation_notices
+from .outbox import Claim, Outcome, insert_invitation_notices, invitation_claims, with_invitation_notices
 
 _EMAIL_RE = re.compile(r"^[^@\s\"(),:;<>\[\]\\=+\-][^@\s\"(),:;<>\[\]\\]*@[^@\s\"(),:;<>\[\]\\]+\.[^@\s\"(),:;<>\[\]\\]+$")
 
@@ -147,7 +148,10 @@ def _invite_candidates(contract: Contract, candidates: Iterable[_Candidate], act
         # One statement per batch: the live-invitation unique indexes (per e-mail, per learner) skip whoever is
         # already invited, and RETURNING says which rows went in. Concurrent invites cannot slip between a check
         # and the insert. E-mails are unique within a batch, so ids are matched back by e-mail.
-        id_by_email = _insert_invitations(rows)
+        # On PostgreSQL the same statement writes each new invitation's notification (its delivery state).
+        id_by_email, batch_notices = _insert_invitations(rows, (contract.id, now, {"link": link}))
+        if batch_notices is not None:
+            notices += batch_notices
         skipped = [(row, result) for row, result in zip(rows, results) if row["email"] not in id_by_email]
         if skipped:
             live = session.execute(
@@ -173,13 +177,15 @@ def _invite_candidates(contract: Contract, candidates: Iterable[_Candidate], act
             session.connection().execute(sa.insert(m.InvitationActivity.__table__), [
                 {"invitation_id": iid, "activity_id": aid} for iid in ids for aid in activity_ids
             ])
-        # Their notifications, in the same transaction: one INSERT … SELECT of the rows just inserted.
-        notices += insert_invitation_notices(contract.id, [(iid, result.email) for result, iid in pairs], now,
-                                             {"link": link})
         for result, iid in pairs:
             result.invitation_id = iid
             report.add(result)
             created_ids.append((result, iid))
+    if created_ids and not notices:
+        # SQLite: the notifications of every new invitation by one INSERT … SELECT over the range of their ids
+        # (this transaction holds SQLite's only write lock, so the range holds only them).
+        notices = insert_invitation_notices(contract.id, [(iid, result.email) for result, iid in created_ids], now,
+                                            {"link": link})
     if created_ids:
         _record(contract, "invited",
                 _("Invited %(n)s learners by %(source)s (%(reg)s registered, %(unreg)s not registered; "
@@ -217,10 +223,14 @@ def _user_ids_by_email(emails: list[str]) -> dict[str, HostKey]:
             if trusted or st.rules.email_verified(user)}
 
 
-def _insert_invitations(rows: list[dict[str, Any]]) -> dict[str, int]:
-    """Insert ``rows`` into lc_invitation, skipping any a live invitation already covers; e-mail → new id."""
+def _insert_invitations(rows: list[dict[str, Any]], notice: tuple[int, dt.datetime, dict[str, Any]]
+                        ) -> tuple[dict[str, int], list[Claim] | None]:
+    """Insert ``rows`` into lc_invitation, skipping any a live invitation already covers; e-mail → new id.
+
+    On PostgreSQL the same statement writes the "invitation" notification of each new row (``notice``:
+    contract id, time, payload) and their claims come back too; elsewhere ``None`` (the caller writes them)."""
     if not rows:
-        return {}
+        return {}, None
     table, session = _m().Invitation.__table__, _session()
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
@@ -238,7 +248,11 @@ def _insert_invitations(rows: list[dict[str, Any]]) -> dict[str, int]:
             arrays.append(sa.func.unnest(sa.bindparam(None, values, type_=ARRAY(column_type))))
         stmt = (pg_insert(table).from_select(columns, sa.select(*arrays)).on_conflict_do_nothing()
                 .returning(table.c.id, table.c.email))
-        return {email: iid for iid, email in session.connection().execute(stmt)}
+        contract_id, now, payload = notice
+        combined, params = with_invitation_notices(stmt, contract_id, now, payload)
+        written = session.connection().execute(combined, params).all()
+        return ({email: iid for _nid, iid, email in written},
+                invitation_claims(contract_id, [tuple(row) for row in written], payload))
     if dialect == "sqlite":
         # The driver's own executemany (no RETURNING: a multi-row VALUES statement would be built in Python),
         # then the rows that went in are the newest ``rowcount`` ids: SQLite lets one writer in at a time and
@@ -249,12 +263,12 @@ def _insert_invitations(rows: list[dict[str, Any]]) -> dict[str, int]:
         conn = session.connection()
         inserted = _executemany_converted(conn, sqlite_insert(table).on_conflict_do_nothing(), table, rows)
         if not inserted:
-            return {}
+            return {}, None
         newest = sa.select(table.c.id, table.c.email).order_by(table.c.id.desc()).limit(inserted)
-        return {email: iid for iid, email in conn.execute(newest)}
+        return {email: iid for iid, email in conn.execute(newest)}, None
     # Other databases: a plain insert (a conflict with a concurrent invite rolls back and the call is retried).
     stmt = sa.insert(table).returning(table.c.id, table.c.email)  # pragma: no cover
-    return {email: iid for iid, email in session.connection().execute(stmt, rows)}  # pragma: no cover
+    return {email: iid for iid, email in session.connection().execute(stmt, rows)}, None  # pragma: no cover
 
 
 def _executemany_converted(conn: sa.Connection, statement: sa.Insert, table: sa.Table,
@@ -287,6 +301,11 @@ def _report_failures(contract_id: int, contract_code: str, created: list[tuple[I
     for outcome in failures:
         if outcome.claim.invitation_id in by_id:
             report.notification_failures.append((by_id[outcome.claim.invitation_id], outcome.error or ""))
+    # Failures that used their last attempt already have their own history entry ("… retry them from the
+    # Invitations tab"): saying here that they are retried automatically would contradict it.
+    failures = [o for o in failures if o.claim.attempts < max(1, int(config_value("DELIVERY_ATTEMPTS")))]
+    if not failures:
+        return
     sample = "; ".join(f"{o.claim.recipient}: {o.error}" for o in failures[:5])
     _record_separately(contract_id, contract_code, "notification_failed",
                        _("%(n)s invitation notifications could not be sent (the invitations exist; they are retried "

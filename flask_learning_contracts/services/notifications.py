@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from flask import Flask, current_app, has_request_context, url_for
@@ -94,11 +95,24 @@ def _render(claim: Claim, contract: Contract, invitation: Invitation | None) -> 
                    contract_id=contract.id, invitation_id=claim.invitation_id, notification_id=claim.id)
 
 
+#: Blanks, line breaks, control and invisible formatting characters (one C-speed scan per address: a bulk
+#: invite checks 10,000 of them).
+_UNDELIVERABLE = re.compile("[\\s\x00-\x1f\x7f-\x9f\xad\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
+
+
+def _deliverable(address: str) -> bool:
+    """Whether ``address`` can be a recipient: one ``@`` and no blank, control or line-breaking character
+    (an address from a host's user table may hold ``\nBcc: …``; the mailer would refuse it on every retry)."""
+    return address.count("@") == 1 and 3 <= len(address) <= 320 and _UNDELIVERABLE.search(address) is None
+
+
 def _stale(claim: Claim, contract: Contract | None, invitation: Invitation | None) -> str | None:
     """Why ``claim`` should not be sent any more (its subject changed since it was written), or ``None``."""
     payload, kind = claim.payload or {}, claim.kind
     if contract is None:
         return _("The contract was deleted.")
+    if not _deliverable(claim.recipient):
+        return _("%(address)s is not a valid e-mail address.", address=repr(claim.recipient))
     if kind.is_for_learner:
         if invitation is None:
             return _("The invitation no longer exists (it was merged into the learner's other invitation).")
@@ -243,10 +257,11 @@ def _record_gave_up(failed: list[Outcome]) -> None:
     for contract_id, items in by_contract.items():
         sample = "; ".join(f"{o.claim.recipient}: {o.error}" for o in items[:5])
         _history(contract_id, "notification_failed",
-                 _n("%(num)s notification could not be sent after %(attempts)s attempts; retry it from the "
-                    "Invitations tab: %(sample)s", "%(num)s notifications could not be sent after %(attempts)s "
-                    "attempts; retry them from the Invitations tab: %(sample)s", len(items), attempts=attempts,
-                    sample=sample))
+                 _n("%(num)s notification could not be sent and will not be tried again automatically "
+                    "(attempts: %(attempts)s); retry it from the Invitations tab: %(sample)s",
+                    "%(num)s notifications could not be sent and will not be tried again automatically "
+                    "(attempts: %(attempts)s); retry them from the Invitations tab: %(sample)s", len(items),
+                    attempts=attempts, sample=sample))
 
 
 def _history(contract_id: int, action: str, message: str, *, invitation_id: int | None = None,
@@ -435,30 +450,72 @@ def delivery_states(invitation_ids: Sequence[int]) -> dict[int, Notification]:
     return {row.invitation_id: row for row in rows if row.invitation_id is not None}
 
 
+class ResendRequest(NamedTuple):
+    """What :func:`request_resend` did: ``outcome`` of the attempt made now (immediate mode), ``queued`` when it
+    was recorded for a worker, ``earlier`` (status and time) when an earlier resend made this one a no-op."""
+
+    outcome: Outcome | None
+    queued: bool
+    earlier: tuple[DeliveryStatus, dt.datetime] | None = None
+
+
+def _earlier_resend(invitation_id: int, now: dt.datetime) -> tuple[DeliveryStatus, dt.datetime] | None:
+    """The invitation's latest resend when it makes a new one a duplicate: sent less than
+    ``RESEND_INTERVAL`` seconds ago, being sent (its sender's lease is live), or waiting for a queued worker.
+    A resend that failed, or waits for a retry in immediate mode, is not: clicking again retries it."""
+    m = _m()
+    n = m.Notification
+    row = _session().execute(
+        sa.select(n.status, n.sent_at, n.created_at, n.next_attempt_at)
+        .where(n.invitation_id == invitation_id, n.kind == NotificationKind.RESEND)
+        .order_by(n.id.desc()).limit(1)).first()
+    if row is None:
+        return None
+    status = DeliveryStatus(row.status)
+    interval = dt.timedelta(seconds=max(0, int(config_value("RESEND_INTERVAL"))))
+    if status is DeliveryStatus.SENT and row.sent_at is not None and row.sent_at > now - interval:
+        return status, row.sent_at
+    if status is DeliveryStatus.SENDING and row.next_attempt_at > now:
+        return status, row.created_at
+    if status is DeliveryStatus.PENDING and not outbox.immediate():
+        return status, row.created_at
+    return None
+
+
 @transactional
-def _request_resend(invitation: Invitation, actor: HostUser | None) -> list[Claim]:
+def _request_resend(invitation: Invitation, actor: HostUser | None
+                    ) -> tuple[list[Claim], tuple[DeliveryStatus, dt.datetime] | None]:
     now, fields = _now(), _actor_fields(actor)
+    earlier = _earlier_resend(invitation.id, now)
+    if earlier is not None:
+        return [], earlier
     key = f"resend:{invitation.id}:{invitation.send_count}"
     row = {"kind": NotificationKind.RESEND, "contract_id": invitation.contract_id, "invitation_id": invitation.id,
            "recipient": invitation.email, "dedupe_key": key, "created_at": now,
            "payload": {"link": learner_link(), "actor": str(fields["actor_name"]), "actor_id": fields["actor_id"]},
            **outbox.birth_state(now)}
+    # A concurrent click that got past the check above writes the same key: one of the two inserts wins, and
+    # the other takes the row over only if it is waiting (pending, failed, abandoned), never while it is sent.
     claims = outbox.insert_notices([row]) or outbox.reclaim_by_keys([key], now)
+    if not claims:
+        return [], (DeliveryStatus.SENDING, now)
     if not outbox.immediate():
         deliver_after_commit(claims)  # RQ jobs, when configured, once the row is committed
-    return claims
+    return claims, None
 
 
-def request_resend(invitation: Invitation, *, actor: HostUser | None = None) -> Outcome | None:
-    """Record a resend of ``invitation`` (the caller checked it may be resent; a second click while the first
-    waits reuses it). Immediate mode: send it now and return the outcome; queued mode: ``None`` (a worker
-    sends it)."""
-    claims = _request_resend(invitation, actor)
-    if not claims or not outbox.immediate():
-        return None
+def request_resend(invitation: Invitation, *, actor: HostUser | None = None) -> ResendRequest:
+    """Record a resend of ``invitation`` (the caller checked it may be resent) unless an earlier one makes it
+    a duplicate (see :func:`_earlier_resend`: a double click sends one e-mail). Immediate mode: send it now and
+    return the outcome; queued mode: a worker sends it."""
+    claims, earlier = _request_resend(invitation, actor)
+    if earlier is not None:
+        return ResendRequest(None, False, earlier)
+    if not outbox.immediate():
+        return ResendRequest(None, True)
     try:
         outcomes = deliver_claimed(claims)
     except Exception as error:  # noqa: BLE001 - left to the lease and a later pass
         _session().rollback()
-        return Outcome(claims[0], DeliveryStatus.FAILED, _error_text(error))
-    return outcomes[0] if outcomes else None
+        return ResendRequest(Outcome(claims[0], DeliveryStatus.FAILED, _error_text(error)), False)
+    return ResendRequest(outcomes[0] if outcomes else None, False)

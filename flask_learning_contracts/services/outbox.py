@@ -103,6 +103,36 @@ def _invitation_notices_statement(m: Models, postgresql: bool) -> sa.Insert:
             .returning(n.c.id, n.c.invitation_id, n.c.recipient))
 
 
+def with_invitation_notices(insert: sa.Insert, contract_id: int, now: dt.datetime, payload: dict[str, Any]
+                            ) -> tuple[sa.Select[Any], dict[str, Any]]:
+    """PostgreSQL: ``insert`` (an INSERT INTO lc_invitation … RETURNING id, email) and the "invitation"
+    notification of each row it inserts, as ONE statement (two data-modifying CTEs): the delivery state is
+    written by the statement that creates the invitations, with no second round trip and no second copy of
+    the ids and e-mails sent to the server. The statement returns ``(notification id, invitation id, e-mail)``
+    per new invitation; the parameters go with it."""
+    n = _m().Notification.__table__
+    state = birth_state(now)
+    new = insert.cte("lc_new_invitations")
+    p = sa.bindparam
+    notices = (sa.insert(n).from_select(
+        ["kind", "contract_id", "invitation_id", "recipient", "status", "attempts", "next_attempt_at", "created_at",
+         "payload"],
+        sa.select(sa.literal(NotificationKind.INVITATION.value, sa.String), p("p_contract", type_=sa.Integer),
+                  new.c.id, new.c.email, p("p_status", type_=sa.String), p("p_attempts", type_=sa.Integer),
+                  p("p_next", type_=sa.DateTime), p("p_now", type_=sa.DateTime), p("p_payload", type_=sa.JSON)))
+        .returning(n.c.id, n.c.invitation_id, n.c.recipient).cte("lc_new_notices"))
+    params = {"p_contract": contract_id, "p_status": state["status"].value, "p_attempts": state["attempts"],
+              "p_next": state["next_attempt_at"], "p_now": now, "p_payload": payload}
+    return sa.select(notices.c.id, notices.c.invitation_id, notices.c.recipient), params
+
+
+def invitation_claims(contract_id: int, rows: Sequence[tuple[int, int, str]], payload: dict[str, Any]
+                      ) -> list[Claim]:
+    """The claims of new "invitation" notifications from ``(notification id, invitation id, e-mail)`` rows."""
+    kind, attempts = NotificationKind.INVITATION, 1 if immediate() else 0
+    return [Claim(nid, kind, contract_id, iid, email, attempts, payload) for nid, iid, email in rows]
+
+
 def insert_invitation_notices(contract_id: int, invitations: Sequence[tuple[int, str]], now: dt.datetime,
                               payload: dict[str, Any]) -> list[Claim]:
     """One statement for a batch of new invitations (``(id, e-mail)`` pairs of ``contract_id``, inserted by the
@@ -277,7 +307,7 @@ def finish(outcomes: Sequence[Outcome]) -> Finished:
             values["sent_at"] = now
         # One array parameter on PostgreSQL; elsewhere one range when the ids are consecutive, else short lists.
         consecutive = max(ids) - min(ids) + 1 == len(set(ids))
-        chunk = 10 * _BATCH if _is_postgresql() else len(ids) if consecutive else _BATCH
+        chunk = len(ids) if _is_postgresql() or consecutive else _BATCH
         for start in range(0, len(ids), chunk):
             conn.execute(sa.update(n).where(id_filter(n.c.id, ids[start:start + chunk]),
                                             n.c.status == DeliveryStatus.SENDING.value, n.c.attempts == attempts)

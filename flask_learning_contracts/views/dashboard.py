@@ -209,8 +209,8 @@ def resend(contract_id: int, invitation_id: int) -> Response:
     invitation = _managed_invitation(contract, invitation_id)
     form = ActionForm()
     validate_or_raise(form)
-    services.resend(invitation, actor=current_user)
-    flash(_("The invitation was sent again to %(email)s.", email=invitation.email), "success")
+    result = services.resend(invitation, actor=current_user)
+    flash(result.message, result.category)
     return redirect(safe_next(form.next.data, _invite_list(contract)))
 
 
