@@ -44,8 +44,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import sqlalchemy as sa  # noqa: E402
-from werkzeug.security import generate_password_hash  # noqa: E402
+import sqlalchemy as sa
+from werkzeug.security import generate_password_hash
 
 PASSWORD = "load-pass-1"
 BIN = Path(sys.executable).parent
@@ -91,7 +91,7 @@ def seed(args, env) -> dict:
         services.add_activities(contract, activity_ids)
         admin_member = db.session.execute(sa.select(Member).where(Member.email == admins[0])).scalar_one()
         services.add_contract_admin(contract, admin_member)
-        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         with db.engine.begin() as conn:
             conn.execute(sa.insert(m.Invitation.__table__), [{
                 "contract_id": contract.id, "user_id": None, "email": f"earlier{i}@example.org",
@@ -226,9 +226,10 @@ def main(argv=None) -> int:
         [str(BIN / "gunicorn"), "-w", str(args.workers), "-b", f"127.0.0.1:{port}", "--access-logfile",
          str(access_log), "--access-logformat", "%(s)s %(m)s %(U)s", "--error-logfile", str(tmp / "gunicorn.log"),
          "--timeout", "60", "bench.load_app:create()"], cwd=ROOT, env=child_env)
-    worker = subprocess.Popen(
-        [*nice, str(BIN / "flask"), "--app", "bench.load_app:create", "contracts", "deliver", "--loop",
-         "--interval", "1"], cwd=ROOT, env=child_env, stdout=open(tmp / "deliver.log", "w"), stderr=subprocess.STDOUT)
+    with open(tmp / "deliver.log", "w") as deliver_log:
+        worker = subprocess.Popen(
+            [*nice, str(BIN / "flask"), "--app", "bench.load_app:create", "contracts", "deliver", "--loop",
+             "--interval", "1"], cwd=ROOT, env=child_env, stdout=deliver_log, stderr=subprocess.STDOUT)
     started = time.time()
     try:
         _wait_for(base + "/login", 60)
@@ -238,7 +239,7 @@ def main(argv=None) -> int:
             [*nice, str(BIN / "locust"), "-f", str(ROOT / "bench" / "locustfile.py"), "--headless", "-u", str(users),
              "-r", str(args.spawn_rate), "-t", f"{args.time}s", "--host", base, "--csv", str(tmp / "locust"),
              "--only-summary", "--stop-timeout", "10", "--loglevel", "WARNING"],
-            cwd=ROOT, env=child_env)
+            cwd=ROOT, env=child_env, check=False)
         elapsed = time.time() - started
         time.sleep(2)  # let the delivery worker take what the last requests queued
     finally:

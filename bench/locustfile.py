@@ -20,7 +20,8 @@ import re
 
 from locust import HttpUser, between, constant, task
 
-PLAN = json.loads(open(os.environ["LC_LOAD_PLAN"]).read())
+with open(os.environ["LC_LOAD_PLAN"]) as _plan:
+    PLAN = json.load(_plan)
 _learners = iter(PLAN["learners"])
 _admins = itertools.cycle(PLAN["admins"])
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')

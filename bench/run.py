@@ -46,8 +46,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import host
-from bench.host_hooks import HookedRules
 from bench.common import N_ENROLL, N_INVITE, fresh_database, machine_info, median
+from bench.host_hooks import HookedRules
 from bench.report import table
 from bench.scenario_concurrent import scenario_concurrent
 from bench.scenario_enroll import scenario_enroll
@@ -71,10 +71,10 @@ def run_backend(name, url, args, report):
     if "invite" in only:
         r = scenario_invite(apps, args.repeat)
         results["invite"] = r
-        for name, times in r["module"].items():
-            print(f"  invite {N_INVITE:,} host {name}: module {median(times):.3f}s floor {median(r['floor']):.3f}s "
+        for host_name, times in r["module"].items():
+            print(f"  invite {N_INVITE:,} host {host_name}: module {median(times):.3f}s floor {median(r['floor']):.3f}s "
                   f"({median(times) / median(r['floor']):.2f}x) minimal floor {median(r['floor_minimal']):.3f}s "
-                  f"({median(times) / median(r['floor_minimal']):.2f}x) queries {r['queries'][name]}", flush=True)
+                  f"({median(times) / median(r['floor_minimal']):.2f}x) queries {r['queries'][host_name]}", flush=True)
     if "mail" in only:
         r = scenario_mail(app, args.repeat)
         results["mail"] = r
@@ -86,10 +86,10 @@ def run_backend(name, url, args, report):
     if "enroll" in only:
         r = scenario_enroll(apps, args.repeat)
         results["enroll"] = r
-        for name, times in r["module"].items():
-            print(f"  enroll {N_ENROLL:,} host {name}: module {median(times):.3f}s floor {median(r['floor']):.3f}s "
+        for host_name, times in r["module"].items():
+            print(f"  enroll {N_ENROLL:,} host {host_name}: module {median(times):.3f}s floor {median(r['floor']):.3f}s "
                   f"({median(times) / median(r['floor']):.2f}x) minimal floor {median(r['floor_minimal']):.3f}s "
-                  f"({median(times) / median(r['floor_minimal']):.2f}x) queries/enroll {r['queries'][name]} "
+                  f"({median(times) / median(r['floor_minimal']):.2f}x) queries/enroll {r['queries'][host_name]} "
                   f"same writes by hand {median(r['by_hand']):.3f}s", flush=True)
     if "concurrent" in only:
         runs = [scenario_concurrent(app, url, seats=100_000, per_worker=250, tag=f"T{i}") for i in range(args.repeat)]

@@ -70,7 +70,7 @@ def scenario_enroll(apps, repeat, n=N_ENROLL):
                 sa.select(m.Invitation.user_id, m.Invitation.id).where(m.Invitation.contract_id == fcid)).all())
             hand_inv_by_user = dict(db.session.execute(
                 sa.select(m.Invitation.user_id, m.Invitation.id).where(m.Invitation.contract_id == hcid)).all())
-            now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+            now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
             minimal_rows = [{"contract_id": fcid, "email": f"learner{u}@example.com", "status": "enrolled",
                              "invited_at": now} for u in uids]
             floor_rows = [{"contract_id": fcid, "invitation_id": inv_by_user[u], "user_id": u, "activity_id": aid,
@@ -86,7 +86,7 @@ def scenario_enroll(apps, repeat, n=N_ENROLL):
                  {"member_id": u, "activity_id": aid}]) for u in uids]
             db.session.remove()
 
-            def module(name):
+            def module(name, cids=cids):
                 def run():
                     total, queries = 0.0, 0
                     with apps[name].app_context():
@@ -105,7 +105,7 @@ def scenario_enroll(apps, repeat, n=N_ENROLL):
                     return total, queries
                 return run
 
-            def floor_minimal():
+            def floor_minimal(minimal_rows=minimal_rows):
                 total = 0.0
                 for row in minimal_rows:
                     start = time.perf_counter()
@@ -114,7 +114,7 @@ def scenario_enroll(apps, repeat, n=N_ENROLL):
                     total += time.perf_counter() - start
                 return total, None
 
-            def floor():
+            def floor(floor_rows=floor_rows):
                 total = 0.0
                 for row in floor_rows:
                     start = time.perf_counter()
@@ -123,7 +123,7 @@ def scenario_enroll(apps, repeat, n=N_ENROLL):
                     total += time.perf_counter() - start
                 return total, None
 
-            def by_hand():
+            def by_hand(hand_rows=hand_rows):
                 total = 0.0
                 for params, rows in hand_rows:
                     start = time.perf_counter()

@@ -61,7 +61,7 @@ def scenario_invite(apps, repeat, n=N_INVITE):
             floor_contract = new_contract(f"INVF-{r}")
             fcid, require = floor_contract.id, floor_contract.require_invitation_code
             db.session.remove()
-        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         rows, minimal_rows = [], []
         for e in emails:
             uid = ids_by_email.get(e.lower())
@@ -72,7 +72,7 @@ def scenario_invite(apps, repeat, n=N_INVITE):
                 "last_sent_at": now, "send_count": 1})
             minimal_rows.append({"contract_id": r, "email": e.lower(), "status": status.value, "invited_at": now})
 
-        def module(name):
+        def module(name, contracts=contracts, data=data):
             app = apps[name]
 
             def run():
@@ -86,11 +86,11 @@ def scenario_invite(apps, repeat, n=N_INVITE):
                     return q["n"]
             return run
 
-        def floor():
+        def floor(rows=rows):
             with main.app_context(), db.engine.begin() as conn:
                 conn.execute(sa.insert(table), rows)
 
-        def floor_minimal():
+        def floor_minimal(minimal_rows=minimal_rows):
             with main.app_context(), db.engine.begin() as conn:
                 conn.execute(sa.insert(host.minimal_invitation), minimal_rows)
 

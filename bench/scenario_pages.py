@@ -55,7 +55,7 @@ def scenario_pages(app, repeat):
     with app.app_context():
         manager_id = db.session.execute(sa.select(host.Member.id).where(host.Member.is_manager.is_(True))).scalar_one()
         aids = list(db.session.execute(sa.select(host.Activity.id).order_by(host.Activity.id)).scalars())
-        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         # 1,000 contracts (Core: the module's create path is not what is measured here)
         existing = db.session.execute(sa.select(sa.func.count()).select_from(m.Contract)).scalar_one()
         with db.engine.begin() as conn:
