@@ -154,12 +154,11 @@ def scenario_enroll(apps, repeat, n=N_ENROLL):
             for cid in cids.values():
                 c = db.session.get(m.Contract, cid)
                 assert c.seats_used == n, c.seats_used
-            problems = [p for p in services.check_seats() if p.contract_id in (*cids.values(), fcid)]
+            # the module's contracts only: the floor writes bare enrollment rows (no seats) on purpose
+            problems = [p for p in services.check_seats() if p.contract_id in cids.values()]
             out.setdefault("check_seats", []).extend(p.problem for p in problems)
             if problems:
-                seats_by_contract = db.session.execute(sa.select(m.Seat.contract_id, sa.func.count())
-                                                       .group_by(m.Seat.contract_id)).all()
-                print("  CHECK_SEATS MISMATCH", problems, seats_by_contract, flush=True)
+                print(f"  CHECK_SEATS MISMATCH: {len(problems)} problems, first: {problems[0]}", flush=True)
             db.session.remove()
             for cid in cids.values():
                 clear_contract(cid)

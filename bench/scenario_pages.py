@@ -120,6 +120,11 @@ def scenario_pages(app, repeat):
         for arg in tab_rule.arguments:
             tab_values[arg] = big_id
     run("admin Invitations tab (100,000 invitations)", tab_rule, manager_id, tab_values)
+    run("admin Invitations tab, last page (100,000 invitations)", tab_rule, manager_id, {**tab_values, "page": 2000})
+    run("admin Invitations tab, status filter Not Registered (100,000 invitations)", tab_rule, manager_id,
+        {**tab_values, "status": InvitationStatus.NOT_REGISTERED.value})
+    run("admin Invitations tab, e-mail search matching nothing (100,000 invitations)", tab_rule, manager_id,
+        {**tab_values, "q": "nobody-matches"})
     run("contract-admin dashboard contract page (100,000 invitations)", dashboard_rule, manager_id,
         {"contract_id": big_id})
     run("learner invitations page (50 invitations)", learner_rule, learner_id, {})
