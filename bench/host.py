@@ -47,6 +47,19 @@ class ActivityEnrollment(db.Model):
     activity_id: orm.Mapped[int] = orm.mapped_column(sa.ForeignKey("bench_activities.id"))
 
 
+#: The minimal floor's table: an invitation with nothing but what any invitation needs (id, contract, e-mail,
+#: status, time) and one unique index, no foreign keys. Inserting into it is the least any module could do.
+minimal_invitation = sa.Table(
+    "bench_minimal_invitation", db.metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("contract_id", sa.Integer, nullable=False),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("invited_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("contract_id", "email", name="uq_bench_minimal_invitation"),
+)
+
+
 class BenchRules(ContractRules):
     def __init__(self) -> None:
         self.outbox: list[str] = []
@@ -61,7 +74,8 @@ class BenchRules(ContractRules):
         self.outbox.append(invitation.email)  # a real host enqueues a mail job here
 
 
-def create_app(database_url: str, **config) -> Flask:
+def create_app(database_url: str, rules: ContractRules | None = None, **config) -> Flask:
+    """The bench host on ``database_url``, with ``rules`` (default :class:`BenchRules`, "our host")."""
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY="bench-secret", SQLALCHEMY_DATABASE_URI=database_url, TESTING=True,
@@ -74,7 +88,7 @@ def create_app(database_url: str, **config) -> Flask:
     def load(user_id: str):
         return db.session.get(Member, int(user_id))
 
-    LearningContracts(app, db=db, user_model=Member, activity_model=Activity, rules=BenchRules())
+    LearningContracts(app, db=db, user_model=Member, activity_model=Activity, rules=rules or BenchRules())
 
     @app.route("/bench-home")
     def bench_home():  # the host's own page embedding the learner widget

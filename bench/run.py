@@ -10,11 +10,14 @@ database (every table of it is dropped and recreated: use a scratch database suc
 Scenarios (each the median of ``--repeat`` runs; the ratio is module median / floor median):
 
 1. ``invite``: ``services.invite_csv`` of 10,000 e-mails (half existing users, half unknown, a header,
-   mixed case) into a fresh Subscription contract, vs the floor: Core ``conn.execute(insert(lc_invitation),
-   rows)`` of the same 10,000 rows plus commit. Also the transient memory of the call (peak minus the
+   mixed case) into a fresh Subscription contract, on two hosts (``ours``: bench/host.py; ``hooks``:
+   bench/host_hooks.py, per-invitation hooks and a chunked user look-up), vs two floors: Core
+   ``conn.execute(insert(lc_invitation), rows)`` of the same 10,000 rows plus commit, and the same into a
+   minimal table (id, contract, e-mail, status, time; one unique index). Also the transient memory of the call (peak minus the
    returned report) for 10,000 and 40,000 e-mails, which must not grow with the file.
-2. ``enroll``: 1,000 sequential ``services.enroll`` calls of distinct learners (one transaction each) vs the
-   floor: 1,000 single-row Core insert transactions of the same enrollment rows.
+2. ``enroll``: 1,000 sequential ``services.enroll`` calls of distinct learners (one transaction each), on
+   both hosts, vs the floors: 1,000 single-row Core insert transactions of the same enrollment rows, and of
+   minimal-table rows.
 3. ``concurrent``: enrollments/second of 4 worker processes (own app and engine each) against one contract,
    with ample seats and with too few seats; oversell (seat rows beyond seats, counter drift) must be 0.
 4. ``mail``: the invite of scenario 1 with its e-mails really sent (Flask-Mailman → an SMTP server on
@@ -44,6 +47,7 @@ if str(ROOT) not in sys.path:
 
 from bench import host
 from bench.common import N_ENROLL, N_INVITE, fresh_database, machine_info, median
+from bench.host_hooks import HookedRules
 from bench.report import table
 from bench.scenario_concurrent import scenario_concurrent
 from bench.scenario_enroll import scenario_enroll
@@ -58,14 +62,19 @@ def run_backend(name, url, args, report):
     ``report[name]`` and print one summary line per scenario (per page)."""
     print(f"\n== {name}: {url.split('@')[-1]}", flush=True)
     app = host.create_app(url)
+    apps = {"ours": app, "hooks": host.create_app(url, rules=HookedRules())}
+    if args.hosts:
+        apps = {name: apps[name] for name in args.hosts.split(",")}
     fresh_database(app, args.users)
     results = report.setdefault(name, {})
     only = set(args.only.split(",")) if args.only else {"invite", "mail", "memory", "enroll", "concurrent", "pages"}
     if "invite" in only:
-        r = scenario_invite(app, args.repeat)
+        r = scenario_invite(apps, args.repeat)
         results["invite"] = r
-        print(f"  invite {N_INVITE:,}: module {median(r['module']):.3f}s floor {median(r['floor']):.3f}s "
-              f"ratio {median(r['module']) / median(r['floor']):.2f} queries {r['queries']}", flush=True)
+        for host_name, times in r["module"].items():
+            print(f"  invite {N_INVITE:,} host {host_name}: module {median(times):.3f}s floor {median(r['floor']):.3f}s "
+                  f"({median(times) / median(r['floor']):.2f}x) minimal floor {median(r['floor_minimal']):.3f}s "
+                  f"({median(times) / median(r['floor_minimal']):.2f}x) queries {r['queries'][host_name]}", flush=True)
     if "mail" in only:
         r = scenario_mail(app, args.repeat)
         results["mail"] = r
@@ -75,11 +84,13 @@ def run_backend(name, url, args, report):
             print(f"  mail {N_INVITE:,}: immediate {median(r['immediate']):.3f}s; queued: request "
                   f"{median(r['queued_request']):.3f}s + delivery pass {median(r['queued_deliver']):.3f}s", flush=True)
     if "enroll" in only:
-        r = scenario_enroll(app, args.repeat)
+        r = scenario_enroll(apps, args.repeat)
         results["enroll"] = r
-        print(f"  enroll {N_ENROLL:,}: module {median(r['module']):.3f}s floor {median(r['floor']):.3f}s "
-              f"ratio {median(r['module']) / median(r['floor']):.2f} queries/enroll {r['queries']} "
-              f"same writes by hand {median(r['by_hand']):.3f}s", flush=True)
+        for host_name, times in r["module"].items():
+            print(f"  enroll {N_ENROLL:,} host {host_name}: module {median(times):.3f}s floor {median(r['floor']):.3f}s "
+                  f"({median(times) / median(r['floor']):.2f}x) minimal floor {median(r['floor_minimal']):.3f}s "
+                  f"({median(times) / median(r['floor_minimal']):.2f}x) queries/enroll {r['queries'][host_name]} "
+                  f"same writes by hand {median(r['by_hand']):.3f}s", flush=True)
     if "concurrent" in only:
         runs = [scenario_concurrent(app, url, seats=100_000, per_worker=250, tag=f"T{i}") for i in range(args.repeat)]
         exhaust = scenario_concurrent(app, url, seats=500, per_worker=250, tag="X")
@@ -102,9 +113,10 @@ def run_backend(name, url, args, report):
         results["memory"] = r
         print("  memory:", ", ".join(f"{x['n']:,}: transient {x['transient'] / 1024:.0f} KiB, "
                                      f"report {x['retained'] / 1024:.0f} KiB" for x in r), flush=True)
-    with app.app_context():
-        host.db.session.remove()
-        host.db.engine.dispose()
+    for each in apps.values():
+        with each.app_context():
+            host.db.session.remove()
+            host.db.engine.dispose()
 
 
 def main(argv=None):
@@ -115,6 +127,7 @@ def main(argv=None):
     parser.add_argument("--only", help="comma-separated scenarios: invite,mail,memory,enroll,concurrent,pages")
     parser.add_argument("--users", type=int, default=20_000, help="learners in the host's users table")
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite run")
+    parser.add_argument("--hosts", help="comma-separated hosts of invite/enroll: ours,hooks (default both)")
     args = parser.parse_args(argv)
 
     report = {"machine": machine_info(args.database_url), "repeat": args.repeat,

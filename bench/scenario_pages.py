@@ -55,7 +55,7 @@ def scenario_pages(app, repeat):
     with app.app_context():
         manager_id = db.session.execute(sa.select(host.Member.id).where(host.Member.is_manager.is_(True))).scalar_one()
         aids = list(db.session.execute(sa.select(host.Activity.id).order_by(host.Activity.id)).scalars())
-        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         # 1,000 contracts (Core: the module's create path is not what is measured here)
         existing = db.session.execute(sa.select(sa.func.count()).select_from(m.Contract)).scalar_one()
         with db.engine.begin() as conn:
@@ -120,6 +120,11 @@ def scenario_pages(app, repeat):
         for arg in tab_rule.arguments:
             tab_values[arg] = big_id
     run("admin Invitations tab (100,000 invitations)", tab_rule, manager_id, tab_values)
+    run("admin Invitations tab, last page (100,000 invitations)", tab_rule, manager_id, {**tab_values, "page": 2000})
+    run("admin Invitations tab, status filter Not Registered (100,000 invitations)", tab_rule, manager_id,
+        {**tab_values, "status": InvitationStatus.NOT_REGISTERED.value})
+    run("admin Invitations tab, e-mail search matching nothing (100,000 invitations)", tab_rule, manager_id,
+        {**tab_values, "q": "nobody-matches"})
     run("contract-admin dashboard contract page (100,000 invitations)", dashboard_rule, manager_id,
         {"contract_id": big_id})
     run("learner invitations page (50 invitations)", learner_rule, learner_id, {})

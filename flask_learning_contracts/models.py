@@ -236,7 +236,11 @@ class Invitation(_Row):
             sa.Index("uq_lc_invitation_live_user", "contract_id", "user_id", unique=True,
                      sqlite_where=sa.text(LIVE_SQL + " AND user_id IS NOT NULL"),
                      postgresql_where=sa.text(LIVE_SQL + " AND user_id IS NOT NULL")),
-            sa.Index("ix_lc_invitation_contract_status", "contract_id", "status"),
+            # The Invitations tab's order (newest first) read backwards from an index, unfiltered and per status,
+            # so a page of a contract with 100,000 invitations never sorts them (lc0011); the second one also
+            # serves every per-status count and look-up of a contract (it replaced ``(contract_id, status)``).
+            sa.Index("ix_lc_invitation_page", "contract_id", "invited_at", "id"),
+            sa.Index("ix_lc_invitation_status_page", "contract_id", "status", "invited_at", "id"),
             sa.Index("ix_lc_invitation_user", "user_id"),
             sa.Index("ix_lc_invitation_email", "email"),
             sa.CheckConstraint("enrolled_count >= 0", name="ck_lc_invitation_enrolled_count"),
