@@ -134,8 +134,8 @@ def test_list_shows_people_readable_columns(three_contracts, as_manager):
     page = text(as_manager.get(url()))
     for label in ("Code", "Title", "Type", "Seats used / seats", "Valid period", "State"):
         assert label in page
-    assert "NOW-1 Current subscription Subscription 0 / 25 1 Jan 2026 – 31 Dec 2026 Active" in page
-    assert "PAST-1 Old deal Voucher 0 / 10 1 Jan 2025 – 31 Dec 2025 Expired" in page
+    assert "NOW-1 Current subscription — Subscription 0 / 25 1 Jan 2026 – 31 Dec 2026 Active" in page
+    assert "PAST-1 Old deal — Voucher 0 / 10 1 Jan 2025 – 31 Dec 2025 Expired" in page
     assert "Next year Voucher 0 / 10 1 Jan 2027 – 30 Jun 2027 Future" in page
     assert "voucher" not in page and "subscription" not in page.replace("Current subscription", "")
 
@@ -486,14 +486,14 @@ def test_invitations_tab_lists_learners_with_status_and_allowed_actions(invited,
     assert "Learner E-mail Status Invited Activities E-mail delivery Actions" in text(response)
     sent = "Invitation Sent 15 Jun 2026, 12:00 UTC"  # the host's send_invitation hook took it
     assert _row(response, "olga@example.com") == (
-        f"Olga olga@example.com Outstanding 15 Jun 2026 Safety {sent} View Activities Resend Revoke")
+        f"Olga olga@example.com Outstanding 15 Jun 2026, 12:00 UTC Safety {sent} View Activities Resend Revoke")
     assert _row(response, "anna@example.com") == (
-        f"Anna anna@example.com Accepted 15 Jun 2026 Safety {sent} View Activities Revoke")
+        f"Anna anna@example.com Accepted 15 Jun 2026, 12:00 UTC Safety {sent} View Activities Revoke")
     assert _row(response, "erin@example.com") == (
-        f"Erin erin@example.com Enrolled 15 Jun 2026 Safety {sent} View Activities")
-    assert _row(response, "rex@example.com") == f"Rex rex@example.com Revoked 15 Jun 2026 Safety {sent} View Activities"
+        f"Erin erin@example.com Enrolled 15 Jun 2026, 12:00 UTC Safety {sent} View Activities")
+    assert _row(response, "rex@example.com") == f"Rex rex@example.com Revoked 15 Jun 2026, 12:00 UTC Safety {sent} View Activities"
     assert _row(response, "ghost@example.org") == (
-        f"No account yet ghost@example.org Not Registered 15 Jun 2026 Safety {sent} View Activities Revoke")
+        f"No account yet ghost@example.org Not Registered 15 Jun 2026, 12:00 UTC Safety {sent} View Activities Revoke")
 
 
 def test_invitations_search_and_status_filter(invited, as_manager):

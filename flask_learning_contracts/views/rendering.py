@@ -12,9 +12,10 @@ from flask import current_app, render_template, request, url_for
 from flask_login import current_user
 from markupsafe import Markup
 
-from .. import codes
+from .. import codes, formatting
 from ..config import DEFAULTS, config_value
-from ..i18n import _, _l
+from ..formatting import format_date as format_date, format_datetime as format_datetime
+from ..i18n import _, _l, _n
 from ..navigation import safe_next as safe_next  # the pages' one redirect check, re-exported
 from ..rules import HostUser, current_rules
 
@@ -34,15 +35,8 @@ def lc_state() -> LearningContractsState:
     return state
 
 
-def format_date(value: dt.date | dt.datetime | None) -> str:
-    """A date for people: ``31 Dec 2026`` (empty for ``None``)."""
-    if value is None:
-        return ""
-    return f"{value.day} {value.strftime('%b %Y')}"
-
-
 def format_number(value: int) -> str:
-    return f"{value:,}"
+    return formatting.format_number(value)
 
 
 def activity_kind_label(kind: str | None) -> str:
@@ -74,6 +68,8 @@ def template_context(**extra: object) -> dict[str, object]:
         "lc_css": url_for("learning_contracts.static", filename="learning_contracts/learning_contracts.css"),
         "lc_js": url_for("learning_contracts.static", filename="learning_contracts/learning_contracts.js"),
         "lc_date": format_date,
+        "lc_datetime": format_datetime,
+        "ngettext": _n,
         "lc_number": format_number,
         "lc_code": codes.format_code,
         "lc_kind": activity_kind_label,
