@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 
 import sqlalchemy as sa
-from flask import abort, current_app, flash, redirect, request
+from flask import Blueprint, abort, current_app, flash, redirect, request
 from flask.typing import ResponseReturnValue
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter, FilterLike
@@ -19,6 +19,7 @@ from flask_wtf import FlaskForm
 from jinja2.runtime import Context
 from markupsafe import Markup
 from sqlalchemy import orm
+from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, NotFound
 from werkzeug.wrappers import Response
 
 from .. import errors, services
@@ -274,6 +275,34 @@ class ContractViewBase(ModelView):
         kwargs.setdefault("statuses", list(InvitationStatus))
         html: str = super().render(template, **kwargs)
         return html
+
+    # -- error pages ------------------------------------------------------------------------
+    def create_blueprint(self, admin: Any) -> Blueprint:
+        """Flask-Admin's blueprint for this view, with styled 400, 403 and 404 pages inside the admin layout.
+
+        Registered on this view's blueprint only: the host's own error handlers and pages stay as they are."""
+        blueprint: Blueprint = super().create_blueprint(admin)
+        for exception in (BadRequest, Forbidden, NotFound):
+            blueprint.register_error_handler(exception, self._error_page)
+        return blueprint
+
+    def _error_page(self, error: HTTPException) -> tuple[str, int]:
+        status = error.code or 500
+        title, message = {
+            400: (_("This request could not be understood"),
+                  _("The link or the form sent something this page cannot use. Go back, reload the page and try "
+                    "again.")),
+            403: (_("You are not allowed to see this page"),
+                  _("Managing learning contracts is reserved to the people your site names. Ask an administrator "
+                    "if you need access.")),
+        }.get(status, (_("Page not found"),
+                       _("There is no such page: the learning contract or invitation may have been deleted, or the "
+                         "link is wrong.")))
+        allowed = status != 403 and self.is_accessible()
+        html = self.render(TEMPLATES + "error.html", error_title=title, error_message=message, status=status,
+                           list_url=self.get_url(".index_view") if allowed else None,
+                           home_url=self.admin.url if self.admin.url else "/")
+        return html, status
 
     # -- access -------------------------------------------------------------------------------
     def _handle_view(self, name: str, **kwargs: object) -> ResponseReturnValue | None:

@@ -17,7 +17,7 @@ from werkzeug.wrappers import Response
 from .. import services
 from ..config import config_value
 from ..enums import ContractType
-from ..i18n import _, _l
+from ..i18n import _, _l, _n
 from . import forms
 from .activity_pages import ActivityPages
 from .base import PICKER_SIZE, STATIC_FOLDER, TEMPLATES, _actor, _csrf_refused, _load_users, _page_arg, _report, _state
@@ -165,12 +165,15 @@ class ContractView(ActivityPages, InvitationPages):
                 return redirect(self.get_url(".index_view"))
         impact = services.deletion_impact(contract)
         lines = [
-            _("%(used)s of %(seats)s seats have been used.", used=DISPLAY.number(impact.seats_used),
-              seats=DISPLAY.number(contract.seats)),
-            _("%(n)s invitations (in every status) will be deleted.", n=DISPLAY.number(impact.invitations)),
-            _("%(n)s enrollment records of this contract, its seat records and its list of %(a)s activities "
-              "and contract admins will be deleted.", n=DISPLAY.number(impact.enrollments),
-              a=DISPLAY.number(impact.activities)),
+            _n("%(used)s of %(seats)s seat has been used.", "%(used)s of %(seats)s seats have been used.",
+               contract.seats, used=DISPLAY.number(impact.seats_used), seats=DISPLAY.number(contract.seats)),
+            _n("%(n)s invitation (in every status) will be deleted.",
+               "%(n)s invitations (in every status) will be deleted.", impact.invitations,
+               n=DISPLAY.number(impact.invitations)),
+            _n("%(n)s enrollment record of this contract, its seat records and its list of %(a)s activities and "
+               "contract admins will be deleted.", "%(n)s enrollment records of this contract, its seat records and "
+               "its list of %(a)s activities and contract admins will be deleted.", impact.enrollments,
+               n=DISPLAY.number(impact.enrollments), a=DISPLAY.number(impact.activities)),
             _("Learners' enrollments in the LMS itself are kept: nobody is unenrolled from an activity."),
             _("The contract's history stays available to auditors."),
         ]

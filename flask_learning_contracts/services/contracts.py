@@ -177,8 +177,9 @@ def create_contract(
     session = _session()
     session.add(contract)
     session.flush()
-    _record(contract, "created", _("Created %(type)s contract %(code)s with %(seats)s seats.",
-                                   type=contract.contract_type.label, code=contract.code, seats=contract.seats),
+    _record(contract, "created", _n("Created %(type)s contract %(code)s with %(num)s seat.",
+                                    "Created %(type)s contract %(code)s with %(num)s seats.", contract.seats,
+                                    type=contract.contract_type.label, code=contract.code),
             actor=actor)
     app = _app()
     _after_commit(lambda: signals.contract_created.send(app, contract=contract, actor=actor))
@@ -253,8 +254,10 @@ def delete_contract(contract: Contract, *, actor: HostUser | None = None) -> Non
     session.expunge(contract)
     session.add(m.HistoryEntry(
         at=_now(), contract_id=cid, contract_code=code, action="deleted",
-        message=_("Deleted contract %(code)s (%(title)s): %(used)s of %(seats)s seats were used. "
-                  "Host enrollments were kept.", code=code, title=title, used=summary.used, seats=summary.seats),
+        message=_n("Deleted contract %(code)s (%(title)s): %(used)s of %(seats)s seat was used. Host enrollments "
+                   "were kept.", "Deleted contract %(code)s (%(title)s): %(used)s of %(seats)s seats were used. Host "
+                   "enrollments were kept.", summary.seats, code=code, title=title, used=summary.used,
+                   seats=summary.seats),
         **_actor_fields(actor),
     ))
 
