@@ -12,7 +12,7 @@ import logging
 import zoneinfo
 from typing import Any
 
-from flask import g, has_request_context
+from flask import g, has_request_context, request
 from flask_login import current_user
 
 from .rules import current_rules
@@ -42,12 +42,15 @@ def viewer_zone() -> dt.tzinfo:
     """The timezone of the person viewing the page (asked once per request), UTC outside a request."""
     if not has_request_context():
         return zone_of(current_rules().timezone(None))
-    zone: dt.tzinfo | None = g.get(_ZONE_KEY)
-    if zone is None:
-        user: Any = current_user
-        viewer = user if getattr(user, "is_authenticated", False) else None
-        zone = zone_of(current_rules().timezone(viewer))
-        setattr(g, _ZONE_KEY, zone)
+    this_request = request._get_current_object()  # type: ignore[attr-defined]  # werkzeug's LocalProxy
+    cached: tuple[object, dt.tzinfo] | None = g.get(_ZONE_KEY)
+    if cached is not None and cached[0] is this_request:
+        return cached[1]
+    user: Any = current_user._get_current_object()  # the user itself, not Flask-Login's proxy of it
+    viewer = user if getattr(user, "is_authenticated", False) else None
+    zone = zone_of(current_rules().timezone(viewer))
+    # g outlives the request where an app context spans several (tests, CLI): the cache names its request
+    setattr(g, _ZONE_KEY, (this_request, zone))
     return zone
 
 
