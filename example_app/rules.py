@@ -7,7 +7,6 @@ from flask_learning_contracts import ContractRules
 
 from .models import ActivityEnrollment, LearningActivity, Member, db
 
-
 #: The customer organisations of this LMS: the contract form offers them as the contract's group.
 GROUPS = [("acme", "Acme Corp"), ("globex", "Globex"), ("initech", "Initech")]
 

@@ -28,14 +28,14 @@ def zone_of(value: dt.tzinfo | str | None) -> dt.tzinfo:
     """A ``tzinfo`` from what the ``timezone`` hook returned: a ``tzinfo``, an IANA name, or ``None`` (UTC).
     An unknown name falls back to UTC (and is logged), so a host's typo never breaks a page."""
     if value is None:
-        return dt.timezone.utc
+        return dt.UTC
     if isinstance(value, dt.tzinfo):
         return value
     try:
         return zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         log.warning("ContractRules.timezone returned %r, which is no known timezone: showing UTC", value)
-        return dt.timezone.utc
+        return dt.UTC
 
 
 def viewer_zone() -> dt.tzinfo:
@@ -91,5 +91,5 @@ def format_number(value: int | None, empty: str = "—") -> str:
 
 def _local(value: dt.datetime, zone: dt.tzinfo) -> dt.datetime:
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
+        value = value.replace(tzinfo=dt.UTC)
     return value.astimezone(zone)

@@ -79,7 +79,7 @@ class ContractRules(Generic[UserT, ActivityT]):
     def timezone(self, user: UserT | None) -> dt.tzinfo | str:
         """The timezone ``user`` (``None``: nobody signed in) reads times in: a ``tzinfo`` or an IANA zone name such
         as ``"Europe/Paris"``. Every page that shows a time shows it in this zone, labelled. Default: UTC."""
-        return dt.timezone.utc
+        return dt.UTC
 
     # -- contracts --------------------------------------------------------------------------------
     def groups(self) -> Sequence[tuple[str, str]]:

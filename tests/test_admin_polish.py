@@ -14,7 +14,15 @@ import sqlalchemy as sa
 from flask_learning_contracts import ContractType, errors, services
 
 from .admin_support import (  # noqa: F401 - fixtures
-    as_manager, csrf_token, field_errors, learner, login_client, manager, post_form, text, url,
+    as_manager,
+    csrf_token,
+    field_errors,
+    learner,
+    login_client,
+    manager,
+    post_form,
+    text,
+    url,
 )
 from .conftest import invite_one
 
@@ -34,7 +42,7 @@ def groups(rules):
 
 def _filters(html):
     """The list page's filters as Flask-Admin hands them to its script: {label: [{arg, options …}]}."""
-    return json.loads(unescape(re.search(r'id="filter-groups-data"[^>]*>(.*?)</div>', html, re.S).group(1)))
+    return json.loads(unescape(re.search(r'id="filter-groups-data"[^>]*>(.*?)</div>', html, re.DOTALL).group(1)))
 
 
 def _contract(app, code):
@@ -83,7 +91,7 @@ def test_without_groups_the_form_keeps_a_free_text_group(app, as_manager):
 
 def test_the_form_offers_the_hosts_groups_with_an_empty_choice(app, groups, as_manager):
     html = as_manager.get(url("new/")).get_data(as_text=True)
-    select = re.search(r'<select id="group" name="group".*?</select>', html, re.S).group(0)
+    select = re.search(r'<select id="group" name="group".*?</select>', html, re.DOTALL).group(0)
     options = re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', select)
     assert options == [("", "No group"), ("acme", "Acme Corp"), ("globex", "Globex Inc.")]
     assert '<label for="group"' in html

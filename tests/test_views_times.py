@@ -13,7 +13,7 @@ from .conftest import invite_one
 from .views_support import PREFIX, client_for
 
 #: The fake clock: 13:05 UTC on 2 Dec 2026 is 14:05 in Paris (CET, winter time).
-CLOCK = dt.datetime(2026, 12, 2, 13, 5, tzinfo=dt.timezone.utc)
+CLOCK = dt.datetime(2026, 12, 2, 13, 5, tzinfo=dt.UTC)
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def test_admin_pages_show_times_in_the_viewers_zone(app, invited, paris, as_mana
 
 
 def test_summer_time_is_labelled_as_such(app, invited, paris, rules, as_manager):
-    rules.clock = dt.datetime(2026, 7, 1, 9, 30, tzinfo=dt.timezone.utc)
+    rules.clock = dt.datetime(2026, 7, 1, 9, 30, tzinfo=dt.UTC)
     contract = invited[0]
     services.update_contract(contract, title="Renamed in summer")
     assert "1 Jul 2026, 11:30 CEST" in text(as_manager.get(url(f"{contract.id}/history")))

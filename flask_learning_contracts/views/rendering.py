@@ -5,7 +5,6 @@ template name, the stylesheet URL, the translation function and the formatters c
 """
 from __future__ import annotations
 
-import datetime as dt
 from typing import TYPE_CHECKING
 
 from flask import current_app, render_template, request, url_for
@@ -14,7 +13,6 @@ from markupsafe import Markup
 
 from .. import codes, formatting
 from ..config import DEFAULTS, config_value
-from ..formatting import format_date as format_date, format_datetime as format_datetime
 from ..i18n import _, _l, _n
 from ..navigation import safe_next as safe_next  # the pages' one redirect check, re-exported
 from ..rules import HostUser, current_rules
@@ -33,6 +31,11 @@ def lc_state() -> LearningContractsState:
     """The extension's per-app state (db, models, rules, limiter)."""
     state: LearningContractsState = current_app.extensions["learning_contracts"]
     return state
+
+
+#: The one formatter of dates and times of every page (the viewer's timezone; see :mod:`..formatting`).
+format_date = formatting.format_date
+format_datetime = formatting.format_datetime
 
 
 def format_number(value: int) -> str:
