@@ -16,6 +16,7 @@ from flask_admin.model.filters import BaseFilter
 from flask_admin.model.template import EndpointLinkRowAction
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFError
 from jinja2.runtime import Context
 from markupsafe import Markup
 from sqlalchemy import orm
@@ -298,6 +299,10 @@ class ContractViewBase(ModelView):
         }.get(status, (_("Page not found"),
                        _("There is no such page: the learning contract or invitation may have been deleted, or the "
                          "link is wrong.")))
+        if isinstance(error, CSRFError):  # a host running CSRFProtect refused the form before the view ran
+            title, message = _("The form has expired"), _(
+                "Your session expired or the form was not sent from this page. Nothing was changed; go back, "
+                "reload the page and try again.")
         allowed = status != 403 and self.is_accessible()
         html = self.render(TEMPLATES + "error.html", error_title=title, error_message=message, status=status,
                            list_url=self.get_url(".index_view") if allowed else None,
