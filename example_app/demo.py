@@ -43,14 +43,14 @@ def seed() -> bool:
         code="ACME-2026", title="Acme Corp compliance training", contract_type=ContractType.VOUCHER, seats=25,
         valid_from=today - dt.timedelta(days=30), valid_until=today + dt.timedelta(days=335),
         description="Compliance and safety courses for Acme employees. Each course taken uses one seat.",
-        per_user_limit=3, require_invitation_code=True, group="Acme Corp", actor=admin)
+        per_user_limit=3, require_invitation_code=True, group="acme", actor=admin)
     services.add_activities(voucher, activities[:4], actor=admin)
     services.add_contract_admin(voucher, members["contracts@example.com"], actor=admin)
     subscription = services.create_contract(
         code="GLOBEX-SUB", title="Globex all-access subscription", contract_type=ContractType.SUBSCRIPTION,
         seats=10, valid_from=today - dt.timedelta(days=10), valid_until=today + dt.timedelta(days=170),
         description="One seat per learner gives access to every activity in the contract.",
-        require_invitation_code=False, group="Globex", actor=admin)
+        require_invitation_code=False, group="globex", actor=admin)
     services.add_activities(subscription, activities[2:], actor=admin)
     services.add_contract_admin(subscription, members["contracts@example.com"], actor=admin)
     services.create_contract(

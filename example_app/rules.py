@@ -7,8 +7,14 @@ from flask_learning_contracts import ContractRules
 
 from .models import ActivityEnrollment, LearningActivity, Member, db
 
+#: The customer organisations of this LMS: the contract form offers them as the contract's group.
+GROUPS = [("acme", "Acme Corp"), ("globex", "Globex"), ("initech", "Initech")]
+
 
 class ExampleRules(ContractRules):
+    def groups(self):
+        return GROUPS
+
     def can_manage_contracts(self, user) -> bool:
         return bool(getattr(user, "is_authenticated", False) and user.is_admin)
 

@@ -4,6 +4,8 @@ Views translate these to HTTP in one place; services raise them and never return
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .i18n import _
 
 
@@ -28,6 +30,21 @@ class ValidationError(LearningContractError):
     def __init__(self, message: str | None = None, *, field: str | None = None, **details: object) -> None:
         self.field = field
         super().__init__(message, **details)
+
+
+class InvalidFields(ValidationError):
+    """Several fields were wrong at once: ``errors`` holds one ``ValidationError`` per problem (each naming its
+    field), so a form can show them all after one submit. ``field`` and ``str()`` are the first one's."""
+
+    def __init__(self, problems: Sequence[ValidationError]) -> None:
+        self.errors = list(problems)
+        first = self.errors[0]
+        super().__init__(first.message, field=first.field)
+
+
+def field_errors(error: ValidationError) -> list[ValidationError]:
+    """The individual problems of ``error``: its ``errors`` when it gathers several, else itself."""
+    return list(error.errors) if isinstance(error, InvalidFields) else [error]
 
 
 class ImmutableField(ValidationError):

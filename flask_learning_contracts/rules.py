@@ -76,6 +76,18 @@ class ContractRules(Generic[UserT, ActivityT]):
         """The date valid periods are compared with (both ends inclusive). Default: the date of ``now()``."""
         return self.now().date()
 
+    def timezone(self, user: UserT | None) -> dt.tzinfo | str:
+        """The timezone ``user`` (``None``: nobody signed in) reads times in: a ``tzinfo`` or an IANA zone name such
+        as ``"Europe/Paris"``. Every page that shows a time shows it in this zone, labelled. Default: UTC."""
+        return dt.UTC
+
+    # -- contracts --------------------------------------------------------------------------------
+    def groups(self) -> Sequence[tuple[str, str]]:
+        """The host's groups a contract may belong to, as ``(value, label)`` pairs (the value is stored on the
+        contract, the label shown). When it returns any, the contract form offers a picker, the contract list a
+        filter, and the services refuse any other value. Default: none, the group is free text."""
+        return ()
+
     # -- people -----------------------------------------------------------------------------------
     def can_manage_contracts(self, user: UserT) -> bool:
         """Whether ``user`` may use the admin views (create, edit, delete, invite …). Default: nobody."""

@@ -149,3 +149,19 @@ def test_action_buttons_work_with_and_without_csrfprotect(tmp_path, csrf_protect
         assert response.status_code == 302
         host.db.session.expire_all()
         assert contract.invitation_code != old
+
+
+def test_csrfprotect_refusal_in_the_admin_is_a_styled_page_and_host_pages_keep_theirs(tmp_path):
+    app = make_host(tmp_path, csrf_protect=True)
+
+    @app.post("/host-form")
+    def host_form():
+        return "saved"
+
+    with running(app):
+        client = manager_client(app)
+        refused = client.post(url("new/"), data=GOOD)
+        assert refused.status_code == 400
+        assert "The form has expired" in text(refused) and "Learning Contracts" in text(refused)
+        host_refused = client.post("/host-form")
+        assert host_refused.status_code == 400 and "The form has expired" not in text(host_refused)

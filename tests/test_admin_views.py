@@ -134,9 +134,9 @@ def test_list_shows_people_readable_columns(three_contracts, as_manager):
     page = text(as_manager.get(url()))
     for label in ("Code", "Title", "Type", "Seats used / seats", "Valid period", "State"):
         assert label in page
-    assert "NOW-1 Current subscription Subscription 0 / 25 1 Jan 2026 – 31 Dec 2026 Active" in page
-    assert "PAST-1 Old deal Voucher 0 / 10 1 Jan 2025 – 31 Dec 2025 Expired" in page
-    assert "Next year Voucher 0 / 10 1 Jan 2027 – 30 Jun 2027 Future" in page
+    assert "NOW-1 Current subscription — Subscription 0 / 25 1 Jan 2026 – 31 Dec 2026 Active" in page
+    assert "PAST-1 Old deal — Voucher 0 / 10 1 Jan 2025 – 31 Dec 2025 Expired" in page
+    assert "Next year — Voucher 0 / 10 1 Jan 2027 – 30 Jun 2027 Future" in page
     assert "voucher" not in page and "subscription" not in page.replace("Current subscription", "")
 
 
@@ -417,12 +417,12 @@ def test_import_previews_then_adds_the_union(voucher, make_contract, make_course
     chooser = text(as_manager.get(url(f"{voucher.id}/activities/import")))
     assert "Source (SRC)" in chooser
     preview = text(as_manager.get(url(f"{voucher.id}/activities/import?source={source.id}")))
-    assert "Extra (Certification program)" in preview and "Import 1 activities" in preview
+    assert "Extra (Certification program)" in preview and "Import 1 activity" in preview
     assert "Safety (" not in preview
     response = post_form(as_manager, url(f"{voucher.id}/activities/import?source={source.id}"),
                          url(f"{voucher.id}/activities/import"), data={"source_contract": str(source.id)},
                          follow_redirects=True)
-    assert "Imported 1 activities from SRC." in text(response)
+    assert "Imported 1 activity from SRC." in text(response)
     host.db.session.expire_all()
     assert [a.title for a in voucher.activities] == ["Safety", "Leadership", "Extra"]
 
@@ -435,7 +435,7 @@ def test_remove_activity_shows_impact_then_keeps_enrollments(app, make_contract,
     services.enroll(people[0], contract, course)
     confirm = text(as_manager.get(url(f"{contract.id}/activities/{course.id}/remove")))
     assert "3 invited learners have this activity" in confirm
-    assert "1 learners are enrolled in it through this contract" in confirm
+    assert "1 learner is enrolled in it through this contract" in confirm
     response = post_form(as_manager, url(f"{contract.id}/activities/{course.id}/remove"), follow_redirects=True)
     assert "Removed Kept." in text(response)
     host.db.session.expire_all()
@@ -486,14 +486,14 @@ def test_invitations_tab_lists_learners_with_status_and_allowed_actions(invited,
     assert "Learner E-mail Status Invited Activities E-mail delivery Actions" in text(response)
     sent = "Invitation Sent 15 Jun 2026, 12:00 UTC"  # the host's send_invitation hook took it
     assert _row(response, "olga@example.com") == (
-        f"Olga olga@example.com Outstanding 15 Jun 2026 Safety {sent} View Activities Resend Revoke")
+        f"Olga olga@example.com Outstanding 15 Jun 2026, 12:00 UTC Safety {sent} View Activities Resend Revoke")
     assert _row(response, "anna@example.com") == (
-        f"Anna anna@example.com Accepted 15 Jun 2026 Safety {sent} View Activities Revoke")
+        f"Anna anna@example.com Accepted 15 Jun 2026, 12:00 UTC Safety {sent} View Activities Revoke")
     assert _row(response, "erin@example.com") == (
-        f"Erin erin@example.com Enrolled 15 Jun 2026 Safety {sent} View Activities")
-    assert _row(response, "rex@example.com") == f"Rex rex@example.com Revoked 15 Jun 2026 Safety {sent} View Activities"
+        f"Erin erin@example.com Enrolled 15 Jun 2026, 12:00 UTC Safety {sent} View Activities")
+    assert _row(response, "rex@example.com") == f"Rex rex@example.com Revoked 15 Jun 2026, 12:00 UTC Safety {sent} View Activities"
     assert _row(response, "ghost@example.org") == (
-        f"No account yet ghost@example.org Not Registered 15 Jun 2026 Safety {sent} View Activities Revoke")
+        f"No account yet ghost@example.org Not Registered 15 Jun 2026, 12:00 UTC Safety {sent} View Activities Revoke")
 
 
 def test_invitations_search_and_status_filter(invited, as_manager):
@@ -745,7 +745,7 @@ def test_delete_states_what_is_lost_then_deletes_and_keeps_host_enrollments(app,
     assert "Delete the learning contract GONE?" in confirm
     assert "1 of 10 seats have been used." in confirm
     assert "2 invitations (in every status) will be deleted." in confirm
-    assert "1 enrollment records" in confirm and "nobody is unenrolled" in confirm
+    assert "1 enrollment record of" in confirm and "nobody is unenrolled" in confirm
     response = post_form(as_manager, url(f"{contract.id}/delete"), follow_redirects=True)
     assert "Deleted the learning contract GONE. Host enrollments were kept." in text(response)
     assert count(host.db, contract_model(app)) == 0

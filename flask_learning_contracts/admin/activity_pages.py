@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 
 from .. import services
 from ..config import config_value
-from ..i18n import _
+from ..i18n import _, _n
 from ..models import Contract
 from . import forms
 from .base import PICKER_SIZE, ContractViewBase, _host_key, _models, _page_arg, _state, _ticked_activities
@@ -39,7 +39,8 @@ class ActivityPages(ContractViewBase):
         if self._posted(form) and (chosen := _ticked_activities(form)):
             outcome = self._call(services.add_activities, contract, chosen)
             if outcome[0]:
-                flash(_("Added %(n)s activities to the contract.", n=len(outcome[1])), "success")
+                flash(_n("Added %(num)s activity to the contract.", "Added %(num)s activities to the contract.",
+                         len(outcome[1])), "success")
                 return redirect(self._url(".activities_view", contract))
         text = request.args.get("q", "").strip()
         kind = request.args.get("kind", "")
@@ -78,7 +79,8 @@ class ActivityPages(ContractViewBase):
         if self._posted(form) and source is not None:
             outcome = self._call(services.import_activities, contract, source, form=form)
             if outcome[0]:
-                flash(_("Imported %(n)s activities from %(code)s.", n=len(outcome[1]), code=source.code), "success")
+                flash(_n("Imported %(num)s activity from %(code)s.", "Imported %(num)s activities from %(code)s.",
+                         len(outcome[1]), code=source.code), "success")
                 return redirect(self._url(".activities_view", contract))
         preview = services.preview_import(contract, source) if source is not None else None
         return self._page("activities_import.html", contract, "activities", form=form, source=source,
@@ -100,10 +102,13 @@ class ActivityPages(ContractViewBase):
                                      lambda impact: _("Removed %(title)s. Existing enrollments and used seats were "
                                                       "kept.", title=title))
         impact = services.activity_impact(contract, aid)
-        lines = [_("%(invited)s invited learners have this activity in their invitation; it will be taken out of "
-                   "their invitations.", invited=DISPLAY.number(impact.invited)),
-                 _("%(enrolled)s learners are enrolled in it through this contract; their enrollments and the "
-                   "seats they used are kept.", enrolled=DISPLAY.number(impact.enrolled))]
+        lines = [_n("%(invited)s invited learner has this activity in their invitation; it will be taken out of "
+                    "their invitation.", "%(invited)s invited learners have this activity in their invitation; it "
+                    "will be taken out of their invitations.", impact.invited, invited=DISPLAY.number(impact.invited)),
+                 _n("%(enrolled)s learner is enrolled in it through this contract; their enrollment and the seat "
+                    "they used are kept.", "%(enrolled)s learners are enrolled in it through this contract; their "
+                    "enrollments and the seats they used are kept.", impact.enrolled,
+                    enrolled=DISPLAY.number(impact.enrolled))]
         return self._confirm(contract, "activities", title=_("Remove %(title)s from this contract?", title=title),
                              lines=lines, button=_("Remove the activity"), cancel_url=back)
 

@@ -8,21 +8,24 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 
 import sqlalchemy as sa
-from flask import abort, current_app, flash, redirect, request
+from flask import Blueprint, abort, current_app, flash, redirect, request
 from flask.typing import ResponseReturnValue
 from flask_admin.contrib.sqla import ModelView
-from flask_admin.contrib.sqla.filters import BaseSQLAFilter
+from flask_admin.contrib.sqla.filters import BaseSQLAFilter, FilterLike
+from flask_admin.model.filters import BaseFilter
 from flask_admin.model.template import EndpointLinkRowAction
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFError
 from jinja2.runtime import Context
 from markupsafe import Markup
 from sqlalchemy import orm
+from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, NotFound
 from werkzeug.wrappers import Response
 
 from .. import errors, services
 from ..enums import ContractState, ContractType, InvitationStatus
-from ..i18n import _, _l
+from ..i18n import _, _l, _n
 from ..models import Contract, Invitation, Models
 from ..navigation import carries_nul, page_number, safe_next
 from ..rules import HostKey, HostUser
@@ -75,6 +78,16 @@ class StateFilter(ChoiceFilter):
         return query.filter(model.valid_from <= today, model.valid_until >= today)
 
 
+class GroupFilter(ChoiceFilter):
+    """The host's groups (``ContractRules.groups``), read on each request: a host may add groups at any time."""
+
+    def __init__(self, column: orm.InstrumentedAttribute[Any], name: str) -> None:
+        super().__init__(column, name, options=services.contract_groups)
+
+    def apply(self, query: orm.Query[Any], value: str, alias: object = None) -> orm.Query[Any]:
+        return query.filter(self.get_column(alias) == value)
+
+
 def _code_column(view: ContractViewBase, context: Context | None, model: Contract, name: str) -> Markup:
     url = view.get_url(".contract_view", contract_id=model.id)
     return Markup('<a href="{}">{}</a>').format(url, model.code)
@@ -88,6 +101,7 @@ def _state_badge(state: ContractState) -> Markup:
 COLUMN_FORMATTERS: dict[str, Callable[[ContractViewBase, Context | None, Contract, str], object]] = {
     "code": _code_column,
     "contract_type": lambda v, c, m, n: m.contract_type.label,
+    "group": lambda v, c, m, n: DISPLAY.group(m.group),
     "seats": lambda v, c, m, n: f"{DISPLAY.number(m.seats_used)} / {DISPLAY.number(m.seats)}",
     "valid_period": lambda v, c, m, n: DISPLAY.period(m.valid_from, m.valid_until),
     "state": lambda v, c, m, n: _state_badge(services.contract_state(m)),
@@ -103,12 +117,19 @@ def _actor() -> HostUser:
 
 
 def _report(error: errors.LearningContractError, form: FlaskForm | None = None) -> None:
-    """Show a service refusal next to its field when the form has that field, else as a flash message."""
-    field = getattr(error, "field", None)
-    if form is not None and field and field in form:
-        form[field].errors = [*form[field].errors, str(error)]
+    """Show a service refusal next to its field when the form has that field, else as a flash message (every
+    problem of an ``InvalidFields``, each by its own field)."""
+    if isinstance(error, errors.ValidationError):
+        problems: list[errors.LearningContractError] = [*errors.field_errors(error)]
     else:
-        flash(str(error), "error")
+        problems = [error]
+    for problem in problems:
+        field = getattr(problem, "field", None)
+        if form is not None and field and field in form:
+            if str(problem) not in form[field].errors:
+                form[field].errors = [*form[field].errors, str(problem)]
+        else:
+            flash(str(problem), "error")
 
 
 def _host_key(column: orm.InstrumentedAttribute[Any], raw: str, *, status: int = 404) -> HostKey:
@@ -190,13 +211,14 @@ class ContractViewBase(ModelView):
     page_size = 50
     list_template = TEMPLATES + "list.html"
 
-    column_list = ("code", "title", "contract_type", "seats", "valid_period", "state")
+    column_list = ("code", "title", "group", "contract_type", "seats", "valid_period", "state")
     column_labels = {
+        "group": _l("Group"),
         "code": _l("Code"), "title": _l("Title"), "contract_type": _l("Type"), "seats": _l("Seats used / seats"),
         "valid_period": _l("Valid period"), "state": _l("State"), "external_id": _l("External ID"),
     }
     column_searchable_list = ("code", "title", "external_id")
-    column_sortable_list = ("code", "title", "contract_type")
+    column_sortable_list = ("code", "title", "group", "contract_type")
     column_default_sort = ("valid_until", True)
     column_formatters = COLUMN_FORMATTERS
     column_extra_row_actions = [
@@ -210,8 +232,20 @@ class ContractViewBase(ModelView):
             TypeFilter(model.contract_type, _l("Type"), options=[(t.value, t.label) for t in ContractType]),
             StateFilter(model.valid_until, _l("State"), options=[(s.value, s.label) for s in ContractState]),
         ]
+        self._group_filters = (GroupFilter(model.group, _l("Group")), FilterLike(model.group, _l("Group")))
         super().__init__(model, db, **kwargs)
         self.static_url_path = "/static"  # our CSS and JS, under the view's own URL
+
+    def get_filters(self) -> list[BaseFilter] | None:
+        """Type, state and group: a drop-down of the host's groups when ``ContractRules.groups`` lists any, else
+        a "contains" text filter (the group is free text then)."""
+        filters: list[BaseFilter] = list(super().get_filters() or [])
+        picked, typed = self._group_filters
+        try:
+            listed = bool(services.contract_groups())
+        except RuntimeError:  # no app context (Flask-Admin reads the filters once when the view is created)
+            listed = False
+        return [*filters, picked if listed else typed]
 
     # -- Flask-Admin plumbing -----------------------------------------------------------------
     def get_form(self) -> type[forms.ContractCreateForm]:
@@ -238,14 +272,48 @@ class ContractViewBase(ModelView):
     def render(self, template: str, **kwargs: object) -> str:
         kwargs.setdefault("lc", DISPLAY)
         kwargs.setdefault("_", _)
+        kwargs.setdefault("ngettext", _n)
         kwargs.setdefault("statuses", list(InvitationStatus))
         html: str = super().render(template, **kwargs)
         return html
+
+    # -- error pages ------------------------------------------------------------------------
+    def create_blueprint(self, admin: Any) -> Blueprint:
+        """Flask-Admin's blueprint for this view, with styled 400, 403 and 404 pages inside the admin layout.
+
+        Registered on this view's blueprint only: the host's own error handlers and pages stay as they are."""
+        blueprint: Blueprint = super().create_blueprint(admin)
+        for exception in (BadRequest, Forbidden, NotFound):
+            blueprint.register_error_handler(exception, self._error_page)
+        return blueprint
+
+    def _error_page(self, error: HTTPException) -> tuple[str, int]:
+        status = error.code or 500
+        title, message = {
+            400: (_("This request could not be understood"),
+                  _("The link or the form sent something this page cannot use. Go back, reload the page and try "
+                    "again.")),
+            403: (_("You are not allowed to see this page"),
+                  _("Managing learning contracts is reserved to the people your site names. Ask an administrator "
+                    "if you need access.")),
+        }.get(status, (_("Page not found"),
+                       _("There is no such page: the learning contract or invitation may have been deleted, or the "
+                         "link is wrong.")))
+        if isinstance(error, CSRFError):  # a host running CSRFProtect refused the form before the view ran
+            title, message = _("The form has expired"), _(
+                "Your session expired or the form was not sent from this page. Nothing was changed; go back, "
+                "reload the page and try again.")
+        allowed = status != 403 and self.is_accessible()
+        html = self.render(TEMPLATES + "error.html", error_title=title, error_message=message, status=status,
+                           list_url=self.get_url(".index_view") if allowed else None,
+                           home_url=self.admin.url if self.admin.url else "/")
+        return html, status
 
     # -- access -------------------------------------------------------------------------------
     def _handle_view(self, name: str, **kwargs: object) -> ResponseReturnValue | None:
         if carries_nul([*request.args.values(), *request.form.values()]):
             abort(400)  # a NUL in a search or form value: PostgreSQL would refuse it with an error
+        self._refresh_filters_cache()  # the host's groups may have changed since the last request
         response: ResponseReturnValue | None = super()._handle_view(name, **kwargs)
         return response
 

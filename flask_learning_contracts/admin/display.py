@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from .. import formatting, services
 from ..codes import format_code
 from ..i18n import _, _l
 from ..rules import HostActivity, HostUser, current_rules
@@ -24,17 +25,16 @@ class Display:
     state_badges = STATE_BADGES
     status_badges = STATUS_BADGES
 
+    months = formatting.MONTHS
+
     @staticmethod
     def date(value: dt.date | None) -> str:
-        if value is None:
-            return "—"
-        return f"{value.day} {value.strftime('%b %Y')}"
+        return formatting.format_date(value, empty="—")
 
     @staticmethod
     def datetime(value: dt.datetime | None) -> str:
-        if value is None:
-            return "—"
-        return f"{value.day} {value.strftime('%b %Y, %H:%M')} UTC"
+        """A moment in the viewer's timezone, labelled (``ContractRules.timezone``)."""
+        return formatting.format_datetime(value, empty="—")
 
     @classmethod
     def period(cls, start: dt.date, end: dt.date) -> str:
@@ -42,7 +42,12 @@ class Display:
 
     @staticmethod
     def number(value: int | None) -> str:
-        return "—" if value is None else f"{value:,}"
+        return formatting.format_number(value)
+
+    @staticmethod
+    def group(value: str | None) -> str:
+        """A contract's group by its label among the host's groups (``ContractRules.groups``)."""
+        return services.group_label(value) or "—"
 
     @staticmethod
     def code(value: str) -> str:

@@ -17,14 +17,15 @@ from werkzeug.wrappers import Response
 from .. import services
 from ..config import config_value
 from ..enums import ContractType
-from ..i18n import _, _l
+from ..i18n import _, _l, _n
 from . import forms
 from .activity_pages import ActivityPages
-from .base import PICKER_SIZE, STATIC_FOLDER, TEMPLATES, _actor, _load_users, _page_arg, _state
+from .base import PICKER_SIZE, STATIC_FOLDER, TEMPLATES, _actor, _csrf_refused, _load_users, _page_arg, _report, _state
 from .display import DISPLAY
 from .invitation_pages import InvitationPages
 
 if TYPE_CHECKING:
+    from ..models import Contract
     from ..state import LearningContractsState
 
 
@@ -35,15 +36,14 @@ class ContractView(ActivityPages, InvitationPages):
     @expose("/new/", methods=("GET", "POST"))
     def create_view(self) -> str | Response:
         form = forms.ContractCreateForm()
-        if self._posted(form):
-            outcome = self._call(services.create_contract, form=form, **forms.contract_values(form))
-            if outcome[0]:
-                contract = outcome[1]
-                flash(_("Created the learning contract %(code)s. Its invitation code is shown below.",
-                        code=contract.code), "success")
-                return redirect(self._url(".contract_view", contract))
+        contract = self._save_contract(form, services.create_contract)
+        if contract is not None:
+            flash(_("Created the learning contract %(code)s. Its invitation code is shown below.", code=contract.code),
+                  "success")
+            return redirect(self._url(".contract_view", contract))
         return self.render(TEMPLATES + "contract_form.html", form=form, contract=None, types=list(ContractType),
-                           require_help=forms.REQUIRE_CODE_HELP, cancel_url=self.get_url(".index_view"))
+                           require_help=forms.REQUIRE_CODE_HELP, cancel_url=self.get_url(".index_view"),
+                           groups=self._group_choices(form, None))
 
     @expose("/edit/", methods=("GET", "POST"))
     def edit_view(self) -> str | Response:
@@ -53,13 +53,43 @@ class ContractView(ActivityPages, InvitationPages):
         if showing:
             form.require_invitation_code.data = "yes" if contract.require_invitation_code else "no"
             form.reminders_enabled.data = "yes" if contract.reminders_enabled else "no"
-        if self._posted(form):
-            ok, _result = self._call(services.update_contract, contract, form=form, **forms.contract_values(form))
-            if ok:
-                flash(_("Saved the learning contract %(code)s.", code=contract.code), "success")
-                return redirect(self._url(".contract_view", contract))
-        return self._page("contract_form.html", contract, "overview", form=form, types=list(ContractType),
-                          require_help=forms.REQUIRE_CODE_HELP, cancel_url=self._url(".contract_view", contract))
+        saved = self._save_contract(form, lambda **values: services.update_contract(contract, **values), contract)
+        if saved is not None:
+            flash(_("Saved the learning contract %(code)s.", code=contract.code), "success")
+            return redirect(self._url(".contract_view", contract))
+        return self._page("contract_form.html", contract, "edit", form=form, types=list(ContractType),
+                          require_help=forms.REQUIRE_CODE_HELP, cancel_url=self._url(".contract_view", contract),
+                          groups=self._group_choices(form, contract))
+
+    def _save_contract(self, form: forms.ContractCreateForm | forms.ContractEditForm, save: Callable[..., Contract],
+                       contract: Contract | None = None) -> Contract | None:
+        """On a POST, save the form through ``save`` and return the contract; else ``None`` with every problem
+        shown at once: the form's own (a value it could not read) and the services' checks of the values it
+        could read."""
+        if request.method != "POST":
+            return None
+        readable = form.validate_on_submit()
+        if _csrf_refused(form):
+            return None
+        values = forms.contract_values(form)
+        if readable:
+            outcome = self._call(save, form=form, **values)
+            return outcome[1] if outcome[0] else None
+        legible = {name: value for name, value in values.items() if not form[name].errors}
+        for problem in services.contract_field_errors(legible, contract=contract):
+            _report(problem, form)
+        return None
+
+    @staticmethod
+    def _group_choices(form: forms.ContractCreateForm | forms.ContractEditForm, contract: Contract | None
+                       ) -> list[tuple[str, str]]:
+        """The options of the group picker (empty: the group is free text). A group the contract had before the
+        host listed its groups stays offered, marked, so saving the form does not drop it."""
+        groups = services.contract_groups()
+        current = contract.group if contract is not None else None
+        if groups and current and current not in dict(groups):
+            groups.append((current, _("%(group)s (not one of the listed groups)", group=current)))
+        return groups
 
     # -- overview: details, code, seats, contract admins --------------------------------------
     @expose("/<int:contract_id>/")
@@ -135,16 +165,19 @@ class ContractView(ActivityPages, InvitationPages):
                 return redirect(self.get_url(".index_view"))
         impact = services.deletion_impact(contract)
         lines = [
-            _("%(used)s of %(seats)s seats have been used.", used=DISPLAY.number(impact.seats_used),
-              seats=DISPLAY.number(contract.seats)),
-            _("%(n)s invitations (in every status) will be deleted.", n=DISPLAY.number(impact.invitations)),
-            _("%(n)s enrollment records of this contract, its seat records and its list of %(a)s activities "
-              "and contract admins will be deleted.", n=DISPLAY.number(impact.enrollments),
-              a=DISPLAY.number(impact.activities)),
+            _n("%(used)s of %(seats)s seat has been used.", "%(used)s of %(seats)s seats have been used.",
+               contract.seats, used=DISPLAY.number(impact.seats_used), seats=DISPLAY.number(contract.seats)),
+            _n("%(n)s invitation (in every status) will be deleted.",
+               "%(n)s invitations (in every status) will be deleted.", impact.invitations,
+               n=DISPLAY.number(impact.invitations)),
+            _n("%(n)s enrollment record of this contract, its seat records and its list of %(a)s activities and "
+               "contract admins will be deleted.", "%(n)s enrollment records of this contract, its seat records and "
+               "its list of %(a)s activities and contract admins will be deleted.", impact.enrollments,
+               n=DISPLAY.number(impact.enrollments), a=DISPLAY.number(impact.activities)),
             _("Learners' enrollments in the LMS itself are kept: nobody is unenrolled from an activity."),
             _("The contract's history stays available to auditors."),
         ]
-        return self._confirm(contract, "overview", title=_("Delete the learning contract %(code)s?",
+        return self._confirm(contract, "delete", title=_("Delete the learning contract %(code)s?",
                                                            code=contract.code),
                              lines=lines, button=_("Delete the contract"), form=form,
                              cancel_url=self._url(".contract_view", contract))

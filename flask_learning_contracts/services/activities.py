@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from .. import errors
 from ..enums import ContractType
-from ..i18n import _
+from ..i18n import _, _n
 from ..models import Contract
 from ..rules import ActivityRef, HostActivity, HostKey, HostUser
 from ._core import _activity_title, LIVE, _lock_contract, _m, _now, _record, _session, _state, transactional
@@ -66,8 +66,9 @@ def add_activities(contract: Contract, activities: Iterable[ActivityRef], *, act
     refused = [i for i in wanted if i not in eligible]
     if refused:
         raise errors.ValidationError(
-            _("%(n)s of the chosen activities cannot be added to a learning contract (not an eligible activity).",
-              n=len(refused)), field="activities",
+            _n("%(num)s of the chosen activities cannot be added to a learning contract (not an eligible "
+               "activity).", "%(num)s of the chosen activities cannot be added to a learning contract (not eligible "
+               "activities).", len(refused)), field="activities",
         )
     present = _contract_activity_ids(contract)
     new = [eligible[i] for i in wanted if i not in present]
@@ -99,7 +100,8 @@ def import_activities(contract: Contract, source_contract: Contract, *, actor: H
     added = add_activities(contract, preview_import(contract, source_contract), actor=actor)
     if added:
         _record(contract, "activities_imported",
-                _("Imported %(n)s activities from contract %(code)s.", n=len(added), code=source_contract.code),
+                _n("Imported %(num)s activity from contract %(code)s.", "Imported %(num)s activities from contract %(code)s.",
+                   len(added), code=source_contract.code),
                 actor=actor)
     return added
 
@@ -155,7 +157,9 @@ def remove_activity(contract: Contract, activity: ActivityRef, *, actor: HostUse
         m.ContractActivity.contract_id == contract.id, m.ContractActivity.activity_id == aid))
     _session().expire(contract, ["activities"])
     _record(contract, "activity_removed",
-            _("Removed activity %(title)s (%(invited)s invitations covered it, %(enrolled)s learners were enrolled; "
-              "their enrollments were kept).", title=title, invited=impact.invited, enrolled=impact.enrolled),
+            _n("Removed activity %(title)s (%(invited)s invitation covered it, %(enrolled)s learners enrolled; "
+               "their enrollments were kept).", "Removed activity %(title)s (%(invited)s invitations covered it, "
+               "%(enrolled)s learners enrolled; their enrollments were kept).", impact.invited, title=title,
+               invited=impact.invited, enrolled=impact.enrolled),
             actor=actor)
     return impact

@@ -9,11 +9,11 @@ import sqlalchemy as sa
 
 from .. import errors, signals
 from ..enums import ContractType
-from ..i18n import _
+from ..i18n import _, _n
 from ..models import ALERTS_SQL, Contract
 from ..rules import HostUser
 from ._core import (_actor_fields, _after_commit, _app, _describe, _lock_contract, _m, _now, _record, _rowcount,
-                    _session, _state, transactional)
+                    _rules, _session, _state, transactional)
 from .redemption import _new_invitation_code
 from .reports import seat_summary
 
@@ -33,64 +33,126 @@ _IMMUTABLE = {"contract_type", "seats_used", "invitation_code", "id", "created_a
 
 
 def _clean_fields(values: dict[str, Any], *, current: Contract | None = None) -> dict[str, Any]:
-    """Validate and normalise contract fields; raise ``ValidationError`` naming the field."""
+    """Validate and normalise contract fields; raise ``ValidationError`` naming the field (``InvalidFields`` with
+    every problem when several fields are wrong, so a form shows them all after one submit)."""
+    clean, problems = _check_fields(values, current=current)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise errors.InvalidFields(problems)
+    return clean
+
+
+def contract_field_errors(values: dict[str, Any], *, contract: Contract | None = None) -> list[errors.ValidationError]:
+    """Every problem of these contract fields (``contract``: the one being edited), without changing anything.
+
+    The same checks ``create_contract`` and ``update_contract`` make: for a form that could not read some of its
+    values, so the values it could read are checked in the same submit."""
+    return _check_fields(values, current=contract)[1]
+
+
+def _check_fields(values: dict[str, Any], *, current: Contract | None
+                  ) -> tuple[dict[str, Any], list[errors.ValidationError]]:
     clean: dict[str, Any] = {}
+    problems: list[errors.ValidationError] = []
     for name, value in values.items():
-        if name == "code":
-            code = (value or "").strip()
-            if not code:
-                raise errors.ValidationError(_("Enter a code for the contract."), field="code")
-            if not _CODE_RE.match(code):
-                raise errors.ValidationError(
-                    _("Use 1 to 64 letters, digits, dots, dashes or underscores for the code."), field="code"
-                )
-            clean["code"] = code
-        elif name in _TEXT_LIMITS:
-            text = (value or "").strip()
-            if name == "title" and not text:
-                raise errors.ValidationError(_("Enter a title learners will see."), field="title")
-            if len(text) > _TEXT_LIMITS[name]:
-                raise errors.ValidationError(
-                    _("Keep this under %(n)s characters.", n=_TEXT_LIMITS[name]), field=name
-                )
-            clean[name] = text if (text or name in {"title", "description"}) else None
-        elif name in {"seats", "per_user_limit"}:
-            try:
-                number = int(value)
-            except (TypeError, ValueError):
-                raise errors.ValidationError(_("Enter a whole number."), field=name) from None
-            if number < 0 or number > 10_000_000:
-                raise errors.ValidationError(_("Enter a number from 0 to 10,000,000."), field=name)
-            clean[name] = number
-        elif name in {"valid_from", "valid_until"}:
-            if isinstance(value, dt.datetime):
-                value = value.date()
-            if not isinstance(value, dt.date):
-                raise errors.ValidationError(_("Enter a date."), field=name)
-            clean[name] = value
-        elif name in {"require_invitation_code", "reminders_enabled"}:
-            clean[name] = bool(value)
-        elif name == "contract_type":
-            try:
-                clean[name] = ContractType(value)
-            except ValueError:
-                raise errors.ValidationError(_("Choose Voucher or Subscription."), field=name) from None
-        else:
-            raise errors.ValidationError(_("Unknown contract field %(name)s.", name=name), field=name)
+        try:
+            clean[name] = _clean_field(name, value, current)
+        except errors.ValidationError as problem:
+            problems.append(problem)
     start = clean.get("valid_from", getattr(current, "valid_from", None))
     end = clean.get("valid_until", getattr(current, "valid_until", None))
     if start and end and end < start:
-        raise errors.ValidationError(_("The end date must be on or after the start date."), field="valid_until")
+        problems.append(errors.ValidationError(_("The end date must be on or after the start date."),
+                                               field="valid_until"))
+    if current is not None and "seats" in clean and clean["seats"] < current.seats_used:
+        # Checked again atomically when saving (update_contract); here so the form names it with the others.
+        problems.append(_seats_below_used(current.seats_used))
     if "code" in clean:
         query = sa.select(_m().Contract.id).where(_m().Contract.code_key == clean["code"].lower())
         if current is not None:
             query = query.where(_m().Contract.id != current.id)
         if _session().execute(query).first() is not None:
-            raise errors.ValidationError(
+            problems.append(errors.ValidationError(
                 _("Another contract already uses the code %(code)s. Choose a different code.", code=clean["code"]),
                 field="code",
+            ))
+    return clean, problems
+
+
+def _seats_below_used(used: int) -> errors.ValidationError:
+    return errors.ValidationError(
+        _n("Seats cannot be lower than the %(num)s seat already used.",
+           "Seats cannot be lower than the %(num)s seats already used.", used),
+        field="seats",
+    )
+
+
+def _clean_field(name: str, value: Any, current: Contract | None) -> Any:
+    """One contract field, normalised; raises ``ValidationError`` naming it."""
+    if name == "code":
+        code = (value or "").strip()
+        if not code:
+            raise errors.ValidationError(_("Enter a code for the contract."), field="code")
+        if not _CODE_RE.match(code):
+            raise errors.ValidationError(
+                _("Use 1 to 64 letters, digits, dots, dashes or underscores for the code."), field="code"
             )
-    return clean
+        return code
+    if name in _TEXT_LIMITS:
+        text = (value or "").strip()
+        if name == "title" and not text:
+            raise errors.ValidationError(_("Enter a title learners will see."), field="title")
+        if len(text) > _TEXT_LIMITS[name]:
+            raise errors.ValidationError(_("Keep this under %(n)s characters.", n=_TEXT_LIMITS[name]), field=name)
+        if name == "group" and text:
+            _check_group(text, current)
+        return text if (text or name in {"title", "description"}) else None
+    if name in {"seats", "per_user_limit"}:
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise errors.ValidationError(_("Enter a whole number."), field=name) from None
+        if number < 0 or number > 10_000_000:
+            raise errors.ValidationError(_("Enter a number from 0 to 10,000,000."), field=name)
+        return number
+    if name in {"valid_from", "valid_until"}:
+        if isinstance(value, dt.datetime):
+            value = value.date()
+        if not isinstance(value, dt.date):
+            raise errors.ValidationError(_("Enter a date."), field=name)
+        return value
+    if name in {"require_invitation_code", "reminders_enabled"}:
+        return bool(value)
+    if name == "contract_type":
+        try:
+            return ContractType(value)
+        except ValueError:
+            raise errors.ValidationError(_("Choose Voucher or Subscription."), field=name) from None
+    raise errors.ValidationError(_("Unknown contract field %(name)s.", name=name), field=name)
+
+
+def contract_groups() -> list[tuple[str, str]]:
+    """The host's groups (``ContractRules.groups()``) as ``(value, label)`` pairs; empty: the group is free text."""
+    return [(str(value), str(label)) for value, label in _rules().groups()]
+
+
+def group_label(value: str | None) -> str:
+    """How people see a contract's group: its label among the host's groups, else the stored text itself."""
+    if not value:
+        return ""
+    return dict(contract_groups()).get(value, value)
+
+
+def _check_group(value: str, current: Contract | None) -> None:
+    """When the host lists its groups, a contract's group must be one of them; a contract keeps the group it
+    already has (set as free text before the host listed its groups) until someone picks another."""
+    groups = contract_groups()
+    if not groups or value in {key for key, _label in groups}:
+        return
+    if current is not None and value == current.group:
+        return
+    raise errors.ValidationError(_("Choose one of the listed groups."), field="group")
 
 
 @transactional
@@ -115,8 +177,9 @@ def create_contract(
     session = _session()
     session.add(contract)
     session.flush()
-    _record(contract, "created", _("Created %(type)s contract %(code)s with %(seats)s seats.",
-                                   type=contract.contract_type.label, code=contract.code, seats=contract.seats),
+    _record(contract, "created", _n("Created %(type)s contract %(code)s with %(num)s seat.",
+                                    "Created %(type)s contract %(code)s with %(num)s seats.", contract.seats,
+                                    type=contract.contract_type.label, code=contract.code),
             actor=actor)
     app = _app()
     _after_commit(lambda: signals.contract_created.send(app, contract=contract, actor=actor))
@@ -158,10 +221,7 @@ def update_contract(contract: Contract, *, actor: HostUser | None = None, **chan
         )
         if _rowcount(result) != 1:
             _session().refresh(contract)
-            raise errors.ValidationError(
-                _("Seats cannot be lower than the %(used)s seats already used.", used=contract.seats_used),
-                field="seats",
-            )
+            raise _seats_below_used(contract.seats_used)
         fields.pop("seats")
     if "code" in fields:
         fields["code_key"] = fields["code"].lower()
@@ -194,8 +254,10 @@ def delete_contract(contract: Contract, *, actor: HostUser | None = None) -> Non
     session.expunge(contract)
     session.add(m.HistoryEntry(
         at=_now(), contract_id=cid, contract_code=code, action="deleted",
-        message=_("Deleted contract %(code)s (%(title)s): %(used)s of %(seats)s seats were used. "
-                  "Host enrollments were kept.", code=code, title=title, used=summary.used, seats=summary.seats),
+        message=_n("Deleted contract %(code)s (%(title)s): %(used)s of %(seats)s seat was used. Host enrollments "
+                   "were kept.", "Deleted contract %(code)s (%(title)s): %(used)s of %(seats)s seats were used. Host "
+                   "enrollments were kept.", summary.seats, code=code, title=title, used=summary.used,
+                   seats=summary.seats),
         **_actor_fields(actor),
     ))
 

@@ -11,7 +11,7 @@ from sqlalchemy import exc as sa_exc, orm as sa_orm
 
 from .. import errors, signals
 from ..enums import ContractState, ContractType, InvitationStatus
-from ..i18n import _
+from ..i18n import _, _n
 from ..models import Contract, Enrollment, Models
 from ..rules import ActivityRef, HostKey, HostUser
 from ._core import (_activity_title, _actor_fields, _after_commit, _app, _Conflict, _is_transient, _last_attempt, LIVE,
@@ -259,8 +259,9 @@ def _refuse_enrollment(user: HostUser, contract: Contract, invitation_id: int, u
         if status is InvitationStatus.REVOKED:
             raise errors.InvitationRevoked()
         raise errors.PerUserLimitReached(
-            _("You may take at most %(n)s activities through %(title)s.", n=contract.per_user_limit,
-              title=contract.title))
+            _n("You may take at most %(num)s activity through %(title)s.",
+               "You may take at most %(num)s activities through %(title)s.", contract.per_user_limit,
+               title=contract.title))
     if contract.contract_type is ContractType.SUBSCRIPTION and _holds_subscription_seat(
             session.connection(), contract.id, uid):
         raise _Conflict()  # the learner's seat was taken by their own concurrent request after our snapshot

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..enums import ContractState, ContractType
-from ..i18n import _
+from ..i18n import _, _n
 from ..models import Contract, Invitation
 from ..rules import ActivityRef, HostKey, HostUser
 from ._core import _format_date, LIVE, _m, _rules, _session, _state, _today
@@ -113,7 +113,8 @@ def invitation_offers(user: HostUser, invitations: Sequence[Invitation] | None =
                 elif needs_code:
                     reason = _("Enter the invitation code first.")
                 elif remaining == 0:
-                    reason = _("You have reached your limit of %(n)s activities.", n=contract.per_user_limit)
+                    reason = _n("You have reached your limit of %(num)s activity.",
+                                "You have reached your limit of %(num)s activities.", contract.per_user_limit)
                 elif available <= 0 and not seat_free:
                     reason = _("No seats left.")
             items.append(ActivityOffer(

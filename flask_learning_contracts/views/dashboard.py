@@ -20,7 +20,7 @@ from werkzeug.wrappers import Response
 from .. import errors, services
 from ..csv_export import invitations_csv
 from ..enums import ContractState, InvitationStatus
-from ..i18n import _
+from ..i18n import _, _n
 from ..models import Contract, Invitation
 from ..navigation import page_number, safe_next
 from ..rules import HostActivity, current_rules
@@ -247,7 +247,8 @@ def invitation_activities(contract_id: int, invitation_id: int) -> str | Respons
             raise errors.ValidationError(_("Choose at least one activity to add."), field="activities")
         added = services.add_invitation_activities(
             invitation, [a for a in addable if str(state.activity_id(a)) in chosen], actor=current_user)
-        flash(_("Added %(n)s activities to the invitation of %(email)s.", n=len(added), email=invitation.email),
+        flash(_n("Added %(num)s activity to the invitation of %(email)s.",
+                 "Added %(num)s activities to the invitation of %(email)s.", len(added), email=invitation.email),
               "success")
         return redirect(url_for("learning_contracts.manage_invitation", contract_id=contract.id,
                                 invitation_id=invitation.id))

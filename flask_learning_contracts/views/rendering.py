@@ -5,16 +5,15 @@ template name, the stylesheet URL, the translation function and the formatters c
 """
 from __future__ import annotations
 
-import datetime as dt
 from typing import TYPE_CHECKING
 
 from flask import current_app, render_template, request, url_for
 from flask_login import current_user
 from markupsafe import Markup
 
-from .. import codes
+from .. import codes, formatting
 from ..config import DEFAULTS, config_value
-from ..i18n import _, _l
+from ..i18n import _, _l, _n
 from ..navigation import safe_next as safe_next  # the pages' one redirect check, re-exported
 from ..rules import HostUser, current_rules
 
@@ -34,15 +33,13 @@ def lc_state() -> LearningContractsState:
     return state
 
 
-def format_date(value: dt.date | dt.datetime | None) -> str:
-    """A date for people: ``31 Dec 2026`` (empty for ``None``)."""
-    if value is None:
-        return ""
-    return f"{value.day} {value.strftime('%b %Y')}"
+#: The one formatter of dates and times of every page (the viewer's timezone; see :mod:`..formatting`).
+format_date = formatting.format_date
+format_datetime = formatting.format_datetime
 
 
 def format_number(value: int) -> str:
-    return f"{value:,}"
+    return formatting.format_number(value)
 
 
 def activity_kind_label(kind: str | None) -> str:
@@ -74,6 +71,8 @@ def template_context(**extra: object) -> dict[str, object]:
         "lc_css": url_for("learning_contracts.static", filename="learning_contracts/learning_contracts.css"),
         "lc_js": url_for("learning_contracts.static", filename="learning_contracts/learning_contracts.js"),
         "lc_date": format_date,
+        "lc_datetime": format_datetime,
+        "ngettext": _n,
         "lc_number": format_number,
         "lc_code": codes.format_code,
         "lc_kind": activity_kind_label,

@@ -34,7 +34,7 @@ def test_admin_creates_and_runs_a_voucher_contract(page, live_server, login, sho
     page.get_by_label("Code", exact=True).fill("BROWSER-1")
     page.get_by_label("Title", exact=True).fill("Browser test contract")
     page.get_by_label("Description").fill("Created by the browser journey.")
-    page.get_by_label("Group", exact=True).fill("QA")
+    page.get_by_label("Group", exact=True).select_option(label="Initech")  # the example lists its groups
     page.locator("label[for=contract_type-0]").click()  # Voucher
     page.get_by_label("Number of seats").fill("20")
     page.get_by_label("Per-user limit").fill("2")
