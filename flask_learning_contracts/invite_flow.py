@@ -126,6 +126,10 @@ def report_summary(report: services.StoredReport) -> str:
     return _n("Invited %(num)s learner.", "Invited %(num)s learners.", created)
 
 
+def _csrf_refused(form: FlaskForm) -> bool:
+    return "csrf_token" in form and bool(form.csrf_token.errors)
+
+
 @dataclasses.dataclass
 class InvitePages:
     """The steps for one contract, as one place (admin panel or dashboard) shows them.
@@ -167,7 +171,7 @@ class InvitePages:
     def submit(self) -> PageResult:
         form = InviteForm()
         if not form.validate_on_submit():
-            if form.csrf_token.errors:
+            if _csrf_refused(form):
                 return self.start(form, _("Your session expired or the form was not sent from this page. Nothing "
                                           "was changed; please try again."), 400)
             return self.start(form, _("Check the form and try again."), 400)  # pragma: no cover - no other rule
@@ -218,7 +222,7 @@ class InvitePages:
         if request.method != "POST":
             form.activity_ids.data = [value for value, _label in choices]
             return self._activity_page(form, run)
-        if not form.validate() and form.csrf_token.errors:
+        if not form.validate() and _csrf_refused(form):
             return self._activity_page(form, run, _("Your session expired or the form was not sent from this "
                                                     "page. Nothing was changed; please try again."), 400)
         chosen = set(form.activity_ids.data or [])
