@@ -31,6 +31,8 @@ DEFAULTS: dict[str, str | int | bool | tuple[int, ...] | None] = {
     # Uploaded invitation CSV files: largest accepted size in bytes and number of rows.
     "CSV_MAX_BYTES": 10 * 1024 * 1024,
     "CSV_MAX_ROWS": 100_000,
+    # Hours an invite's report stays readable (the page after inviting; refreshing it never invites again).
+    "INVITE_RUN_HOURS": 24,
     # Rows per page in list pages.
     "PAGE_SIZE": 50,
     # How often a transaction is retried on a deadlock, serialization failure or locked SQLite file.

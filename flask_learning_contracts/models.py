@@ -497,6 +497,34 @@ class Notification(_Row):
         return f"<Notification {self.kind.value} to {self.recipient!r} {self.status.value}>"
 
 
+class InviteRun(_Row):
+    """One submission of the invite form: what was submitted, then the per-row report it produced.
+
+    Keyed by the random token the form carries, so a second POST of the same form (a double click, a browser
+    retry) finds the run instead of inviting again, and the report page (Post/Redirect/Get) reads it back on
+    every refresh. ``state`` is ``draft`` (a Voucher invite waiting for its activity step), ``running`` or
+    ``done``. Short-lived: runs older than ``LEARNING_CONTRACTS_INVITE_RUN_HOURS`` are purged when a new one
+    starts, and deleting the contract deletes its runs.
+    """
+
+    __tablename__ = "lc_invite_run"
+    token: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    #: No foreign key (like the notifications): ``delete_contract`` deletes a contract's runs.
+    contract_id: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    actor_id: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    state: Mapped[str] = mapped_column(sa.String(10), nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, nullable=False, default=utcnow)
+    #: What was submitted: ``user_ids``, ``emails`` (the typed text), ``csv`` (base64) and ``csv_name``.
+    submitted: Mapped[dict[str, Any]] = mapped_column(sa.JSON, nullable=False)
+    #: The report once the run is done (see ``services.invite_runs``).
+    report: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, nullable=True)
+
+    @declared_attr.directive
+    def __table_args__(cls) -> Any:
+        return (sa.Index("ix_lc_invite_run_created", "created_at"), sa.Index("ix_lc_invite_run_contract", "contract_id"),
+                {"info": INFO})
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Building the mapped classes on a host's metadata
 # ---------------------------------------------------------------------------------------------------------
@@ -517,6 +545,7 @@ class Models:
     Seat: type[Seat]
     HistoryEntry: type[HistoryEntry]
     Notification: type[Notification]
+    InviteRun: type[InviteRun]
     host: HostTables
     #: Statements of the hot paths, built once per set of models (see ``services._core.statement``).
     statements: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
@@ -584,6 +613,7 @@ def build_models(db: Any, user_model: type[Any], activity_model: type[Any]) -> M
         Seat=mapped(Seat),
         HistoryEntry=mapped(HistoryEntry),
         Notification=mapped(Notification),
+        InviteRun=mapped(InviteRun),
         host=host,
     )
     _BUILT[id(metadata)] = built

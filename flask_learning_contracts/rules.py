@@ -168,8 +168,8 @@ class ContractRules(Generic[UserT, ActivityT]):
 
         Contract admins are usually people of a customer organisation, not the host's staff, so by default only
         contract managers (``can_manage_contracts``) search freely, through :meth:`search_users`; anyone else
-        finds only the user whose e-mail address is exactly ``text`` (through :meth:`find_user_by_email`), never
-        a list of the LMS's users. Override to let contract admins search their own organisation.
+        finds only the user whose e-mail address is exactly ``text`` (through :meth:`find_user_by_email`) and
+        verified (:meth:`email_verified`), never a list of the LMS's users. Override to let contract admins search their own organisation.
         """
         text = text.strip()
         if not text or actor is None or not getattr(actor, "is_authenticated", False):
@@ -179,7 +179,9 @@ class ContractRules(Generic[UserT, ActivityT]):
         if "@" not in text or any(ch.isspace() for ch in text):
             return []
         user = self.find_user_by_email(text)
-        return [user] if user is not None else []
+        # An account whose address is not verified does not own it yet: offering it would invite that account,
+        # while the same address typed is invited as Not Registered (see ``email_verified``).
+        return [user] if user is not None and self.email_verified(user) else []
 
     # -- activities -------------------------------------------------------------------------------
     def eligible_activities(self) -> sa.Select[tuple[ActivityT]]:

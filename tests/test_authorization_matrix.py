@@ -48,6 +48,8 @@ from .views_support import client_for, csrf_for
 
 ADMIN = "/admin/learning-contracts"
 LC = "/learning-contracts"
+#: The token of an invite run nobody started (the steps after the first answer with a redirect and a message).
+RUN = "r" * 32
 ROLES = ("anonymous", "other_learner", "no_privilege", "admin_of_b", "learner", "admin_of_a", "manager")
 
 
@@ -222,12 +224,14 @@ CASES = [
     Case("lc_contract.revoke_view", "GET", _inv("/revoke"), admin_only(200)),
     Case("lc_contract.revoke_view", "POST", _inv("/revoke"), admin_only(302)),
     Case("lc_contract.invite_view", "GET", _a("invite"), admin_only(200)),
-    # A Voucher contract with two activities: users and CSV first lead to the activity step (a page).
-    Case("lc_contract.invite_users_view", "POST", _a("invite/users"), admin_only(200),
-         lambda w: {"user_ids": [str(w.users["no_privilege"].id)]}, changes=False),
-    Case("lc_contract.invite_csv_view", "POST", _a("invite/csv"), admin_only(200), _csv(), changes=False),
-    Case("lc_contract.invite_activities_view", "POST", _a("invite/activities"), admin_only(200),
-         lambda w: {"activity_ids": [str(w.courses[0].id)], "user_ids": [str(w.users["no_privilege"].id)]}),
+    # A Voucher contract with two activities: step 1 stores the submission and redirects to the activity step.
+    Case("lc_contract.invite_view", "POST", _a("invite"), admin_only(302),
+         lambda w: {"user_ids": [str(w.users["no_privilege"].id)], **_csv()(w)}, changes=False, big_in_form=302),
+    # An unknown (or expired) run: back to the invitations list with a message.
+    Case("lc_contract.invite_activities_view", "GET", _a(f"invite/{RUN}/activities"), admin_only(302)),
+    Case("lc_contract.invite_activities_view", "POST", _a(f"invite/{RUN}/activities"), admin_only(302),
+         lambda w: {"activity_ids": [str(w.courses[0].id)]}, changes=False, big_in_form=302),
+    Case("lc_contract.invite_report_view", "GET", _a(f"invite/{RUN}"), admin_only(302)),
     Case("lc_contract.history_view", "GET", _a("history"), admin_only(200)),
     Case("lc_contract.delete_contract_view", "GET", _a("delete"), admin_only(200)),
     Case("lc_contract.delete_contract_view", "POST", _a("delete"), admin_only(302)),
@@ -263,10 +267,14 @@ CASES = [
     Case("learning_contracts.manage_regenerate", "GET", _m("/code"), contract_admins_of_a(200)),
     Case("learning_contracts.manage_regenerate", "POST", _m("/code"), contract_admins_of_a(302)),
     Case("learning_contracts.manage_invite", "GET", _m("/invite"), contract_admins_of_a(200)),
-    Case("learning_contracts.manage_invite_users", "POST", _m("/invite/users"), contract_admins_of_a(200),
-         lambda w: {"emails": ["no-privilege@example.com"], "activities": [str(w.courses[0].id)]}, big_in_form=302),
-    Case("learning_contracts.manage_invite_csv", "POST", _m("/invite/csv"), contract_admins_of_a(200),
-         _csv(activities=lambda w: [str(w.courses[0].id)]), big_in_form=302),
+    Case("learning_contracts.manage_invite", "POST", _m("/invite"), contract_admins_of_a(302),
+         lambda w: {"people": ["no-privilege@example.com"], **_csv()(w)}, changes=False),
+    Case("learning_contracts.manage_invite_activities", "GET", _m(f"/invite/{RUN}/activities"),
+         contract_admins_of_a(302)),
+    Case("learning_contracts.manage_invite_activities", "POST", _m(f"/invite/{RUN}/activities"),
+         contract_admins_of_a(302), lambda w: {"activity_ids": [str(w.courses[0].id)]}, changes=False,
+         big_in_form=302),
+    Case("learning_contracts.manage_invite_report", "GET", _m(f"/invite/{RUN}"), contract_admins_of_a(302)),
     Case("learning_contracts.manage_invitation", "GET", _minv(), contract_admins_of_a(200)),
     Case("learning_contracts.manage_invitation", "POST", _minv(), contract_admins_of_a(302),
          lambda w: {"activities": [str(w.courses[1].id)]}, big_in_form=302),

@@ -143,7 +143,7 @@ def test_missing_csrf_token_is_400_and_changes_nothing(client, db, contract, mak
     for url, data in [
         (f"{MANAGE}/{contract.id}/title", {"title": "Changed"}),
         (f"{MANAGE}/{contract.id}/code", {}),
-        (f"{MANAGE}/{contract.id}/invite/users", {"emails": "someone@example.com"}),
+        (f"{MANAGE}/{contract.id}/invite", {"emails": "someone@example.com"}),
         (f"{MANAGE}/{contract.id}/invitations/{iid}/revoke", {}),
         (f"{MANAGE}/{contract.id}/invitations/{iid}/resend", {}),
     ]:
@@ -192,14 +192,39 @@ def test_a_contract_admin_finds_only_the_exact_email_address_they_type(app, clie
     assert "Type the full e-mail address of the learner" in exact
 
 
+def _step1(client, contract, data=None, query=""):
+    """POST step 1 of inviting (with the page's CSRF and run tokens); returns the response."""
+    page = text(client.get(f"{MANAGE}/{contract.id}/invite{query}"))
+    payload = {"csrf_token": re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1),
+               "run": re.search(r'name="run" value="([^"]+)"', page).group(1), **(data or {})}
+    return client.post(f"{MANAGE}/{contract.id}/invite", data=payload, content_type="multipart/form-data")
+
+
+def _activities(client, contract, posted, activities):
+    """Step 2 (Voucher): send the activities chosen, follow to the report."""
+    assert posted.status_code == 302, text(posted)[:300]
+    sent = client.post(posted.headers["Location"], data={"csrf_token": token(client),
+                                                         "activity_ids": [str(a.id) for a in activities]})
+    assert sent.status_code == 302, text(sent)[:300]
+    return client.get(sent.headers["Location"])
+
+
+def _rows(response):
+    """(line, e-mail, outcome) of each report row."""
+    body = text(response).split("<tbody>")[1].split("</tbody>")[0]
+    return [(cells[0], cells[2], re.sub(r"<[^>]+>", "", cells[3]))
+            for cells in (re.findall(r"<td[^>]*>(.*?)</td>", row, re.S) for row in re.findall(r"<tr>(.*?)</tr>",
+                                                                                            body, re.S))]
+
+
 def test_a_typed_address_without_an_account_can_still_be_invited(app, db, client, contract, courses):
     page = text(client.get(f"{MANAGE}/{contract.id}/invite", query_string={"q": "newcomer@example.com"}))
-    assert 'name="emails" value="newcomer@example.com"' in page
+    assert 'name="people" value="newcomer@example.com"' in page
 
-    response = client.post(f"{MANAGE}/{contract.id}/invite/users", data={
-        "csrf_token": token(client), "emails": ["newcomer@example.com"], "activities": [str(courses[0].id)]})
+    response = _activities(client, contract, _step1(client, contract, {"people": ["newcomer@example.com"]}),
+                           courses[:1])
 
-    assert response.status_code == 200 and "Not registered</span>" in text(response)
+    assert response.status_code == 200 and "Not Registered</span>" in text(response)
     assert services.seat_summary(fresh(db, contract)).by_status[InvitationStatus.NOT_REGISTERED] == 1
 
 
@@ -217,7 +242,7 @@ def test_what_a_picker_reveals_is_the_hosts_decision(app, rules, client, contrac
 
     monkeypatch.setattr(rules, "search_users", old_style_search)
     manager_page = text(client_for(app, manager_user).get(f"{MANAGE}/{contract.id}/invite?q=anything"))
-    admin_page = text(client_for(app, manager_user).get(f"/admin/learning-contracts/{contract.id}/invite?user_q=x"))
+    admin_page = text(client_for(app, manager_user).get(f"/admin/learning-contracts/{contract.id}/invite?q=x"))
     assert "Found By Host" in manager_page and "Found By Host" in admin_page
     assert calls == [("anything", 20), ("x", 20)]
     assert "Found By Host" not in text(client.get(f"{MANAGE}/{contract.id}/invite?q=anything"))  # contract admin
@@ -236,28 +261,25 @@ def test_what_a_picker_reveals_is_the_hosts_decision(app, rules, client, contrac
 
 def test_invite_selected_users_with_the_voucher_activity_step(client, db, contract, courses, make_user):
     zoe = make_user("zoe@example.com")
-    page = text(client.get(f"{MANAGE}/{contract.id}/invite?q=zoe"))
-    assert "Activities the invitations cover" in page and "Step 2" in page
+    page = text(client.get(f"{MANAGE}/{contract.id}/invite?q=zoe@example.com"))
+    assert "Continue to activities" in page and "Step 1 of 2" in page
 
-    response = client.post(f"{MANAGE}/{contract.id}/invite/users", data={
-        "csrf_token": token(client), "emails": ["zoe@example.com", "ghost@example.com"],
-        "activities": [str(courses[1].id)]})
+    posted = _step1(client, contract, {"people": ["zoe@example.com", "ghost@example.com"]})
+    assert "Leadership Lab" in text(client.get(posted.headers["Location"]))
+    result = text(_activities(client, contract, posted, courses[1:]))
 
-    result = text(response)
-    assert response.status_code == 200
-    assert "Invited</span>" in result and "Not registered</span>" in result
+    assert "Invited</span>" in result and "Not Registered</span>" in result
     invitation = services.invitations_for(zoe)[0]
     assert [c.id for c in invitation.activities] == [courses[1].id]
 
 
 def test_invite_needs_at_least_one_activity_and_one_learner(client, db, contract, make_user):
     make_user("zoe@example.com")
-    none_chosen = client.post(f"{MANAGE}/{contract.id}/invite/users", data={
-        "csrf_token": token(client), "emails": ["zoe@example.com"]}, follow_redirects=True)
-    assert "Choose at least one activity" in text(none_chosen)
-    nobody = client.post(f"{MANAGE}/{contract.id}/invite/users", data={"csrf_token": token(client)},
-                         follow_redirects=True)
-    assert "Choose at least one learner" in text(nobody)
+    posted = _step1(client, contract, {"people": ["zoe@example.com"]})
+    none_chosen = client.post(posted.headers["Location"], data={"csrf_token": token(client)})
+    assert none_chosen.status_code == 400 and "Choose at least one activity" in text(none_chosen)
+    nobody = _step1(client, contract)
+    assert nobody.status_code == 400 and "Nobody to invite yet" in text(nobody)
     assert services.seat_summary(contract).by_status[InvitationStatus.OUTSTANDING] == 0
 
 
@@ -266,7 +288,8 @@ def test_subscription_and_single_activity_contracts_skip_the_activity_step(clien
     single = make_contract(activities=courses[:1])
     for c in (sub, single):
         services.add_contract_admin(c, admin)
-        assert "Activities the invitations cover" not in text(client.get(f"{MANAGE}/{c.id}/invite"))
+        page = text(client.get(f"{MANAGE}/{c.id}/invite"))
+        assert "Continue to activities" not in page and "Send invitations" in page
 
 
 def test_csv_upload_reports_each_line(client, db, contract, make_user):
@@ -275,17 +298,14 @@ def test_csv_upload_reports_each_line(client, db, contract, make_user):
     services.invite(contract, emails=["already@example.com"])
     csv = "\ufeffEmail\nKnown@Example.com\n\nnot-an-email\nalready@example.com\nnew.person@example.org\nknown@example.com\n"
 
-    response = client.post(f"{MANAGE}/{contract.id}/invite/csv", data={
-        "csrf_token": token(client), "activities": [str(a.id) for a in contract.activities],
-        "file": (io.BytesIO(csv.encode()), "people.csv")}, content_type="multipart/form-data")
+    response = _activities(client, contract, _step1(client, contract, {
+        "file": (io.BytesIO(csv.encode()), "people.csv")}), contract.activities)
 
-    page = text(response)
     assert response.status_code == 200
-    rows = re.findall(r"<tr>\s*<td>([^<]*)</td>\s*<td>([^<]*)</td>\s*<td><span[^>]*>([^<]*)</span>", page)
-    assert rows == [("2", "known@example.com", "Invited"), ("4", "not-an-email", "Invalid"),
-                    ("5", "already@example.com", "Already invited"),
-                    ("6", "new.person@example.org", "Not registered"),
-                    ("7", "known@example.com", "Already invited")]
+    assert _rows(response) == [("2", "known@example.com", "Invited"), ("4", "not-an-email", "Invalid"),
+                               ("5", "already@example.com", "Already invited"),
+                               ("6", "new.person@example.org", "Not Registered"),
+                               ("7", "known@example.com", "Already invited")]
 
 
 @pytest.mark.parametrize("lines", [
@@ -294,24 +314,19 @@ def test_csv_upload_reports_each_line(client, db, contract, make_user):
 ], ids=["500-twice", "one-address-1001-lines"])
 def test_csv_upload_of_repeated_addresses_reports_the_duplicates(client, contract, lines):
     """Issue 14, item 2: a later 500-line batch of addresses already seen was a 500 (IndexError)."""
-    response = client.post(f"{MANAGE}/{contract.id}/invite/csv", data={
-        "csrf_token": token(client), "activities": [str(a.id) for a in contract.activities],
-        "file": (io.BytesIO("\n".join(lines).encode()), "people.csv")}, content_type="multipart/form-data")
+    response = _activities(client, contract, _step1(client, contract, {
+        "file": (io.BytesIO("\n".join(lines).encode()), "people.csv")}), contract.activities)
 
     assert response.status_code == 200
-    rows = re.findall(r"<tr>\s*<td>([^<]*)</td>\s*<td>([^<]*)</td>\s*<td><span[^>]*>([^<]*)</span>", text(response))
     unique = len(set(lines))
-    assert rows == [(str(n), email, "Not registered" if n <= unique else "Already invited")
-                    for n, email in enumerate(lines, start=1)]
+    assert _rows(response) == [(str(n), email, "Not Registered" if n <= unique else "Already invited")
+                               for n, email in enumerate(lines, start=1)]
     assert services.seat_summary(contract).by_status[InvitationStatus.NOT_REGISTERED] == unique
 
 
 def test_csv_that_is_not_text_is_refused_with_a_message(client, contract):
-    response = client.post(f"{MANAGE}/{contract.id}/invite/csv", data={
-        "csrf_token": token(client), "activities": [str(a.id) for a in contract.activities],
-        "file": (io.BytesIO(b"\x00\x01\x02binary"), "photo.csv")}, content_type="multipart/form-data",
-        follow_redirects=True)
-    assert "does not look like a CSV text file" in text(response)
+    response = _step1(client, contract, {"file": (io.BytesIO(b"\x00\x01\x02binary"), "photo.csv")})
+    assert response.status_code == 400 and "does not look like a CSV text file" in text(response)
     assert services.seat_summary(contract).by_status[InvitationStatus.OUTSTANDING] == 0
 
 

@@ -93,8 +93,8 @@ def test_admin_pages_escape_every_stored_and_reflected_value(app, world):
         f"/{a.id}/invitations?q={PAYLOAD}&status={PAYLOAD}": (PAYLOAD,),
         f"/{a.id}/invitations/{inv.id}/activities": (title, EVIL_EMAIL, *courses[:2]),
         f"/{a.id}/invitations/{inv.id}/revoke?next=/{PAYLOAD}": (EVIL_EMAIL, "/" + PAYLOAD),
-        f"/{a.id}/invite?user_q=example": (title, learner_name, EVIL_EMAIL),
-        f"/{a.id}/invite?user_q={PAYLOAD}": (PAYLOAD,),
+        f"/{a.id}/invite?q=example": (title, learner_name, EVIL_EMAIL),
+        f"/{a.id}/invite?q={PAYLOAD}": (PAYLOAD,),
         f"/{a.id}/history": (title, courses[0]),
         f"/{a.id}/delete": (title,),
         f"/{b.id}/code/regenerate": (b.title,),
@@ -102,15 +102,17 @@ def test_admin_pages_escape_every_stored_and_reflected_value(app, world):
     for path, values in pages.items():
         assert_escaped(client.get(ADMIN + path), *values, page=path)
 
-    # The CSV step of a two-activity Voucher contract carries the file name and content to step 2 …
+    # The CSV step of a two-activity Voucher contract keeps the file (and typed addresses) for step 2 …
     file_name = "name<script>alert(1)</script>{{7*7}}.csv"  # a quote would end the multipart file name
-    upload = {"csrf_token": csrf_for(app, client), "file": (io.BytesIO(_csv_upload()), file_name)}
-    step = client.post(f"{ADMIN}/{a.id}/invite/csv", data=upload, content_type="multipart/form-data")
-    assert_escaped(step, title, *courses[:2], file_name, page="invite step 1")
+    upload = {"csrf_token": csrf_for(app, client), "file": (io.BytesIO(_csv_upload()), file_name),
+              "emails": PAYLOAD, "run": "x" * 32}
+    posted = client.post(f"{ADMIN}/{a.id}/invite", data=upload, content_type="multipart/form-data")
+    step = client.get(posted.headers["Location"])
+    assert_escaped(step, title, *courses[:2], file_name, page="invite step 2")
     # … and the report echoes every bad cell, escaped.
-    report = client.post(f"{ADMIN}/{a.id}/invite/activities", data={
-        "csrf_token": csrf_for(app, client), "activity_ids": [str(c1.id)],
-        "csv_text": base64.b64encode(_csv_upload()).decode()})
+    sent = client.post(posted.headers["Location"], data={"csrf_token": csrf_for(app, client),
+                                                         "activity_ids": [str(c1.id)]})
+    report = client.get(sent.headers["Location"])
     assert_escaped(report, title, *CSV_CELLS, page="invite report")
 
     # Flash messages built from hostile values are escaped too.
@@ -162,16 +164,19 @@ def test_dashboard_pages_escape_titles_emails_cells_and_search(app, world):
         base: (a.title, EVIL_EMAIL),
         f"{base}?q={PAYLOAD}&status={PAYLOAD}": (PAYLOAD,),
         base + "/code": (a.title,),
-        f"{base}/invite?{urlencode({'q': EVIL_EMAIL})}": (a.title, world["learner"].name, EVIL_EMAIL, *courses),
+        f"{base}/invite?{urlencode({'q': EVIL_EMAIL})}": (a.title, world["learner"].name, EVIL_EMAIL),
         f"{base}/invite?q={PAYLOAD}": (PAYLOAD[:100],),
         f"{base}/invitations/{inv.id}": (a.title, EVIL_EMAIL, courses[0]),
         f"{base}/invitations/{inv.id}/revoke": (a.title, EVIL_EMAIL),
     }.items():
         assert_escaped(client.get(path), *values, page=path)
 
-    report = client.post(base + "/invite/csv", content_type="multipart/form-data", data={
-        "csrf_token": csrf_for(app, client), "activities": [str(world["courses"][0].id)],
-        "file": (io.BytesIO(_csv_upload()), "people.csv")})
+    posted = client.post(base + "/invite", content_type="multipart/form-data", data={
+        "csrf_token": csrf_for(app, client), "run": "y" * 32, "file": (io.BytesIO(_csv_upload()), "people.csv")})
+    assert_escaped(client.get(posted.headers["Location"]), a.title, *courses, page="dashboard invite step 2")
+    sent = client.post(posted.headers["Location"], data={"csrf_token": csrf_for(app, client),
+                                                         "activity_ids": [str(world["courses"][0].id)]})
+    report = client.get(sent.headers["Location"])
     assert_escaped(report, a.title, *CSV_CELLS, page="dashboard invite report")
 
     renamed = client.post(base + "/title", data={"csrf_token": csrf_for(app, client), "title": hostile("renamed")},

@@ -141,7 +141,7 @@ def _host_key(column: orm.InstrumentedAttribute[Any], raw: str, *, status: int =
     return key
 
 
-def _ticked_activities(form: forms.AddActivitiesForm | forms.InviteActivitiesForm, none_message: str | None = None
+def _ticked_activities(form: forms.AddActivitiesForm, none_message: str | None = None
                        ) -> list[HostKey]:
     """The host keys of the activities ticked in ``form`` (400 for a value no activity can have); flashes
     ``none_message`` when none is ticked."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, TypeAlias
 
 from flask_wtf import FlaskForm
-from flask_wtf.file import FileField, FileRequired
 from wtforms import fields, validators
 
 from ..enums import ContractType
@@ -102,25 +101,6 @@ class AddActivitiesForm(FlaskForm):
 class ImportActivitiesForm(FlaskForm):
     source_contract = fields.SelectField(_l("Import activities from"), choices=[], validate_choice=False,
                                          validators=[validators.InputRequired()])
-
-
-class InviteCsvForm(FlaskForm):
-    file = FileField(_l("CSV file"), [FileRequired(_l("Choose a CSV file to upload."))],
-                     description=_l("One e-mail address per line. A header line, blank lines and duplicates "
-                                    "are fine."))
-
-
-class InviteUsersForm(FlaskForm):
-    user_ids = fields.SelectMultipleField(_l("Users"), choices=[], validate_choice=False)
-
-
-class InviteActivitiesForm(FlaskForm):
-    """Step 2 of inviting to a Voucher contract: which activities the invitations cover."""
-
-    activity_ids = fields.SelectMultipleField(_l("Activities"), choices=[], validate_choice=False)
-    csv_text = fields.HiddenField()
-    user_ids = fields.SelectMultipleField(choices=[], validate_choice=False)
-    csv_name = fields.HiddenField()
 
 
 class UserForm(FlaskForm):

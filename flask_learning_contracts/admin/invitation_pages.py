@@ -2,27 +2,21 @@
 Add Invitations steps (users or a CSV file, then the Voucher activity step, then the per-row report)."""
 from __future__ import annotations
 
-import base64
-import binascii
-import io
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flask import flash, redirect, request
 from flask_admin import expose
-from flask_wtf import FlaskForm
-from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response
 
 from .. import services
-from ..config import config_value
 from ..csv_export import invitations_csv
 from ..enums import InvitationStatus
 from ..i18n import _, _n
+from ..invite_flow import ADMIN_UI, InvitePages, PageResult, Person
 from ..models import Contract
-from ..rules import HostKey
 from . import forms
-from .base import (PICKER_SIZE, ContractViewBase, _actor, _load_users, _page_arg, _safe_next, _state,
-                   _ticked_activities, _user_keys)
+from .base import PICKER_SIZE, ContractViewBase, _actor, _page_arg, _safe_next, _state, _ticked_activities
+from .display import DISPLAY
 
 if TYPE_CHECKING:
     pass
@@ -92,8 +86,9 @@ class InvitationPages(ContractViewBase):
         if self._posted(form) and (chosen := _ticked_activities(form)):
             outcome = self._call(services.add_invitation_activities, invitation, chosen)
             if outcome[0]:
-                flash(_("Added %(n)s activities to the invitation of %(email)s.", n=len(outcome[1]),
-                        email=invitation.email), "success")
+                flash(_n("Added %(num)s activity to the invitation of %(email)s.",
+                         "Added %(num)s activities to the invitation of %(email)s.", len(outcome[1]),
+                         email=invitation.email), "success")
                 return redirect(self._url(".invitation_activities_view", contract, invitation_id=invitation.id))
         covered, addable = services.invitation_activity_options(invitation)
         can_add = contract.is_voucher and invitation.is_live
@@ -125,85 +120,44 @@ class InvitationPages(ContractViewBase):
                                                               email=invitation.email),
                              lines=lines, button=_("Revoke the invitation"), cancel_url=back)
 
-    # -- inviting -----------------------------------------------------------------------------
-    @expose("/<int:contract_id>/invite", methods=("GET",))
-    def invite_view(self, contract_id: int) -> str:
-        contract = self._contract(contract_id)
-        return self._invite_page(contract, forms.InviteCsvForm(), forms.InviteUsersForm())
-
-    def _invite_page(self, contract: Contract, csv_form: forms.InviteCsvForm, users_form: forms.InviteUsersForm
-                     ) -> str:
-        query = request.args.get("user_q", "").strip()
-        found = (_state().rules.search_users_for(_actor(), query, contract=contract, limit=PICKER_SIZE)
-                 if query else [])
-        return self._page("invite.html", contract, "invitations", csv_form=csv_form, users_form=users_form,
-                          user_query=query, found_users=found, user_id=_state().user_id,
-                          two_steps=services.needs_activity_choice(contract))
-
-    @expose("/<int:contract_id>/invite/csv", methods=("POST",))
-    def invite_csv_view(self, contract_id: int) -> str | Response:
-        contract = self._contract(contract_id)
-        form = forms.InviteCsvForm()
-        if not self._posted(form):
-            return self._invite_page(contract, form, forms.InviteUsersForm())
-        upload: FileStorage = form.file.data  # FileRequired: the uploaded file
-        data: bytes = upload.read(int(config_value("CSV_MAX_BYTES")) + 1)
-        if services.needs_activity_choice(contract):
-            step = forms.InviteActivitiesForm(formdata=None, csv_text=base64.b64encode(data).decode("ascii"),
-                                              csv_name=upload.filename or "")
-            return self._activity_step(contract, step)
-        return self._send_invites(contract, csv=data, form=form)
-
-    @expose("/<int:contract_id>/invite/users", methods=("POST",))
-    def invite_users_view(self, contract_id: int) -> str | Response:
-        contract = self._contract(contract_id)
-        form = forms.InviteUsersForm()
-        if not self._posted(form):
-            return redirect(self._url(".invite_view", contract))
-        _user_keys(form.user_ids.data or [])  # 400 now for a value no user can have, not at the next step
-        if not form.user_ids.data:
-            flash(_("Tick at least one user to invite."), "error")
-            return redirect(self._url(".invite_view", contract, user_q=request.form.get("user_q", "")))
-        if services.needs_activity_choice(contract):
-            step = forms.InviteActivitiesForm(formdata=None, user_ids=form.user_ids.data)
-            return self._activity_step(contract, step)
-        return self._send_invites(contract, user_ids=form.user_ids.data, form=form)
-
-    def _activity_step(self, contract: Contract, form: forms.InviteActivitiesForm) -> str:
+    # -- inviting (the shared flow: see invite_flow) ------------------------------------------------
+    def _invite_pages(self, contract: Contract) -> InvitePages:
         st = _state()
-        values = [str(st.activity_id(a)) for a in contract.activities]
-        if form.activity_ids.data is None or request.form.get("step") != "activities":
-            form.activity_ids.data = values
-        people = len(form.user_ids.data or [])
-        return self._page("invite_activities.html", contract, "invitations", form=form, people=people,
-                          activities=list(contract.activities), activity_id=st.activity_id)
+        actor = _actor()
+        templates = {"invite": "invite.html", "activities": "invite_activities.html", "report": "invite_report.html"}
 
-    @expose("/<int:contract_id>/invite/activities", methods=("POST",))
-    def invite_activities_view(self, contract_id: int) -> str | Response:
-        contract = self._contract(contract_id)
-        form = forms.InviteActivitiesForm()
-        if not self._posted(form):
-            return redirect(self._url(".invite_view", contract))
-        chosen = _ticked_activities(form, _("Choose at least one activity for the invitations."))
-        if not chosen:
-            return self._activity_step(contract, form)
-        if form.csv_text.data:
-            try:
-                data = base64.b64decode(form.csv_text.data, validate=True)
-            except (binascii.Error, ValueError):
-                flash(_("The uploaded file was lost; upload it again."), "error")
-                return redirect(self._url(".invite_view", contract))
-            return self._send_invites(contract, csv=data, activities=chosen, form=form)
-        return self._send_invites(contract, user_ids=form.user_ids.data, activities=chosen, form=form)
+        def render(step: str, context: dict[str, Any]) -> str:
+            context = {key: value for key, value in context.items() if key != "contract"}
+            return self._page(templates[step], contract, "invitations", ui=ADMIN_UI, **context)
 
-    def _send_invites(self, contract: Contract, *, form: FlaskForm, csv: bytes | None = None,
-                      user_ids: list[str] | None = None, activities: list[HostKey] | None = None) -> str | Response:
-        if csv is not None:
-            ok, report = self._call(services.invite_csv, contract, io.BytesIO(csv), activities=activities)
-        else:
-            ok, report = self._call(services.invite, contract, users=_load_users(user_ids or []),
-                                    activities=activities)
-        if not ok:
-            return redirect(self._url(".invite_view", contract))
-        return self._page("invite_report.html", contract, "invitations", report=report)
+        def url(step: str, token: str | None = None, **query: str) -> str:
+            if step == "list":
+                return self._url(".invitations_view", contract)
+            if step == "invite":
+                return self._url(".invite_view", contract, **query)
+            return self._url(".invite_activities_view" if step == "activities" else ".invite_report_view", contract,
+                             token=token or "", **query)
 
+        def find_people(query: str) -> list[Person]:
+            found = st.rules.search_users_for(actor, query, contract=contract, limit=PICKER_SIZE)
+            return [Person(str(st.user_id(u)), st.rules.user_display_name(u), st.rules.user_email(u) or "",
+                           "" if st.rules.email_verified(u) else _("address not verified")) for u in found]
+
+        return InvitePages(contract, actor, render, url, find_people, pick_by_id=True, activity_id=st.activity_id,
+                           activity_label=lambda a: f"{DISPLAY.title(a)} ({DISPLAY.kind(a)})")
+
+    @expose("/<int:contract_id>/invite", methods=("GET", "POST"))
+    def invite_view(self, contract_id: int) -> PageResult:
+        """Step 1 of Add Invitations: who (picked users, typed ``emails``, a CSV file)."""
+        pages = self._invite_pages(self._contract(contract_id))
+        return pages.submit() if request.method == "POST" else pages.start()
+
+    @expose("/<int:contract_id>/invite/<token>/activities", methods=("GET", "POST"))
+    def invite_activities_view(self, contract_id: int, token: str) -> PageResult:
+        """Step 2 (Voucher): the activities the invitations cover."""
+        return self._invite_pages(self._contract(contract_id)).activities(token)
+
+    @expose("/<int:contract_id>/invite/<token>", methods=("GET",))
+    def invite_report_view(self, contract_id: int, token: str) -> PageResult:
+        """The report of one submission (Post/Redirect/Get: refreshing it never invites again)."""
+        return self._invite_pages(self._contract(contract_id)).report(token)

@@ -248,7 +248,7 @@ def delete_contract(contract: Contract, *, actor: HostUser | None = None) -> Non
     notification = m.Notification.__table__.c  # by its invitations, then its alerts (see the table's indexes)
     session.execute(sa.delete(m.Notification).where(notification.invitation_id.in_(invitation_ids)))
     session.execute(sa.delete(m.Notification).where(notification.contract_id == cid, sa.text(ALERTS_SQL)))
-    for table in (m.Enrollment, m.Seat, m.Invitation, m.ContractActivity, m.ContractAdmin):
+    for table in (m.Enrollment, m.Seat, m.Invitation, m.ContractActivity, m.ContractAdmin, m.InviteRun):
         session.execute(sa.delete(table).where(table.contract_id == cid).execution_options(synchronize_session=False))
     session.execute(sa.delete(m.Contract).where(m.Contract.id == cid).execution_options(synchronize_session=False))
     session.expunge(contract)

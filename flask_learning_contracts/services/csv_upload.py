@@ -120,11 +120,12 @@ def _parse_csv_lines(lines: Iterable[str], report: InviteReport) -> Iterator[_Ca
             if "@" not in email and email.replace("_", " ") in _HEADER_WORDS:
                 continue
         if len(cell) > 320:
-            report.add(InviteResult(cell[:60] + "…", "invalid", _("Line %(n)s is too long to be an e-mail address.", n=number), number))
+            report.add(InviteResult(cell[:60] + "…", "invalid", _("Line %(n)s is too long to be an e-mail address.", n=number),
+                                    number, source="csv"))
         elif not _valid_email(email):
-            report.add(InviteResult(cell.strip(), "invalid", _("Not a valid e-mail address."), number))
+            report.add(InviteResult(cell.strip(), "invalid", _("Not a valid e-mail address."), number, source="csv"))
         else:
-            yield _Candidate(email, number)
+            yield _Candidate(email, number, source="csv")
 
 
 def invite_csv(contract: Contract, stream: IO[Any], *, activities: Iterable[ActivityRef] | None = None,

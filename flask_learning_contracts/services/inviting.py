@@ -18,11 +18,26 @@ from sqlalchemy import orm as sa_orm
 from .. import errors, signals
 from ..config import config_value
 from ..enums import ContractType, DeliveryStatus, InvitationStatus
-from ..i18n import _
+from ..i18n import _, _n
 from ..models import Contract, EnumString
 from ..rules import ActivityRef, ContractRules, HostKey, HostUser
-from ._core import (_actor_fields, _after_commit, _app, _BATCH, LIVE, _lock_contract, _m, _normalize_email, _now,
-                    _one_of, _record, _record_separately, _rules, _session, _state, transactional)
+from ._core import (
+    _BATCH,
+    LIVE,
+    _actor_fields,
+    _after_commit,
+    _app,
+    _lock_contract,
+    _m,
+    _normalize_email,
+    _now,
+    _one_of,
+    _record,
+    _record_separately,
+    _session,
+    _state,
+    transactional,
+)
 from .access import _ensure_active
 from .activities import _activity_ids, _contract_activity_ids
 from .notifications import deliver_after_commit, learner_link
@@ -40,6 +55,12 @@ class InviteResult:
     message: str
     line: int | None = None
     invitation_id: int | None = None
+    #: Where the input came from: ``"user"`` (a picked account), ``"typed"`` (the ``emails`` text) or ``"csv"``.
+    source: str = "typed"
+    #: The 1-based position of a typed address among the ones typed (``None`` for users and CSV lines).
+    position: int | None = None
+    #: The learner's display name, when the input names an account.
+    name: str | None = None
 
 
 @dataclasses.dataclass
@@ -73,6 +94,47 @@ class _Candidate:
     email: str
     line: int | None
     user: HostUser | None = None
+    source: str = "csv"
+    position: int | None = None
+
+
+#: What separates typed addresses: commas, semicolons and any white space (spaces, tabs, new lines).
+_SEPARATORS = re.compile(r"[\s,;]+")
+
+
+def split_addresses(text: str) -> list[str]:
+    """The addresses typed or pasted into an ``emails`` field, separated by commas, semicolons, spaces or new
+    lines, in the order typed (empty pieces between separators are dropped)."""
+    return [piece for piece in _SEPARATORS.split(text or "") if piece]
+
+
+def _typed_candidates(entries: Iterable[str], report: InviteReport) -> list[_Candidate]:
+    """Typed addresses as candidates; each one that is not an address is reported with its position."""
+    candidates = []
+    for position, raw in enumerate(entries, start=1):
+        email = _normalize_email(raw or "")
+        if not _valid_email(email):
+            report.add(InviteResult(raw or "", "invalid",
+                                    _("Entry %(n)s is not a valid e-mail address.", n=position),
+                                    source="typed", position=position))
+            continue
+        candidates.append(_Candidate(email, None, source="typed", position=position))
+    return candidates
+
+
+def _user_candidates(users: list[HostUser], report: InviteReport) -> list[_Candidate]:
+    """Picked accounts as candidates (a user without an address is reported invalid)."""
+    st = _state()
+    _refresh_expired(st.user_model, users)
+    candidates = []
+    for user in users:
+        email = _normalize_email(st.rules.user_email(user) or "")
+        if not email:
+            report.add(InviteResult(str(st.user_id(user)), "invalid", _("This user has no e-mail address."),
+                                    source="user", name=st.rules.user_display_name(user)))
+            continue
+        candidates.append(_Candidate(email, None, user, source="user"))
+    return candidates
 
 
 def _invite_activity_ids(contract: Contract, activities: Iterable[ActivityRef] | None
@@ -124,7 +186,7 @@ def _invite_candidates(contract: Contract, candidates: Iterable[_Candidate], act
                 report.add(InviteResult(
                     cand.email, "already_invited",
                     _("Listed earlier on line %(line)s.", line=where) if where else _("Listed more than once."),
-                    cand.line))
+                    cand.line, source=cand.source, position=cand.position, name=_name_of(cand)))
                 continue
             seen[cand.email] = cand.line
             unique_batch.append(cand)
@@ -144,7 +206,8 @@ def _invite_candidates(contract: Contract, candidates: Iterable[_Candidate], act
             })
             results.append(InviteResult(
                 cand.email, "invited" if registered else "not_registered",
-                _("Invited.") if registered else _("Invited; no account uses this e-mail yet."), cand.line))
+                _("Invited.") if registered else _("Invited; no account uses this e-mail yet."), cand.line,
+                source=cand.source, position=cand.position, name=_name_of(cand)))
         # One statement per batch: the live-invitation unique indexes (per e-mail, per learner) skip whoever is
         # already invited, and RETURNING says which rows went in. Concurrent invites cannot slip between a check
         # and the insert. E-mails are unique within a batch, so ids are matched back by e-mail.
@@ -188,10 +251,12 @@ def _invite_candidates(contract: Contract, candidates: Iterable[_Candidate], act
                                             {"link": link})
     if created_ids:
         _record(contract, "invited",
-                _("Invited %(n)s learners by %(source)s (%(reg)s registered, %(unreg)s not registered; "
-                  "%(dup)s already invited, %(bad)s invalid).", n=len(created_ids), source=source,
-                  reg=len(report.invited), unreg=len(report.not_registered), dup=len(report.already_invited),
-                  bad=len(report.invalid)),
+                _n("Invited %(num)s learner by %(source)s (%(reg)s registered, %(unreg)s not registered; "
+                   "%(dup)s already invited, %(bad)s invalid).",
+                   "Invited %(num)s learners by %(source)s (%(reg)s registered, %(unreg)s not registered; "
+                   "%(dup)s already invited, %(bad)s invalid).", len(created_ids), source=source,
+                   reg=len(report.invited), unreg=len(report.not_registered), dup=len(report.already_invited),
+                   bad=len(report.invalid)),
                 actor=actor)
     app, contract_id, contract_code = _app(), contract.id, contract.code
     deliver_after_commit(notices, lambda outcomes: _report_failures(contract_id, contract_code, created_ids, report,
@@ -342,24 +407,13 @@ def invite(contract: Contract, *, users: Iterable[HostUser] = (), emails: Iterab
     Subscription: it always covers every activity of the contract, including ones added later.
     E-mails without an account get a Not Registered invitation. Only while the contract is active.
     """
-    st = _state()
     report = InviteReport()
-    candidates: list[_Candidate] = []
-    users = list(users)
-    _refresh_expired(st.user_model, users)
-    for user in users:
-        email = _normalize_email(st.rules.user_email(user) or "")
-        if not email:
-            report.add(InviteResult(str(st.user_id(user)), "invalid", _("This user has no e-mail address.")))
-            continue
-        candidates.append(_Candidate(email, None, user))
-    for raw in emails:
-        email = _normalize_email(raw or "")
-        if not _valid_email(email):
-            report.add(InviteResult(raw or "", "invalid", _("Not a valid e-mail address.")))
-            continue
-        candidates.append(_Candidate(email, None))
+    candidates = _user_candidates(list(users), report) + _typed_candidates(emails, report)
     return _invite_candidates(contract, candidates, activities, report, actor, _("selection"))
+
+
+def _name_of(candidate: _Candidate) -> str | None:
+    return _state().rules.user_display_name(candidate.user) if candidate.user is not None else None
 
 
 def _refresh_expired(model: type[Any], objects: list[Any]) -> None:

@@ -12,21 +12,22 @@ Who sees what (one rule, used by every route here):
 """
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
-from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response
 
 from .. import errors, services
 from ..csv_export import invitations_csv
 from ..enums import ContractState, InvitationStatus
 from ..i18n import _, _n
+from ..invite_flow import DASHBOARD_UI, InvitePages, PageResult, Person
 from ..models import Contract, Invitation
 from ..navigation import page_number, safe_next
 from ..rules import HostActivity, current_rules
-from .forms import (ActionForm, InvitationActivitiesForm, InviteCsvForm, InviteUsersForm, TitleForm,
-                    validate_or_raise)
-from .rendering import current_path, lc_state, render_page
+from .forms import ActionForm, InvitationActivitiesForm, TitleForm, validate_or_raise
+from .rendering import activity_kind_label, current_path, lc_state, render_page
 
 GROUP_ORDER = (ContractState.ACTIVE, ContractState.EXPIRED, ContractState.FUTURE)
 SEARCH_MIN_CHARS = 2
@@ -128,24 +129,6 @@ def _activity_choices(activities: list[HostActivity]) -> list[tuple[str, str]]:
     return [(str(state.activity_id(a)), rules.activity_title(a)) for a in activities]
 
 
-def _prepare_activity_step(form: InviteUsersForm | InviteCsvForm, contract: Contract) -> None:
-    choices = _activity_choices(list(contract.activities))
-    form.activities.choices = choices
-    if request.method != "POST":  # showing the page (GET, HEAD): every activity ticked
-        form.activities.data = [value for value, _label in choices]
-
-
-def _chosen_activities(form: InviteUsersForm | InviteCsvForm, contract: Contract) -> list[HostActivity] | None:
-    """The activities picked in the Voucher step (``None``: all, the services' default)."""
-    if not services.needs_activity_choice(contract):
-        return None
-    chosen = set(form.activities.data or [])
-    if not chosen:
-        raise errors.ValidationError(_("Choose at least one activity the invitations cover."), field="activities")
-    state = lc_state()
-    return [a for a in contract.activities if str(state.activity_id(a)) in chosen]
-
-
 def _typed_address(query: str) -> str | None:
     """The e-mail address the search text is, if it looks like one (the invite itself validates it)."""
     address = query.strip().lower()
@@ -153,54 +136,59 @@ def _typed_address(query: str) -> str | None:
     return address if at and local and "." in domain and not any(ch.isspace() for ch in address) else None
 
 
-def invite(contract_id: int) -> str:
-    """GET: the invite page: find learners (``ContractRules.search_users_for`` decides what the current user may
-    find: by default managers search by e-mail, contract admins find one person by the full address) or upload a
-    CSV. A typed address nobody uses yet is offered too: it is invited as Not Registered."""
-    contract = _managed_contract(contract_id)
-    rules = current_rules()
-    query = (request.args.get("q") or "").strip()[:320]
-    searched = len(query) >= SEARCH_MIN_CHARS
-    found = rules.search_users_for(current_user, query, contract=contract, limit=SEARCH_LIMIT) if searched else []
-    people = [(rules.user_email(u), rules.user_display_name(u)) for u in found]
-    typed = _typed_address(query)
-    if typed and typed not in {(email or "").lower() for email, _name in people}:
-        people.append((typed, typed))
-    users_form, csv_form = InviteUsersForm(), InviteCsvForm()
-    for form in (users_form, csv_form):
-        _prepare_activity_step(form, contract)
-    return render_page(
-        "learning_contracts/manage/invite.html", contract=contract, query=query, people=people, searched=searched,
-        min_chars=SEARCH_MIN_CHARS, exact_only=not rules.can_manage_contracts(current_user), users_form=users_form,
-        csv_form=csv_form, activity_step=services.needs_activity_choice(contract), lc_show_dashboard=True)
+def _invite_pages(contract: Contract) -> InvitePages:
+    """The shared invitation flow (see ``invite_flow``) in the dashboard's look. People are picked by address:
+    ``ContractRules.search_users_for`` decides whom the current user may find (by default managers search by
+    name or e-mail, contract admins find one person by the full address); a typed address nobody uses yet is
+    offered too, and is invited as Not Registered."""
+    rules, state = current_rules(), lc_state()
+    templates = {"invite": "invite.html", "activities": "invite_activities.html", "report": "invite_result.html"}
+
+    def render(step: str, context: dict[str, Any]) -> str:
+        exact_only = not rules.can_manage_contracts(current_user)
+        return render_page(f"learning_contracts/manage/{templates[step]}", ui=DASHBOARD_UI, exact_only=exact_only,
+                           min_chars=SEARCH_MIN_CHARS, lc_show_dashboard=True, **context)
+
+    def url(step: str, token: str | None = None, **query: Any) -> str:
+        if step == "list":
+            return _invite_list(contract)
+        endpoint = {"invite": "manage_invite", "activities": "manage_invite_activities",
+                    "report": "manage_invite_report"}[step]
+        if token is not None:
+            query["token"] = token
+        return url_for(f"learning_contracts.{endpoint}", contract_id=contract.id, **query)
+
+    def find_people(query: str) -> list[Person]:
+        if len(query) < SEARCH_MIN_CHARS:
+            return []
+        found = rules.search_users_for(current_user, query, contract=contract, limit=SEARCH_LIMIT)
+        people = [Person(rules.user_email(u) or "", rules.user_display_name(u), rules.user_email(u) or "")
+                  for u in found if rules.user_email(u)]
+        typed = _typed_address(query)
+        if typed and typed not in {p.value.lower() for p in people}:
+            people.append(Person(typed, typed, "", _("no account yet: invited as Not Registered")))
+        return people
+
+    return InvitePages(contract, current_user, render, url, find_people, pick_by_id=False,
+                       activity_id=state.activity_id,
+                       activity_label=lambda a: f"{rules.activity_title(a)} ({activity_kind_label(rules.activity_kind(a))})")
 
 
-def invite_users(contract_id: int) -> str:
-    """POST ``emails`` (+ ``activities``): invite the selected learners; show each one's outcome."""
-    contract = _managed_contract(contract_id)
-    form = InviteUsersForm()
-    _prepare_activity_step(form, contract)
-    validate_or_raise(form)
-    emails = [e for e in (form.emails.data or []) if e]
-    if not emails:
-        raise errors.ValidationError(_("Choose at least one learner to invite."), field="emails")
-    report = services.invite(contract, emails=emails, activities=_chosen_activities(form, contract),
-                             actor=current_user)
-    return render_page("learning_contracts/manage/invite_result.html", contract=contract, report=report,
-                       lc_show_dashboard=True)
+def invite(contract_id: int) -> PageResult:
+    """GET: step 1 of inviting (who); POST: check it, then the activity step (Voucher) or invite and redirect
+    to the report."""
+    pages = _invite_pages(_managed_contract(contract_id))
+    return pages.submit() if request.method == "POST" else pages.start()
 
 
-def invite_csv(contract_id: int) -> str:
-    """POST ``file`` (+ ``activities``): invite every e-mail of an uploaded CSV; show each line's outcome."""
-    contract = _managed_contract(contract_id)
-    form = InviteCsvForm()
-    _prepare_activity_step(form, contract)
-    validate_or_raise(form)
-    upload: FileStorage = form.file.data  # FileRequired: the uploaded file
-    report = services.invite_csv(contract, upload.stream, activities=_chosen_activities(form, contract),
-                                 actor=current_user)
-    return render_page("learning_contracts/manage/invite_result.html", contract=contract, report=report,
-                       lc_show_dashboard=True)
+def invite_activities(contract_id: int, token: str) -> PageResult:
+    """GET/POST: step 2 of inviting to a Voucher contract: the activities the invitations cover."""
+    return _invite_pages(_managed_contract(contract_id)).activities(token)
+
+
+def invite_report(contract_id: int, token: str) -> PageResult:
+    """GET: the report of one submission (refreshing it never invites again)."""
+    return _invite_pages(_managed_contract(contract_id)).report(token)
 
 
 def resend(contract_id: int, invitation_id: int) -> Response:
@@ -266,9 +254,10 @@ def register_dashboard_pages(bp: Blueprint) -> None:
     bp.add_url_rule("/manage/<int:contract_id>/invitations.csv", "manage_export", export_invitations)
     bp.add_url_rule("/manage/<int:contract_id>/title", "manage_title", edit_title, methods=["POST"])
     bp.add_url_rule("/manage/<int:contract_id>/code", "manage_regenerate", regenerate_code, methods=["GET", "POST"])
-    bp.add_url_rule("/manage/<int:contract_id>/invite", "manage_invite", invite)
-    bp.add_url_rule("/manage/<int:contract_id>/invite/users", "manage_invite_users", invite_users, methods=["POST"])
-    bp.add_url_rule("/manage/<int:contract_id>/invite/csv", "manage_invite_csv", invite_csv, methods=["POST"])
+    bp.add_url_rule("/manage/<int:contract_id>/invite", "manage_invite", invite, methods=["GET", "POST"])
+    bp.add_url_rule("/manage/<int:contract_id>/invite/<token>/activities", "manage_invite_activities",
+                    invite_activities, methods=["GET", "POST"])
+    bp.add_url_rule("/manage/<int:contract_id>/invite/<token>", "manage_invite_report", invite_report)
     bp.add_url_rule("/manage/<int:contract_id>/invitations/<int:invitation_id>", "manage_invitation",
                     invitation_activities, methods=["GET", "POST"])
     bp.add_url_rule("/manage/<int:contract_id>/invitations/<int:invitation_id>/resend", "manage_resend", resend,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import request
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
-from flask_wtf.file import FileField, FileRequired
 from werkzeug.exceptions import MethodNotAllowed
 from wtforms import HiddenField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length
@@ -44,15 +43,6 @@ class CheckboxListField(SelectMultipleField):
 
 class _ActivityStep:
     activities = CheckboxListField(_l("Activities the invitations cover"), coerce=str)
-
-
-class InviteUsersForm(ActionForm, _ActivityStep):
-    emails = CheckboxListField(_l("Learners to invite"), coerce=str, validate_choice=False)
-
-
-class InviteCsvForm(ActionForm, _ActivityStep):
-    file = FileField(_l("CSV file with one e-mail address per line"),
-                     validators=[FileRequired(message=_l("Choose a CSV file to upload."))])
 
 
 class InvitationActivitiesForm(ActionForm, _ActivityStep):
