@@ -22,17 +22,17 @@ import time
 
 sys.path.insert(0, os.getcwd())  # the checkout being measured, before any installed copy
 
-import sqlalchemy as sa  # noqa: E402
+import sqlalchemy as sa
 
-from bench import host  # noqa: E402
+from bench import host
 
 try:
-    from bench.common import clear_contract, count_queries, fresh_database, new_contract  # noqa: E402
-    from bench.scenario_invite import invite_csv_bytes  # noqa: E402
+    from bench.common import clear_contract, count_queries, fresh_database, new_contract
+    from bench.scenario_invite import invite_csv_bytes
 except ImportError:  # the single-file bench of older checkouts
-    from bench.run import clear_contract, count_queries, fresh_database, invite_csv_bytes, new_contract  # noqa: E402
+    from bench.run import clear_contract, count_queries, fresh_database, invite_csv_bytes, new_contract
 
-from flask_learning_contracts import services  # noqa: E402
+from flask_learning_contracts import services
 
 
 def main(url: str, calls: int) -> list[tuple[float, int]]:
