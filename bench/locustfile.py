@@ -18,7 +18,7 @@ import os
 import random
 import re
 
-from locust import HttpUser, between, constant, task
+from locust import HttpUser, between, task
 
 with open(os.environ["LC_LOAD_PLAN"]) as _plan:
     PLAN = json.load(_plan)
@@ -56,7 +56,7 @@ class Learner(_Base):
     @task
     def redeem_and_enroll(self) -> None:
         if self.done:
-            self.wait_time = constant(3600)  # idle until the run's time is up (count-bounded: one flow each)
+            self.wait_time = lambda: 3600  # idle until the run's time is up (count-bounded: one flow each)
             return
         self.done = True
         page = self.client.get(PLAN["invitations_url"], name="learner: invitations page")

@@ -12,6 +12,7 @@ really sends and ask the database for its plan:
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import pytest
@@ -76,13 +77,14 @@ def test_the_page_query_reads_the_page_order_from_an_index(db, big_contract, fil
     plan = _plan(db, statement, parameters)
     db.session.rollback()
     text = "\n".join(plan)
-    index = "ix_lc_invitation_status_page" if "status" in filters else "ix_lc_invitation_page"
+    # Either page-order index serves a status filter (the planner picks one by its estimates); what matters is
+    # that the order comes from one of them, read backwards, and that nothing sorts.
     if db.engine.dialect.name == "postgresql":
         assert not any(line.lstrip(" ->").startswith(("Sort", "Incremental Sort")) for line in plan), text
-        assert f"Index Scan Backward using {index}" in text, text
+        assert re.search(r"Index Scan Backward using ix_lc_invitation_(status_)?page\b", text), text
     else:
         assert "USE TEMP B-TREE FOR ORDER BY" not in text, text
-        assert f"USING INDEX {index}" in text, text
+        assert re.search(r"USING INDEX ix_lc_invitation_(status_)?page\b", text), text
 
 
 def test_the_page_is_newest_first_with_ties_broken_by_id(db, m, big_contract):
