@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, flash, redirect, request
+from flask import Blueprint, abort, current_app, flash, has_request_context, redirect, request
 from flask.typing import ResponseReturnValue
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter, FilterLike
@@ -241,10 +241,8 @@ class ContractViewBase(ModelView):
         a "contains" text filter (the group is free text then)."""
         filters: list[BaseFilter] = list(super().get_filters() or [])
         picked, typed = self._group_filters
-        try:
-            listed = bool(services.contract_groups())
-        except RuntimeError:  # no app context (Flask-Admin reads the filters once when the view is created)
-            listed = False
+        # Flask-Admin also reads the filters when the view is created (init_app): the hook is asked on requests only
+        listed = has_request_context() and bool(services.contract_groups())
         return [*filters, picked if listed else typed]
 
     # -- Flask-Admin plumbing -----------------------------------------------------------------
