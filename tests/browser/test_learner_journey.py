@@ -126,9 +126,12 @@ def test_contract_admin_sees_the_chart_invites_by_csv_and_revokes(page: Page, li
     csv = tmp_path / "invite.csv"
     csv.write_text("email\nlearner15@example.com\nLEARNER16@example.com\n\nnot an email\nana@example.com\n"
                    "new.hire@example.org\n")
-    page.get_by_label("CSV file").set_input_files(str(csv))
+    page.get_by_label("CSV file", exact=True).set_input_files(str(csv))
     page.get_by_label("E-mail addresses", exact=True).fill("typed.dash@example.org, not-typed-well")
     shot("09-admin-invite-page")
+    page.get_by_role("button", name="Continue to activities").click()
+    expect(page.get_by_text("Inviting 2 typed addresses and 5 lines of invite.csv.")).to_be_visible()
+    shot("09b-admin-invite-activities")
     page.get_by_role("button", name="Send invitations").click()
     expect(page.get_by_role("heading", name="Invitation results for Acme Corp compliance training")).to_be_visible()
     rows = page.locator("table.lc-table tbody tr")
