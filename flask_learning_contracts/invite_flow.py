@@ -123,6 +123,8 @@ def who_summary(count: services.SubmissionCount) -> str:
 
 def report_summary(report: services.StoredReport) -> str:
     created = report.count("invited") + report.count("not_registered")
+    if not created:
+        return _("Nobody new was invited.")
     return _n("Invited %(num)s learner.", "Invited %(num)s learners.", created)
 
 

@@ -358,3 +358,19 @@ def test_report_and_step_pages_query_the_same_whatever_the_rows(side, app, db, s
             assert side.client.get(step_url).status_code == 200
         counts.append((len(report_queries), len(step_queries)))
     assert counts[0] == counts[1]
+
+
+def test_every_step_renders_with_strict_undefined(side, app, voucher, make_user, courses):
+    """No step leans on a template variable it was not given (both looks, every state)."""
+    import jinja2
+
+    app.jinja_env.undefined = jinja2.StrictUndefined
+    make_user("zed@example.com", name="Zed")
+    side.form(voucher, query="zed@example.com")
+    assert side.post(voucher, csv="").status_code == 400
+    step = side.post(voucher, {"emails": "zed@example.com, nope"}, csv="a@example.com\n")
+    page = follow(side, step)
+    csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    report = follow(side, side.client.post(step.headers["Location"], data={
+        "csrf_token": csrf, "activity_ids": [str(courses[0].id)]}))
+    assert report.status_code == 200 and "Zed" in words(report)

@@ -7,7 +7,6 @@ escaped form, and ``{{7*7}}`` must come out literally (never evaluated to 49).
 """
 from __future__ import annotations
 
-import base64
 import csv
 import io
 from urllib.parse import urlencode

@@ -1,5 +1,5 @@
-"""The Invitations tab: the paged list and its CSV export, one invitation's activities, resend, revoke, and the
-Add Invitations steps (users or a CSV file, then the Voucher activity step, then the per-row report)."""
+"""The Invitations tab: the paged list and its CSV export, one invitation's activities, resend, revoke, and
+Add Invitations (the flow shared with the dashboard, see :mod:`~flask_learning_contracts.invite_flow`)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any

@@ -1,6 +1,6 @@
 """The contract-admin dashboard: a user's contracts with their seats, and per contract its code,
-title, invitations, inviting (users or CSV, with the Voucher activity step), resend, revoke and
-View Activities.
+title, invitations, inviting (the flow shared with the admin panel, see
+:mod:`~flask_learning_contracts.invite_flow`), resend, revoke and View Activities.
 
 Who sees what (one rule, used by every route here):
 

@@ -75,22 +75,32 @@ def test_admin_creates_and_runs_a_voucher_contract(page, live_server, login, sho
     expect(page.locator("table tbody tr")).to_have_count(4)
     shot("admin-activities")
 
-    # Invite by CSV with one bad row; pick the activities in step 2; read the per-row report.
+    # Invite by CSV with one bad row plus two typed addresses, in one submit; pick the activities in step 2;
+    # read the per-row report; a refresh shows the same report and invites nobody again.
     page.get_by_role("link", name="Invitations", exact=True).click()
     page.get_by_role("link", name="Add Invitations").click()
-    shot("admin-invite")
     page.locator("input[type=file]").set_input_files({"name": "people.csv", "mimeType": "text/csv", "buffer": CSV})
-    page.get_by_role("button", name="Continue").first.click()
+    page.get_by_label("E-mail addresses", exact=True).fill("typed.one@example.org; typed.two@example.org")
+    shot("admin-invite")
+    page.get_by_role("button", name="Continue to activities").click()
     expect(page.get_by_text("step 2 of 2")).to_be_visible()
+    expect(page.get_by_text("Inviting 2 typed addresses and 4 lines of people.csv.")).to_be_visible()
     page.get_by_label("Leadership Workshop (Berlin)").uncheck(force=True)
     shot("admin-invite-activities")
     page.get_by_role("button", name="Send invitations").click()
     report = page.locator("table.lc-report")
     expect(report.locator("tr", has_text="not an email").locator("td")).to_have_text(
-        ["4", "not an email", "Invalid", "Not a valid e-mail address."])
+        ["4", "", "not an email", "Invalid", "Not a valid e-mail address."])
     expect(report.locator("tr", has_text="learner03@example.com")).to_contain_text("Invited")
-    expect(report.locator("tr", has_text="fresh.hire@example.org")).to_contain_text("Not registered")
+    expect(report.locator("tr", has_text="fresh.hire@example.org")).to_contain_text("Not Registered")
+    expect(report.locator("tr", has_text="typed.two@example.org")).to_contain_text("Not Registered")
     shot("admin-invite-report")
+    expect(report.locator("tbody tr")).to_have_count(6)
+    page.reload()  # Post/Redirect/Get: the same report, nobody invited twice
+    expect(report.locator("tbody tr")).to_have_count(6)
+    page.get_by_role("link", name="Go to the invitations").click()
+    expect(page.locator("table tbody tr", has_text="typed.two@example.org")).to_have_count(1)
+    page.go_back()
 
     # Revoke one Outstanding invitation (with confirmation), resend another.
     page.get_by_role("link", name="Go to the invitations").click()
@@ -113,7 +123,7 @@ def test_admin_creates_and_runs_a_voucher_contract(page, live_server, login, sho
     page.get_by_label("Leadership Workshop (Berlin)").check(force=True)
     shot("admin-invitation-activities")
     page.get_by_role("button", name="Add to the invitation").click()
-    expect(page.get_by_text("Added 1 activities to the invitation of learner04@example.com.")).to_be_visible()
+    expect(page.get_by_text("Added 1 activity to the invitation of learner04@example.com.")).to_be_visible()
 
     # Regenerate the code (with confirmation); the new one replaces it.
     page.get_by_role("link", name="Overview").click()
