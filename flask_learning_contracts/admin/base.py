@@ -4,11 +4,12 @@ posts that call one service, refusals shown next to their field, and the tabs' p
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 
 import sqlalchemy as sa
-from flask import abort, current_app, flash, redirect, request
+from flask import abort, current_app, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
@@ -22,7 +23,7 @@ from werkzeug.wrappers import Response
 
 from .. import errors, services
 from ..enums import ContractState, ContractType, InvitationStatus
-from ..i18n import _, _l
+from ..i18n import _, _l, language
 from ..models import Contract, Invitation, Models
 from ..navigation import carries_nul, page_number, safe_next
 from ..rules import HostKey, HostUser
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 TEMPLATES = "learning_contracts/admin/"
 STATIC_FOLDER = os.path.join(os.path.dirname(os.path.dirname(__file__)), "static", "learning_contracts", "admin")
 PICKER_SIZE = 20
+#: Flask-Admin's own ``admin/base.html`` opens with a bare ``<html>`` (no language for screen readers).
+_BARE_HTML = re.compile(r"\A(\s*<!DOCTYPE html>\s*)<html>", re.IGNORECASE)
 
 _T = TypeVar("_T")
 #: What :meth:`ContractView._call` gives back: ``(True, result)``, or ``(False, None)`` when the service refused.
@@ -240,7 +243,13 @@ class ContractViewBase(ModelView):
         kwargs.setdefault("_", _)
         kwargs.setdefault("statuses", list(InvitationStatus))
         html: str = super().render(template, **kwargs)
-        return html
+        # Screen readers pick their voice from <html lang>; a host's own admin base template that sets it is kept.
+        return _BARE_HTML.sub(lambda m: f'{m.group(1)}<html lang="{language()}">', html, count=1)
+
+    @property
+    def extra_css(self) -> list[str]:
+        """Our stylesheet on every page of the view (list, create, edit, tabs): contrast, focus, narrow screens."""
+        return [url_for(f"{self.endpoint}.static", filename="admin.css")]
 
     # -- access -------------------------------------------------------------------------------
     def _handle_view(self, name: str, **kwargs: object) -> ResponseReturnValue | None:
