@@ -113,6 +113,11 @@ def test_every_admin_page_passes_axe_and_fits_a_phone(page: Page, live_server, l
     page.goto(live_server + ADMIN)
     expect(page.locator("table.model-list")).to_be_visible()
     audit.check("admin-list")
+    page.get_by_role("link", name="Add Filter").click()
+    page.locator(".field-filters a", has_text="State").click()
+    page.locator("#filter_form [type=submit]").click()
+    expect(page.locator("table.filters .remove-filter")).to_be_visible()
+    audit.check("admin-list-filtered")
     page.get_by_role("link", name="Create", exact=True).click()
     audit.check("admin-create")
 
