@@ -281,7 +281,7 @@ def test_csv_upload_reports_each_line(client, db, contract, make_user):
 
     page = text(response)
     assert response.status_code == 200
-    rows = re.findall(r"<tr>\s*<td>([^<]*)</td>\s*<td>([^<]*)</td>\s*<td><span[^>]*>([^<]*)</span>", page)
+    rows = re.findall(r"<tr>\s*<td[^>]*>([^<]*)</td>\s*<td[^>]*>([^<]*)</td>\s*<td[^>]*><span[^>]*>([^<]*)</span>", page)
     assert rows == [("2", "known@example.com", "Invited"), ("4", "not-an-email", "Invalid"),
                     ("5", "already@example.com", "Already invited"),
                     ("6", "new.person@example.org", "Not registered"),
@@ -299,7 +299,7 @@ def test_csv_upload_of_repeated_addresses_reports_the_duplicates(client, contrac
         "file": (io.BytesIO("\n".join(lines).encode()), "people.csv")}, content_type="multipart/form-data")
 
     assert response.status_code == 200
-    rows = re.findall(r"<tr>\s*<td>([^<]*)</td>\s*<td>([^<]*)</td>\s*<td><span[^>]*>([^<]*)</span>", text(response))
+    rows = re.findall(r"<tr>\s*<td[^>]*>([^<]*)</td>\s*<td[^>]*>([^<]*)</td>\s*<td[^>]*><span[^>]*>([^<]*)</span>", text(response))
     unique = len(set(lines))
     assert rows == [(str(n), email, "Not registered" if n <= unique else "Already invited")
                     for n, email in enumerate(lines, start=1)]
