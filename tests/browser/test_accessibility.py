@@ -59,7 +59,9 @@ class Audit:
         SHOTS.mkdir(parents=True, exist_ok=True)
 
     def _axe(self, name: str, width: int) -> None:
-        results = self.axe.run(self.page).response
+        if not self.page.evaluate("() => typeof window.axe === 'object'"):  # once per page load, not per width
+            self.page.evaluate(self.axe.axe_script)
+        results = self.page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
         for violation in results["violations"]:
             targets = [" ".join(node["target"]) for node in violation["nodes"]][:4]
             line = f"{name} @{width}px: {violation['id']} ({violation['impact']}) {violation['help']} → {targets}"
