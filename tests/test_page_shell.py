@@ -55,7 +55,7 @@ def test_the_contract_list_search_box_has_a_visible_label(setting, as_manager): 
 def test_each_invitation_cell_names_its_column_for_narrow_screens(setting, as_manager):  # noqa: F811
     contract, _invitation, _activity = setting
     html = as_manager.get(url(f"{contract.id}/invitations")).get_data(as_text=True)
-    table = re.search(r'<table class="[^"]*lc-invitations lc-cards[^"]*">(.*?)</table>', html, re.S)
+    table = re.search(r'<table class="[^"]*lc-invitations lc-cards[^"]*">(.*?)</table>', html, re.DOTALL)
     assert table
     body = table.group(1).split("<tbody>", 1)[1]
     cells = re.findall(r"<td\b([^>]*)>", body)
