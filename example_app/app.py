@@ -28,9 +28,15 @@ class LmsAdminIndex(AdminIndexView):
     def inaccessible_callback(self, name, **kwargs):
         return redirect(url_for("login", next=request.url))
 
+    @property
+    def extra_css(self):
+        """The extension's admin stylesheet (contrast and focus fixes to Bootstrap) on the host's admin home too."""
+        return [url_for("lc_contract.static", filename="admin.css")]
+
     @expose("/")
     def index(self):
-        return self.render("admin_home.html")
+        # Flask-Admin's base template has a bare <html>: say the page's language, as the extension's pages do.
+        return self.render("admin_home.html").replace("<html>", '<html lang="en">', 1)
 
 
 def create_app(config: dict | None = None) -> Flask:

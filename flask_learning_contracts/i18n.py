@@ -51,3 +51,16 @@ def _n(singular: str, plural: str, num: int, **variables: object) -> str:
         except (KeyError, RuntimeError):  # no Babel configured on this app / outside a request
             pass
     return (singular if num == 1 else plural) % {"num": num, **variables}
+
+
+def language() -> str:
+    """The language tag of the page being rendered (for ``<html lang>``): Flask-Babel's locale, else ``en``."""
+    try:  # pragma: no cover - exercised only where Flask-Babel is installed
+        from flask_babel import get_locale
+    except ImportError:  # pragma: no cover - the default here
+        return "en"
+    try:  # pragma: no cover - exercised only where Flask-Babel is installed
+        locale = get_locale()
+    except (KeyError, RuntimeError):  # pragma: no cover - no Babel configured on this app
+        return "en"
+    return str(locale).replace("_", "-") if locale is not None else "en"

@@ -4,11 +4,12 @@ posts that call one service, refusals shown next to their field, and the tabs' p
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, flash, has_request_context, redirect, request
+from flask import Blueprint, abort, current_app, flash, has_request_context, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter, FilterLike
@@ -25,7 +26,7 @@ from werkzeug.wrappers import Response
 
 from .. import errors, services
 from ..enums import ContractState, ContractType, InvitationStatus
-from ..i18n import _, _l, _n
+from ..i18n import _, _l, _n, language
 from ..models import Contract, Invitation, Models
 from ..navigation import carries_nul, page_number, safe_next
 from ..rules import HostKey, HostUser
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 TEMPLATES = "learning_contracts/admin/"
 STATIC_FOLDER = os.path.join(os.path.dirname(os.path.dirname(__file__)), "static", "learning_contracts", "admin")
 PICKER_SIZE = 20
+#: Flask-Admin's own ``admin/base.html`` opens with a bare ``<html>`` (no language for screen readers).
+_BARE_HTML = re.compile(r"\A(\s*<!DOCTYPE html>\s*)<html>", re.IGNORECASE)
 
 _T = TypeVar("_T")
 #: What :meth:`ContractView._call` gives back: ``(True, result)``, or ``(False, None)`` when the service refused.
@@ -273,7 +276,13 @@ class ContractViewBase(ModelView):
         kwargs.setdefault("ngettext", _n)
         kwargs.setdefault("statuses", list(InvitationStatus))
         html: str = super().render(template, **kwargs)
-        return html
+        # Screen readers pick their voice from <html lang>; a host's own admin base template that sets it is kept.
+        return _BARE_HTML.sub(lambda m: f'{m.group(1)}<html lang="{language()}">', html, count=1)
+
+    @property
+    def extra_css(self) -> list[str]:
+        """Our stylesheet on every page of the view (list, create, edit, tabs): contrast, focus, narrow screens."""
+        return [url_for(f"{self.endpoint}.static", filename="admin.css")]
 
     # -- error pages ------------------------------------------------------------------------
     def create_blueprint(self, admin: Any) -> Blueprint:
