@@ -237,7 +237,7 @@ class Invitation(_Row):
                      sqlite_where=sa.text(LIVE_SQL + " AND user_id IS NOT NULL"),
                      postgresql_where=sa.text(LIVE_SQL + " AND user_id IS NOT NULL")),
             # The Invitations tab's order (newest first) read backwards from an index, unfiltered and per status,
-            # so a page of a contract with 100,000 invitations never sorts them (lc0011); the second one also
+            # so a page of a contract with 100,000 invitations never sorts them (lc0012); the second one also
             # serves every per-status count and look-up of a contract (it replaced ``(contract_id, status)``).
             sa.Index("ix_lc_invitation_page", "contract_id", "invited_at", "id"),
             sa.Index("ix_lc_invitation_status_page", "contract_id", "status", "invited_at", "id"),

@@ -1,4 +1,4 @@
-"""The Invitations tab's page query reads a contract's invitations in page order from an index (lc0011).
+"""The Invitations tab's page query reads a contract's invitations in page order from an index (lc0012).
 
 ``services.invitation_page`` orders newest first (``invited_at DESC, id DESC``) and takes one page with
 ``LIMIT``/``OFFSET``. Without an index in that order the database reads every invitation of the contract and

@@ -1,7 +1,7 @@
 """Invitation page order: indexes that serve the Invitations tab's order, so no page sorts a whole contract.
 
-Revision ID: lc0011
-Revises: lc0010
+Revision ID: lc0012
+Revises: lc0011
 Create Date: 2026-12-02
 
 The Invitations tab (admin and contract-admin dashboard) lists a contract's invitations newest first
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "lc0011"
-down_revision = "lc0010"
+revision = "lc0012"
+down_revision = "lc0011"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Invite runs: one row per submission of the invite form, holding its report for the page after inviting.
 
-Revision ID: lc0011
-Revises: lc0010
+Revision ID: lc0013
+Revises: lc0012
 Create Date: 2026-12-02
 
 The invite pages follow Post/Redirect/Get: the POST stores what was submitted and, once invited, the per-row
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "lc0011"
-down_revision = "lc0010"
+revision = "lc0013"
+down_revision = "lc0012"
 branch_labels = None
 depends_on = None
 
