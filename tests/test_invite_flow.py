@@ -374,3 +374,20 @@ def test_every_step_renders_with_strict_undefined(side, app, voucher, make_user,
     report = follow(side, side.client.post(step.headers["Location"], data={
         "csrf_token": csrf, "activity_ids": [str(courses[0].id)]}))
     assert report.status_code == 200 and "Zed" in words(report)
+
+
+def test_forgetting_a_person_drops_the_stored_reports_and_drafts_that_may_name_them(side, app, db, sub, voucher,
+                                                                                     make_user):
+    """A report page keeps names and addresses for INVITE_RUN_HOURS: forget_user must not leave them behind."""
+    ann = make_user("ann@example.com", name="Ann Example")
+    report_url = side.post(sub, {"emails": "ann@example.com, other@example.com"}).headers["Location"]
+    draft = side.post(voucher, {"emails": "ann@example.com"})  # waits on the activity step
+    assert draft.status_code == 302 and "ann@example.com" in words(side.client.get(report_url))
+
+    services.forget_user(ann)
+
+    page = side.client.get(report_url)
+    assert "ann@example.com" not in page.get_data(as_text=True) and "Ann Example" not in page.get_data(as_text=True)
+    runs = app.extensions["learning_contracts"].models.InviteRun
+    stored = " ".join(str(row.submitted) + str(row.report) for row in db.session.execute(sa.select(runs)).scalars())
+    assert "ann@example.com" not in stored and "Ann Example" not in stored

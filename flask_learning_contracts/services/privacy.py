@@ -150,6 +150,7 @@ def _forget(user_ids: list[HostKey], emails: set[str], actor: HostUser | None) -
                                      label)
     _scrub_inviters(user_ids, label)
     _scrub_notifications(invitation_ids, emails, placeholder)
+    _drop_invite_runs(contracts)
     for contract in session.execute(sa.select(m.Contract).where(m.Contract.id.in_(contracts))
                                     .order_by(m.Contract.id)).scalars():
         _record(contract, "forgotten",
@@ -174,6 +175,18 @@ def _scrub_notifications(invitation_ids: list[int], emails: set[str], placeholde
     session.execute(sa.update(note).where(sa.or_(*clauses), note.c.status.in_(waiting))
                     .values(status=DeliveryStatus.SKIPPED, last_error=_("The person was forgotten.")))
     session.execute(sa.update(note).where(sa.or_(*clauses)).values(recipient=placeholder, payload=None))
+
+
+def _drop_invite_runs(contracts: set[int]) -> None:
+    """Invite forms' stored submissions and reports that may hold the person's address or name: every run of the
+    contracts they were invited to, and every draft (a submission waiting for its activity step names nobody's
+    contract yet). Runs are short-lived page state (``INVITE_RUN_HOURS``), never the record: the invitations and
+    the history are; an admin on a dropped report page is told the report is no longer available."""
+    run = _m().InviteRun.__table__
+    clauses: list[sa.ColumnElement[bool]] = [run.c.state == "draft"]
+    if contracts:
+        clauses.append(run.c.contract_id.in_(contracts))
+    _session().execute(sa.delete(run).where(sa.or_(*clauses), run.c.state != "running"))
 
 
 def _named(user_ids: list[HostKey]) -> bool:
