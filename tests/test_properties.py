@@ -29,8 +29,14 @@ import os
 import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, Phase, settings, strategies as st
-from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition, rule,
-                                 run_state_machine_as_test)
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from flask_learning_contracts import ContractType, InvitationStatus, errors, services
 
@@ -570,6 +576,13 @@ class ContractsMachine(RuleBasedStateMachine):
         if predicted is None:
             self.world = world
 
+    @precondition(lambda self: self.world.users and self.world.contracts)
+    @rule(who=st.integers(0, 5), which=st.integers(0, 3), activity=st.integers(0, COURSES - 1))
+    def learner_journey(self, who, which, activity):
+        """A learner enters the current code, then enrolls (the deep states need both)."""
+        self.redeem(who, which, "current")
+        self.enroll(who, which, activity, False)
+
     # the steps that need the most preparation come up more often
     enroll_again = enroll
     enroll_once_more = enroll
@@ -615,6 +628,15 @@ class ContractsMachine(RuleBasedStateMachine):
         expected = {i.id: (i.contract_id, i.learner, i.status, i.email, i.enrolled_count)
                     for i in world.invitations.values()}
         assert invitations == expected
+        summaries = services.seat_summaries([services.get_contract(cid) for cid in sorted(world.contracts)])
+        for cid, c in world.contracts.items():
+            summary, active = summaries[cid], c.active(world.today)
+            expired = world.today > c.end
+            assert (summary.seats, summary.used) == (c.seats, c.seats_used)
+            assert summary.available == (0 if expired else c.seats - c.seats_used)
+            assert summary.expired == (c.seats - c.seats_used if expired else 0)
+            by_status = collections.Counter(i.status for i in world.invitations.values() if i.contract_id == cid)
+            assert summary.by_status == {status: by_status[status] for status in S}, (cid, active)
         report = services.reconcile()
         assert report.ok, report.mismatches
         session.remove()

@@ -152,3 +152,20 @@ def test_forgetting_the_old_holder_scrubs_their_invitations_but_not_the_new_hold
     assert services.get_invitation(new.id).email == X and services.get_invitation(new.id).user_id == b.id
     assert services.get_invitation(new.id).status is S.ACCEPTED
     assert services.reconcile().ok
+
+
+def test_picking_a_person_while_an_invitation_to_their_address_waits_merges_it_on_linking(make_contract, make_user,
+                                                                                        courses, m, db):
+    """B gets an invitation of their own; the one waiting for X folds into it when B's address is linked."""
+    contract = make_contract(ContractType.VOUCHER, activities=courses)
+    waiting = services.invite(contract, emails=[X], activities=[courses[1]]).not_registered[0].invitation_id
+    b = make_user(X, name="B")
+
+    own = invite_one(contract, b, activities=[courses[0]])
+
+    assert services.link_registered_user(b) == []
+    live = db.session.execute(sa.select(m.Invitation.id).where(
+        m.Invitation.contract_id == contract.id, m.Invitation.status != S.REVOKED)).scalars().all()
+    assert live == [own.id] and waiting != own.id
+    assert [a.id for a in services.get_invitation(own.id).activities] == [courses[0].id, courses[1].id]
+    assert services.reconcile().ok

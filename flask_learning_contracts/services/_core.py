@@ -187,7 +187,7 @@ def _lock_contract(contract: Contract) -> None:
         raise errors.ContractNotFound()
 
 
-def _revoked_for(contract_id: int, user: HostUser) -> sa.Select[tuple[int]]:
+def _revoked_for(contract_id: int, user: HostUser) -> sa.Select[Any]:
     """SQL: a Revoked invitation of ``user`` to the contract (rule 8: only a re-invite restores access).
 
     A revoke stays with the person it was about: an invitation linked to ``user``, or one revoked while it
