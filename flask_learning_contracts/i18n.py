@@ -6,6 +6,11 @@ that ships Flask-Babel can translate them with its own catalogues.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+
+#: The catalogue template of every message of the extension (``pybabel init -i`` it to start a translation;
+#: README: Translations).
+CATALOGUE_TEMPLATE = Path(__file__).parent / "translations" / "messages.pot"
 
 # Flask-Babel ships no type information. ``lazy_gettext`` returns a ``LazyString``, which translates when
 # converted with ``str()`` and otherwise behaves as the ``str`` it stands for: typed as ``str`` so that lazy

@@ -16,6 +16,12 @@ from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "flask_learning_contracts" / "translations" / "messages.pot"
+
+
+def test_the_catalogue_template_is_where_the_package_says():
+    from flask_learning_contracts.i18n import CATALOGUE_TEMPLATE
+
+    assert CATALOGUE_TEMPLATE.resolve() == SHIPPED.resolve() and CATALOGUE_TEMPLATE.is_file()
 #: The keywords of flask_learning_contracts/i18n.py (``_`` and the templates' ``ngettext`` are Babel's defaults).
 KEYWORDS = ["-k", "_l", "-k", "_n:1,2"]
 
