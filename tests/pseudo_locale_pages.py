@@ -3,13 +3,13 @@
 Run by tests/test_translations.py in a subprocess (``-p tests.pseudo_babel`` must load before the package).
 
 What a person reads: each text node (not scripts or styles) and the ``title``, ``aria-label``, ``placeholder``
-and ``alt`` attributes and the ``value`` of buttons. Translated text is inside ``⟦…⟧``. Data is what the seed
-below stored, all of it spelled with the marker ``§`` (contract titles and codes, group, course titles, user
-names), plus e-mail addresses, numbers, dates and times of our formatter (their month names are translated
+and ``alt`` attributes, the ``value`` of buttons and the data attributes our scripts show as text. Translated text is inside ``⟦…⟧``. Data is what the seed
+below stored, all of it spelled with the marker ``§`` (contract titles, group, course titles, user names) or as
+codes (contract codes ``QQA-1``, invitation codes ``ABCD-EFGH-JKMN``), plus e-mail addresses, numbers, dates and times of our formatter (their month names are translated
 messages; the zone names are the tz database's) and punctuation. What is left over after removing those is an
 untranslated string. Flask-Admin's own chrome (its menu, list-view paging and actions, the Create/List tabs it
 translates with its own catalogue) is Flask-Admin's business: admin pages are read inside our ``<main>``
-container only, and the words our templates pass to Flask-Admin's ``_gettext`` are its messages.
+container only, and there strings matching a message of the catalogue Flask-Admin ships are its own.
 """
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ from tests.views_support import client_for, csrf_for
 
 ADMIN = "/admin/learning-contracts"
 LC = "/learning-contracts"
-READ_ATTRIBUTES = {"title", "aria-label", "placeholder", "alt"}
+#: Attributes a person reads, and those our scripts (static/learning_contracts/**.js) show as text.
+READ_ATTRIBUTES = {"title", "aria-label", "placeholder", "alt",
+                   "data-copied", "data-lc-copied", "data-lc-select", "data-prefix", "data-months"}
 _EMAIL = re.compile(r"[\w.+'{}*`=-]+@[\w.-]+")
 _DATA = re.compile(r"\S*§\S*|\bQQ[AB]-1\b")
 _ZONE = re.compile(r"\bUTC\b")  # the viewer's zone (the tests' rules give none: UTC), named by the tz database
@@ -48,7 +50,7 @@ class Reader(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == self.scope:
             self.depth += 1
-        if tag in ("script", "style", "template"):
+        if tag in ("script", "style"):
             self.skip += 1
         if self.depth and not self.skip:
             values = dict(attrs)
@@ -57,7 +59,7 @@ class Reader(HTMLParser):
                 self.strings.append(values["value"] or "")
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style", "template") and self.skip:
+        if tag in ("script", "style") and self.skip:
             self.skip -= 1
         if tag == self.scope and self.depth:
             self.depth -= 1
@@ -128,11 +130,11 @@ def world(app, make_user, make_course, make_contract):
 
 def test_the_reader_tells_translated_text_from_data_and_from_untranslated_text():
     page = (f'<main><h1>{OPEN}Contract{CLOSE} §title-a</h1><p>{OPEN}Seats: 3 of 10 for a@b.org{CLOSE}</p>'
-            f'<input type="submit" value="Save"><a title="Edit">1 Jan 2026, 10:00 UTC</a><span>—</span>'
+            f'<input type="submit" value="Save"><a title="Edit" data-copied="Copied">1 Jan 2026, 10:00 UTC</a><span>—</span>'
             f'<script>var x = "not read";</script><p>{OPEN}Invited {OPEN}Online course{CLOSE} twice{CLOSE}</p></main>'
             '<nav>outside</nav>')
-    assert untranslated(page, "main") == ["1 Jan 2026, 10:00", "Edit", "Save"]  # months are translated messages
-    assert untranslated(page) == ["1 Jan 2026, 10:00", "Edit", "Save", "outside"]
+    assert untranslated(page, "main") == ["1 Jan 2026, 10:00", "Copied", "Edit", "Save"]  # months are translated messages
+    assert untranslated(page) == ["1 Jan 2026, 10:00", "Copied", "Edit", "Save", "outside"]
     assert untranslated('<main><a title="Sort by X">List (2)</a></main>', "main", flask_admin=True) == []
 
 
