@@ -2,11 +2,12 @@
 
 Run by tests/test_translations.py in a subprocess (``-p tests.pseudo_babel`` must load before the package).
 
-What a person reads: each text node (not scripts or styles) and the ``title``, ``aria-label``, ``placeholder``
-and ``alt`` attributes, the ``value`` of buttons and the data attributes our scripts show as text. Translated text is inside ``⟦…⟧``. Data is what the seed
-below stored, all of it spelled with the marker ``§`` (contract titles, group, course titles, user names) or as
-codes (contract codes ``QQA-1``, invitation codes ``ABCD-EFGH-JKMN``), plus e-mail addresses, numbers, dates and times of our formatter (their month names are translated
-messages; the zone names are the tz database's) and punctuation. What is left over after removing those is an
+What a person reads: each text node (not scripts or styles) and the ``title``, ``aria-label``, ``placeholder`` and
+``alt`` attributes, the ``value`` of buttons and the data attributes our scripts show as text. Translated text is
+inside ``⟦…⟧``. Data is what the seed below stored, all of it spelled with the marker ``§`` (contract titles,
+group, course titles, user names) or as codes (contract codes ``QQA-1``, invitation codes ``ABCD-EFGH-JKMN``),
+plus e-mail addresses, numbers, dates and times of our formatter (their month names are translated messages; the
+zone names are the tz database's) and punctuation. What is left over after removing those is an
 untranslated string. Flask-Admin's own chrome (its menu, list-view paging and actions, the Create/List tabs it
 translates with its own catalogue) is Flask-Admin's business: admin pages are read inside our ``<main>``
 container only, and there strings matching a message of the catalogue Flask-Admin ships are its own.
@@ -130,10 +131,12 @@ def world(app, make_user, make_course, make_contract):
 
 def test_the_reader_tells_translated_text_from_data_and_from_untranslated_text():
     page = (f'<main><h1>{OPEN}Contract{CLOSE} §title-a</h1><p>{OPEN}Seats: 3 of 10 for a@b.org{CLOSE}</p>'
-            f'<input type="submit" value="Save"><a title="Edit" data-copied="Copied">1 Jan 2026, 10:00 UTC</a><span>—</span>'
+            '<input type="submit" value="Save"><a title="Edit" data-copied="Copied">1 Jan 2026, 10:00 UTC</a>'
+            '<span>—</span>'
             f'<script>var x = "not read";</script><p>{OPEN}Invited {OPEN}Online course{CLOSE} twice{CLOSE}</p></main>'
             '<nav>outside</nav>')
-    assert untranslated(page, "main") == ["1 Jan 2026, 10:00", "Copied", "Edit", "Save"]  # months are translated messages
+    # (month names are translated messages: an untranslated "Jan" is reported)
+    assert untranslated(page, "main") == ["1 Jan 2026, 10:00", "Copied", "Edit", "Save"]
     assert untranslated(page) == ["1 Jan 2026, 10:00", "Copied", "Edit", "Save", "outside"]
     assert untranslated('<main><a title="Sort by X">List (2)</a></main>', "main", flask_admin=True) == []
 
