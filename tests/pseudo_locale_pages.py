@@ -218,6 +218,7 @@ def test_email_templates(app, world):
     a, inv = world["a"], world["invitation"]
     env = current_app.jinja_env
     from flask_learning_contracts.i18n import _, _n
+    from flask_learning_contracts.services._core import _format_date  # the e-mails' dates, as _render passes them
 
     found: dict[str, list[str]] = {}
     for kind in NotificationKind:
@@ -225,7 +226,8 @@ def test_email_templates(app, world):
             "kind": kind, "contract": a, "invitation": inv if kind.is_for_learner else None,
             "payload": {"days_left": 7, "seats": 10, "threshold": 80, "unused": 3, "used": 8},
             "code": "§CODE", "learner_name": "§Learner", "link": "http://lms.example/§", "recipient": "x@example.com",
-            "activities": ["§course-1"], "valid_from": "§from", "valid_until": "§until", "seats": 10,
+            "activities": ["§course-1"], "valid_from": _format_date(a.valid_from),
+            "valid_until": _format_date(a.valid_until), "seats": 10,
             "seats_used": 8, "unused": 2, "_": _, "ngettext": _n, "number": lambda n: f"{n:,}",
         }
         for suffix in (".subject.txt", ".txt", ".html"):
@@ -239,3 +241,15 @@ def test_email_templates(app, world):
                 found[name] = strings
     assert not found, report(found)
     assert services  # the seed above used the services
+
+
+def test_the_words_of_formatted_dates_are_translated(app):
+    """Dates are mostly shown inside messages (``valid until %(date)s``), where the markers around the message
+    would hide an untranslated month name: the formatters are checked on their own."""
+    from flask_learning_contracts import formatting
+    from flask_learning_contracts.services._core import _format_date
+
+    day = dt.date(2026, 5, 1)
+    for shown in (formatting.format_date(day), formatting.format_datetime(dt.datetime(2026, 5, 1, 9, 0)),
+                  _format_date(day)):
+        assert leftover(shown) == "", shown
