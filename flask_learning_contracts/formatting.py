@@ -15,12 +15,15 @@ from typing import Any
 from flask import g, has_request_context, request
 from flask_login import current_user
 
+from .i18n import _l
 from .rules import current_rules
 
 log = logging.getLogger(__name__)
 
-#: Month abbreviations as the pages show them (``strftime('%b')`` of the C locale the server runs in).
-MONTHS = tuple(dt.date(2000, month, 1).strftime("%b") for month in range(1, 13))
+#: Month abbreviations as the pages show them: translated messages (``strftime('%b')`` would follow the server's
+#: C locale rather than the page's language).
+MONTHS = (_l("Jan"), _l("Feb"), _l("Mar"), _l("Apr"), _l("May"), _l("Jun"), _l("Jul"), _l("Aug"), _l("Sep"),
+          _l("Oct"), _l("Nov"), _l("Dec"))
 _ZONE_KEY = "_learning_contracts_viewer_zone"
 
 

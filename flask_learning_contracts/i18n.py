@@ -6,6 +6,11 @@ that ships Flask-Babel can translate them with its own catalogues.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+
+#: The catalogue template of every message of the extension (``pybabel init -i`` it to start a translation;
+#: README: Translations).
+CATALOGUE_TEMPLATE = Path(__file__).parent / "translations" / "messages.pot"
 
 # Flask-Babel ships no type information. ``lazy_gettext`` returns a ``LazyString``, which translates when
 # converted with ``str()`` and otherwise behaves as the ``str`` it stands for: typed as ``str`` so that lazy
@@ -13,12 +18,19 @@ from collections.abc import Callable
 _babel_gettext: Callable[..., str] | None = None
 _babel_lazy_gettext: Callable[..., str] | None = None
 _babel_ngettext: Callable[..., str] | None = None
+_babel_lazy_string: Callable[..., str] | None = None
 try:  # pragma: no cover - exercised only where Flask-Babel is installed
     from flask_babel import gettext as _gettext, lazy_gettext as _lazy_gettext, ngettext as _ngettext
 except ImportError:  # pragma: no cover - the default here
     pass
 else:  # pragma: no cover - exercised only where Flask-Babel is installed
     _babel_gettext, _babel_lazy_gettext, _babel_ngettext = _gettext, _lazy_gettext, _ngettext
+try:  # pragma: no cover - exercised only where Flask-Babel is installed
+    from flask_babel import LazyString as _LazyString
+except ImportError:  # pragma: no cover - the default here
+    pass
+else:  # pragma: no cover - exercised only where Flask-Babel is installed
+    _babel_lazy_string = _LazyString
 
 
 def _(text: str, **variables: object) -> str:
@@ -37,6 +49,11 @@ def _l(text: str, **variables: object) -> str:
     With Flask-Babel the result is a ``LazyString`` standing in for the ``str`` (see above); without it, the
     text itself.
     """
+    if _babel_lazy_string is not None:
+        # Flask-Babel's lazy string around our ``_`` rather than its ``lazy_gettext``: on an app where the host
+        # did not initialise Flask-Babel (installed for another app, or not yet) the label is the English text,
+        # where ``lazy_gettext`` would raise ``KeyError: 'babel'`` wherever the label is shown.
+        return _babel_lazy_string(_, text, **variables)
     if _babel_lazy_gettext is not None:
         return _babel_lazy_gettext(text, **variables)
     return text % variables if variables else text

@@ -15,7 +15,7 @@ from flask_admin.theme import Bootstrap4Theme
 from werkzeug.wrappers import Response
 
 from .. import services
-from ..config import config_value
+from ..config import DEFAULTS, config_value
 from ..enums import ContractType
 from ..i18n import _, _l, _n
 from . import forms
@@ -193,7 +193,7 @@ def add_admin_views(app: Flask, state: LearningContractsState, admin: Admin | No
     """
     if admin is None:
         existing = app.extensions.get("admin") or []
-        admin = existing[0] if existing else Admin(app, name=str(_l("Administration")), theme=Bootstrap4Theme())
+        admin = existing[0] if existing else Admin(app, name=_l("Administration"), theme=Bootstrap4Theme())
     endpoint = config_value("ADMIN_ENDPOINT", app)
     registered = next((view for view in admin._views if getattr(view, "endpoint", None) == endpoint), None)
     if registered is not None and getattr(registered, "model", None) is not state.models.Contract:
@@ -202,9 +202,16 @@ def add_admin_views(app: Flask, state: LearningContractsState, admin: Admin | No
             "database. Give each app its own Admin, or set LEARNING_CONTRACTS_ADMIN_ENDPOINT differently per app.")
     if registered is None:
         admin.add_view(ContractView(
-            state.models.Contract, state.db, name=str(config_value("ADMIN_NAME", app)),
-            category=str(config_value("ADMIN_CATEGORY", app)), endpoint=endpoint,
+            state.models.Contract, state.db, name=_configured_label(app, "ADMIN_NAME", _l("Learning Contracts")),
+            category=_configured_label(app, "ADMIN_CATEGORY", _l("Activities and Learning")), endpoint=endpoint,
             url=config_value("ADMIN_URL", app) or "learning-contracts", static_folder=STATIC_FOLDER,
         ))
     state.admin = admin
     return admin
+
+
+def _configured_label(app: Flask, key: str, translated_default: str) -> str:
+    """The menu label the host configured under ``key``, or the translated default when it kept ours (lazy:
+    translated when the menu is rendered, in the viewer's language)."""
+    value = config_value(key, app)
+    return translated_default if value == DEFAULTS[key] else str(value)

@@ -18,7 +18,7 @@ from sqlalchemy import exc as sa_exc, orm
 from .. import errors
 from ..config import config_value
 from ..enums import ContractType, InvitationStatus
-from ..i18n import _
+from ..i18n import _, _l
 from ..models import Contract, Invitation, Models
 from ..rules import ActivityRef, ContractRules, HostUser
 from ..state import LearningContractsState, current_state
@@ -280,8 +280,14 @@ def _as_int(value: object, bits: int = 64) -> int:
     return -1 if number is None else number
 
 
+#: Month names of the dates in e-mails and messages: translated messages (``strftime('%B')`` would follow the
+#: server's C locale rather than the reader's language).
+_MONTH_NAMES = (_l("January"), _l("February"), _l("March"), _l("April"), _l("May"), _l("June"), _l("July"),
+                _l("August"), _l("September"), _l("October"), _l("November"), _l("December"))
+
+
 def _format_date(value: dt.date) -> str:
-    return f"{value.day} {value.strftime('%B %Y')}"
+    return f"{value.day} {_MONTH_NAMES[value.month - 1]} {value.year}"
 
 
 #: Invisible characters a copy and paste brings along (zero-width spaces and joiners, word joiner, BOM, soft

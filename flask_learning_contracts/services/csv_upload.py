@@ -103,7 +103,7 @@ def _parse_csv_lines(lines: Iterable[str], report: InviteReport) -> Iterator[_Ca
             total = number + sum(1 for _line in lines)
             raise errors.ValidationError(
                 _("The file has %(n)s lines; at most %(max)s can be invited at once. Split it into smaller files.",
-                  n=f"{total:,}", max=f"{max_rows:,}"), field="file")
+                  n=format(total, ","), max=format(max_rows, ",")), field="file")
         if not line.strip():
             continue
         if '"' in line or "," in line:  # the csv module only for lines that need it (most hold one address)

@@ -16,6 +16,7 @@ for path in flask_learning_contracts/services/__init__.py flask_learning_contrac
             flask_learning_contracts/templates/learning_contracts/base.html \
             flask_learning_contracts/static/learning_contracts/learning_contracts.css \
             flask_learning_contracts/templates/learning_contracts/email/invitation.html \
+            flask_learning_contracts/translations/messages.pot \
             flask_learning_contracts/migrations/env.py flask_learning_contracts/migrations/versions/lc0001_learning_contracts.py \
             flask_learning_contracts/migrations/versions/lc0010_notifications.py; do
   grep -q " *$path " "$work/contents" || grep -q "^$path" "$work/contents" || { echo "the wheel lacks $path" >&2; exit 1; }
