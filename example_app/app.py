@@ -9,6 +9,7 @@ import os
 import sqlalchemy as sa
 from flask import Flask, flash, redirect, render_template, request, url_for
 from flask_admin import Admin, AdminIndexView, expose
+from flask_admin.menu import MenuLink
 from flask_admin.theme import Bootstrap4Theme
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 
@@ -36,7 +37,8 @@ class LmsAdminIndex(AdminIndexView):
     @expose("/")
     def index(self):
         # Flask-Admin's base template has a bare <html>: say the page's language, as the extension's pages do.
-        return self.render("admin_home.html").replace("<html>", '<html lang="en">', 1)
+        return self.render("admin_home.html", contracts_url=url_for("lc_contract.index_view")).replace(
+            "<html>", '<html lang="en">', 1)
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -48,6 +50,8 @@ def create_app(config: dict | None = None) -> Flask:
             "EXAMPLE_DATABASE_URL", "sqlite:///" + os.path.join(app.instance_path, "example.db")),
         # Links in e-mails written outside a request (the demo data, `flask contracts tick`).
         LEARNING_CONTRACTS_BASE_URL=os.environ.get("EXAMPLE_BASE_URL", "http://127.0.0.1:5000"),
+        # The learner and contract-admin pages sit inside this LMS's own header and menu (templates/layout.html).
+        LEARNING_CONTRACTS_BASE_TEMPLATE="layout.html",
     )
     app.config.update(config or {})
     db.init_app(app)
@@ -60,6 +64,7 @@ def create_app(config: dict | None = None) -> Flask:
         return db.session.get(Member, int(member_id))
 
     admin = Admin(app, name="Example LMS admin", theme=Bootstrap4Theme(), index_view=LmsAdminIndex())
+    admin.add_link(MenuLink(name="Back to the LMS", url="/"))
     # Flask-Mailman (the [mail] extra) sends the extension's e-mails into files; without it the rules do.
     rules = ExampleRules() if setup_mail(app) else ExampleRulesWithoutMailman()
     LearningContracts(app, db=db, user_model=Member, activity_model=LearningActivity, rules=rules, admin=admin)

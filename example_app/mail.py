@@ -46,7 +46,7 @@ def write_message(folder: Path, to: str, subject: str, text: str, html: str) -> 
     """Write one message the way Flask-Mailman's file backend does (used when it is not installed)."""
     message = EmailMessage()
     message["From"], message["To"], message["Subject"] = SENDER, to, subject
-    message["Date"] = email.utils.format_datetime(dt.datetime.now(dt.timezone.utc))
+    message["Date"] = email.utils.format_datetime(dt.datetime.now(dt.UTC))
     message.set_content(text)
     message.add_alternative(html, subtype="html")
     folder.mkdir(parents=True, exist_ok=True)

@@ -60,6 +60,6 @@ class ActivityEnrollment(db.Model):
     id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
     member_id: orm.Mapped[int] = orm.mapped_column(sa.ForeignKey("lms_members.id"))
     activity_id: orm.Mapped[int] = orm.mapped_column(sa.ForeignKey("lms_activities.id"))
-    enrolled_at: orm.Mapped[dt.datetime] = orm.mapped_column(default=lambda: dt.datetime.now(dt.timezone.utc))
+    enrolled_at: orm.Mapped[dt.datetime] = orm.mapped_column(default=lambda: dt.datetime.now(dt.UTC))
     member = orm.relationship(Member)
     activity = orm.relationship(LearningActivity)

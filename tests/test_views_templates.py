@@ -66,6 +66,20 @@ def test_every_page_renders_strictly_inside_the_hosts_base_template(host_base_ap
     assert missing.status_code == 404 and '<nav id="host-nav">' in text(missing)
 
 
+def test_a_host_without_the_option_gets_the_extensions_own_layout(app, make_user, make_contract, make_course):
+    """No LEARNING_CONTRACTS_BASE_TEMPLATE: the pages are whole documents of their own (top bar, skip link, style)."""
+    assert app.config["LEARNING_CONTRACTS_BASE_TEMPLATE"] == "learning_contracts/base.html"
+    learner = make_user()
+    contract = make_contract(title="Default layout", activities=[make_course("Safety")])
+    services.invite(contract, users=[learner])
+    for url in (PREFIX + "/", f"{PREFIX}/contracts/{contract.id}"):
+        page = text(client_for(app, learner).get(url))
+        assert page.startswith("<!doctype html>") and '<html lang="en">' in page, url
+        assert 'class="lc-topbar"' in page and '<a class="lc-skip" href="#lc-main">' in page, url
+        assert '<main id="lc-main"' in page and page.count("learning_contracts/learning_contracts.css") == 1, url
+        assert "· Learning contracts</title>" in page, url
+
+
 def test_url_prefix_is_configurable(tmp_path):
     from . import host
     from .conftest import database_url
