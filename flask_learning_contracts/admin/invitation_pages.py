@@ -135,6 +135,8 @@ class InvitationPages(ContractViewBase):
                 return self._url(".invitations_view", contract)
             if step == "invite":
                 return self._url(".invite_view", contract, **query)
+            if step == "search":
+                return self._url(".invite_search_view", contract)
             return self._url(".invite_activities_view" if step == "activities" else ".invite_report_view", contract,
                              token=token or "", **query)
 
@@ -151,6 +153,11 @@ class InvitationPages(ContractViewBase):
         """Step 1 of Add Invitations: who (picked users, typed ``emails``, a CSV file)."""
         pages = self._invite_pages(self._contract(contract_id))
         return pages.submit() if request.method == "POST" else pages.start()
+
+    @expose("/<int:contract_id>/invite/people.json", methods=("GET",))
+    def invite_search_view(self, contract_id: int) -> Response:
+        """GET ``?q=``: the invite picker's people as JSON (search as you type; see ``InvitePages.search``)."""
+        return self._invite_pages(self._contract(contract_id)).search()
 
     @expose("/<int:contract_id>/invite/<token>/activities", methods=("GET", "POST"))
     def invite_activities_view(self, contract_id: int, token: str) -> PageResult:
