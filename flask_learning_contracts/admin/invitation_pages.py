@@ -128,7 +128,7 @@ class InvitationPages(ContractViewBase):
 
         def render(step: str, context: dict[str, Any]) -> str:
             context = {key: value for key, value in context.items() if key != "contract"}
-            return self._page(templates[step], contract, "invitations", ui=ADMIN_UI, **context)
+            return self._page(templates[step], contract, "invitations", ui=ADMIN_UI, min_chars=1, **context)
 
         def url(step: str, token: str | None = None, **query: str) -> str:
             if step == "list":
