@@ -38,6 +38,8 @@ from .models import Contract
 from .rules import HostActivity, HostUser
 
 PageResult = str | Response | tuple[str, int]
+#: The most picked people a re-shown step 1 lists again (a refused submit keeps what was picked).
+PICKED_KEPT = 500
 #: The most rows a search-as-you-type answer holds (the pickers' own limits are the same or lower).
 SEARCH_RESULTS = 20
 
@@ -165,6 +167,8 @@ class InvitePages:
     pick_by_id: bool
     activity_id: Callable[[HostActivity], Any]
     activity_label: Callable[[HostActivity], str]
+    #: The rows of values already picked (posted back on a refused submit), so a re-shown step keeps them.
+    describe_picked: Callable[[list[str]], list[Person]] = lambda values: [Person(v, v, "") for v in values]
 
     @property
     def pick_field(self) -> str:
@@ -179,10 +183,13 @@ class InvitePages:
         query = (request.args.get("q") or request.form.get("q") or "").strip()[:320]
         people = self.find_people(query) if query else []
         blocker = services.invite_blocker(self.contract)
+        picked = list(dict.fromkeys(value for value in request.form.getlist(self.pick_field) if value))
+        listed = {person.value for person in people}
+        kept = [value for value in picked if value not in listed][:PICKED_KEPT]
         page = self.render("invite", self._context(
             form=form, query=query, people=people, blocker=blocker, problem=problem,
             two_steps=services.needs_activity_choice(self.contract),
-            picked=set(request.form.getlist(self.pick_field))))
+            picked=set(picked), kept=self.describe_picked(kept) if kept else []))
         return (page, status) if status != 200 else page
 
     def submit(self) -> PageResult:

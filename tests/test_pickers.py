@@ -10,6 +10,7 @@ Each answers GET/HEAD only and refuses whoever may not open its page (403 admin 
 """
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
@@ -275,3 +276,26 @@ def test_importing_from_a_searched_contract_adds_its_activities(app, db, boss, m
     assert response.status_code == 302
     db.session.expire_all()
     assert len(services.get_contract(contract.id).activities) == 2
+
+
+# -- a refused submit keeps the people picked ---------------------------------------------------------
+@pytest.mark.parametrize("side", ["admin", "dashboard"])
+def test_a_refused_submit_shows_the_picked_people_again(app, db, boss, casey, contract, side):
+    _people(db, 3)
+    pat = db.session.execute(sa.select(host.Account).where(host.Account.email_address == "pat001@example.com")
+                             ).scalar_one()
+    client = client_for(app, boss if side == "admin" else casey)
+    page = f"{ADMIN}/{contract.id}/invite" if side == "admin" else f"{MANAGE}/{contract.id}/invite"
+    html = client.get(page).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+    run = re.search(r'name="run" value="([^"]+)"', html).group(1)
+    field, value = ("user_ids", str(pat.id)) if side == "admin" else ("people", "pat001@example.com")
+    response = client.post(page, data={"csrf_token": token, "run": run, field: [value, "oops"],
+                                       "file": (io.BytesIO(b"email\n"), "people.csv")},
+                           content_type="multipart/form-data")  # a header-only file: refused, nothing sent
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    picked = re.search(r'<ul class="[^"]*" id="lc-picked"[^>]*>(.*?)</ul>', html, re.S).group(1)
+    assert f'name="{field}" value="{value}" checked' in picked
+    assert "pat001@example.com" in picked
+    assert 'id="lc-picked-wrap" hidden' not in html

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import flash, redirect, request
 from flask_admin import expose
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from .. import services
@@ -15,7 +16,8 @@ from ..i18n import _, _n
 from ..invite_flow import ADMIN_UI, InvitePages, PageResult, Person
 from ..models import Contract
 from . import forms
-from .base import PICKER_SIZE, ContractViewBase, _actor, _page_arg, _safe_next, _state, _ticked_activities
+from .base import (PICKER_SIZE, ContractViewBase, _actor, _load_users, _page_arg, _safe_next, _state,
+                   _ticked_activities, _user_keys)
 from .display import DISPLAY
 
 if TYPE_CHECKING:
@@ -23,6 +25,19 @@ if TYPE_CHECKING:
 
 #: Failed deliveries listed on the Invitations tab (the "Retry all" button covers every one).
 FAILED_SHOWN = 20
+
+
+def _picked_users(raw_ids: list[str]) -> list[Any]:
+    """The accounts a refused submit had picked (a value no account can have is dropped, not a 400 again)."""
+    usable = []
+    for raw in raw_ids:
+        try:
+            _user_keys([raw])
+        except HTTPException:
+            continue
+        usable.append(raw)
+    found = {str(_state().user_id(user)): user for user in _load_users(usable)}
+    return [found[raw] for raw in usable if raw in found]  # in the order they were picked
 
 
 class InvitationPages(ContractViewBase):
@@ -141,12 +156,15 @@ class InvitationPages(ContractViewBase):
                              token=token or "", **query)
 
         def find_people(query: str) -> list[Person]:
-            found = st.rules.search_users_for(actor, query, contract=contract, limit=PICKER_SIZE)
-            return [Person(str(st.user_id(u)), st.rules.user_display_name(u), st.rules.user_email(u) or "",
-                           "" if st.rules.email_verified(u) else _("address not verified")) for u in found]
+            return [person(u) for u in st.rules.search_users_for(actor, query, contract=contract, limit=PICKER_SIZE)]
+
+        def person(u: Any) -> Person:
+            return Person(str(st.user_id(u)), st.rules.user_display_name(u), st.rules.user_email(u) or "",
+                          "" if st.rules.email_verified(u) else _("address not verified"))
 
         return InvitePages(contract, actor, render, url, find_people, pick_by_id=True, activity_id=st.activity_id,
-                           activity_label=lambda a: f"{DISPLAY.title(a)} ({DISPLAY.kind(a)})")
+                           activity_label=lambda a: f"{DISPLAY.title(a)} ({DISPLAY.kind(a)})",
+                           describe_picked=lambda ids: [person(u) for u in _picked_users(ids)])
 
     @expose("/<int:contract_id>/invite", methods=("GET", "POST"))
     def invite_view(self, contract_id: int) -> PageResult:

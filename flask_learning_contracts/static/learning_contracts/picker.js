@@ -131,7 +131,7 @@
       var item = document.createElement("li");
       var box = document.createElement("input");
       var label = document.createElement("label");
-      var id = "lc-picked-" + (list.children.length + 1);
+      var id = "lc-picked-" + (list.children.length + 1) + "-" + Date.now();
       item.className = classes[0];
       box.type = "checkbox";
       box.className = classes[1];
