@@ -192,6 +192,9 @@ def test_every_dashboard_page_passes_axe_and_fits_a_phone(page: Page, live_serve
     page.locator("input[type=file]").set_input_files(
         {"name": "people.csv", "mimeType": "text/csv", "buffer": CSV.replace(b"learner1", b"learner0")})
     page.locator("form:has(input[type=file]) [type=submit]").first.click()
+    expect(page.get_by_role("heading", name="Step 2 of 2: activities")).to_be_visible()  # ACME is a Voucher
+    audit.check("dashboard-invite-activities")
+    page.get_by_role("button", name="Send invitations").click()
     expect(page.locator("table.lc-table")).to_be_visible()
     audit.check("dashboard-invite-result")
     page.goto(f"{base}/invitations/{invitation_id}")
