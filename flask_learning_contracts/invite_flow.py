@@ -23,7 +23,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from flask import flash, redirect, request
+from flask import flash, jsonify, redirect, request, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from werkzeug.datastructures import FileStorage
@@ -38,6 +38,23 @@ from .models import Contract
 from .rules import HostActivity, HostUser
 
 PageResult = str | Response | tuple[str, int]
+#: The most picked people a re-shown step 1 lists again (a refused submit keeps what was picked).
+PICKED_KEPT = 500
+#: The most rows a search-as-you-type answer holds (the pickers' own limits are the same or lower).
+SEARCH_RESULTS = 20
+
+
+def picker_script() -> str:
+    """The URL of the search-as-you-type script (``static/learning_contracts/picker.js``)."""
+    return url_for("learning_contracts.static", filename="learning_contracts/picker.js")
+
+
+def search_answer(query: str, rows: list[dict[str, Any]]) -> Response:
+    """The JSON answer of a picker's search endpoint: ``{"query": …, "results": [{value, name, email, note,
+    disabled?, url?}, …]}``, at most :data:`SEARCH_RESULTS` rows, never cached."""
+    response = jsonify(query=query, results=rows[:SEARCH_RESULTS])
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 class CheckboxListField(fields.SelectMultipleField):
@@ -138,7 +155,7 @@ class InvitePages:
 
     ``render(step, context)`` renders ``"invite"``, ``"activities"`` or ``"report"`` in that place's look;
     ``url(step, token=None, **query)`` builds the URLs of ``"invite"``, ``"activities"``, ``"report"`` and
-    ``"list"`` (the invitations list); ``find_people(query)`` lists the picker's rows; with ``pick_by_id`` the
+    ``"list"`` (the invitations list) and ``"search"`` (the picker's JSON search, see :meth:`search`); ``find_people(query)`` lists the picker's rows; with ``pick_by_id`` the
     picker posts account ids (``user_ids``), otherwise addresses (into ``emails``).
     """
 
@@ -150,6 +167,8 @@ class InvitePages:
     pick_by_id: bool
     activity_id: Callable[[HostActivity], Any]
     activity_label: Callable[[HostActivity], str]
+    #: The rows of values already picked (posted back on a refused submit), so a re-shown step keeps them.
+    describe_picked: Callable[[list[str]], list[Person]] = lambda values: [Person(v, v, "") for v in values]
 
     @property
     def pick_field(self) -> str:
@@ -164,10 +183,13 @@ class InvitePages:
         query = (request.args.get("q") or request.form.get("q") or "").strip()[:320]
         people = self.find_people(query) if query else []
         blocker = services.invite_blocker(self.contract)
+        picked = list(dict.fromkeys(value for value in request.form.getlist(self.pick_field) if value))
+        listed = {person.value for person in people}
+        kept = [value for value in picked if value not in listed][:PICKED_KEPT]
         page = self.render("invite", self._context(
             form=form, query=query, people=people, blocker=blocker, problem=problem,
             two_steps=services.needs_activity_choice(self.contract),
-            picked=set(request.form.getlist(self.pick_field))))
+            picked=set(picked), kept=self.describe_picked(kept) if kept else []))
         return (page, status) if status != 200 else page
 
     def submit(self) -> PageResult:
@@ -210,6 +232,15 @@ class InvitePages:
             csv = upload.read(int(config_value("CSV_MAX_BYTES")) + 1)
             name = upload.filename or ""
         return services.Submission(user_ids, typed, csv, name, picked)
+
+    def search(self) -> Response:
+        """GET ``…/invite/people.json?q=``: the picker's rows for ``q`` as JSON (search as you type). The same
+        ``find_people`` as the page's submit-to-search, so the same people are found; nobody while the contract
+        cannot invite."""
+        query = (request.args.get("q") or "").strip()[:320]
+        blocked = services.invite_blocker(self.contract)
+        people = self.find_people(query) if query and not blocked else []
+        return search_answer(query, [dataclasses.asdict(person) for person in people])
 
     # -- step 2 ---------------------------------------------------------------------------------------
     def activities(self, token: str) -> PageResult:
@@ -261,4 +292,4 @@ class InvitePages:
 
     def _context(self, **extra: Any) -> dict[str, Any]:
         return {"contract": self.contract, "invite_url": self.url, "pick_field": self.pick_field,
-                "outcome_labels": OUTCOME_LABELS, **extra}
+                "outcome_labels": OUTCOME_LABELS, "picker_js": picker_script(), **extra}

@@ -224,6 +224,9 @@ CASES = [
     Case("lc_contract.revoke_view", "GET", _inv("/revoke"), admin_only(200)),
     Case("lc_contract.revoke_view", "POST", _inv("/revoke"), admin_only(302)),
     Case("lc_contract.invite_view", "GET", _a("invite"), admin_only(200)),
+    Case("lc_contract.invite_search_view", "GET", _a("invite/people.json?q=example"), admin_only(200)),
+    Case("lc_contract.admin_search_view", "GET", _a("admins/people.json?q=example"), admin_only(200)),
+    Case("lc_contract.import_search_view", "GET", _a("activities/import/contracts.json?q=a"), admin_only(200)),
     # A Voucher contract with two activities: step 1 stores the submission and redirects to the activity step.
     Case("lc_contract.invite_view", "POST", _a("invite"), admin_only(302),
          lambda w: {"user_ids": [str(w.users["no_privilege"].id)], **_csv()(w)}, changes=False, big_in_form=302),
@@ -267,6 +270,8 @@ CASES = [
     Case("learning_contracts.manage_regenerate", "GET", _m("/code"), contract_admins_of_a(200)),
     Case("learning_contracts.manage_regenerate", "POST", _m("/code"), contract_admins_of_a(302)),
     Case("learning_contracts.manage_invite", "GET", _m("/invite"), contract_admins_of_a(200)),
+    Case("learning_contracts.manage_invite_search", "GET", _m("/invite/people.json?q=example"),
+         contract_admins_of_a(200)),
     Case("learning_contracts.manage_invite", "POST", _m("/invite"), contract_admins_of_a(302),
          lambda w: {"people": ["no-privilege@example.com"], **_csv()(w)}, changes=False),
     Case("learning_contracts.manage_invite_activities", "GET", _m(f"/invite/{RUN}/activities"),

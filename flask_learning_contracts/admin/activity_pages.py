@@ -9,9 +9,10 @@ from flask import flash, redirect, request
 from flask_admin import expose
 from werkzeug.wrappers import Response
 
-from .. import services
+from .. import errors, services
 from ..config import config_value
 from ..i18n import _, _n
+from ..invite_flow import picker_script, search_answer
 from ..models import Contract
 from . import forms
 from .base import PICKER_SIZE, ContractViewBase, _host_key, _models, _page_arg, _state, _ticked_activities
@@ -19,6 +20,10 @@ from .display import DISPLAY, KIND_LABELS
 
 if TYPE_CHECKING:
     pass
+
+
+#: The contracts the import chooser lists at once (and its search-as-you-type answers): search to narrow.
+IMPORT_CHOICES = 20
 
 
 class ActivityPages(ContractViewBase):
@@ -65,17 +70,18 @@ class ActivityPages(ContractViewBase):
 
     @expose("/<int:contract_id>/activities/import", methods=("GET", "POST"))
     def import_activities_view(self, contract_id: int) -> str | Response:
+        """Choose the contract to import from (a search by code or title, ``find``; a long list is never one
+        drop-down), preview what it adds (``source``), and POST to import."""
         contract = self._contract(contract_id)
-        m = _models()
-        others = list(_state().db.session.execute(
-            sa.select(m.Contract).where(m.Contract.id != contract.id).order_by(m.Contract.code)).scalars())
         form = forms.ImportActivitiesForm()
-        form.source_contract.choices = [forms.choice(str(c.id), str(c)) for c in others]
+        find = request.args.get("find", "").strip()[:200]
+        sources, total = services.importable_contracts(contract, find, limit=IMPORT_CHOICES)
         source: Contract | None = None
         raw_source = form.source_contract.data if request.method == "POST" else request.args.get("source")
         if raw_source:
-            source = next((c for c in others if str(c.id) == str(raw_source)), None)
+            source = self._import_source(contract, raw_source)
             form.source_contract.data = str(raw_source)
+            form.source_contract.choices = [forms.choice(str(source.id), str(source))] if source else []
         if self._posted(form) and source is not None:
             outcome = self._call(services.import_activities, contract, source, form=form)
             if outcome[0]:
@@ -84,7 +90,27 @@ class ActivityPages(ContractViewBase):
                 return redirect(self._url(".activities_view", contract))
         preview = services.preview_import(contract, source) if source is not None else None
         return self._page("activities_import.html", contract, "activities", form=form, source=source,
-                          preview=preview, sources=others)
+                          preview=preview, sources=sources, sources_total=total, find=find,
+                          picker_js=picker_script())
+
+    @staticmethod
+    def _import_source(contract: Contract, raw: object) -> Contract | None:
+        try:
+            source = services.get_contract(raw)
+        except errors.ValidationError:
+            return None
+        return source if source.id != contract.id else None
+
+    @expose("/<int:contract_id>/activities/import/contracts.json", methods=("GET",))
+    def import_search_view(self, contract_id: int) -> Response:
+        """GET ``?q=``: the contracts to import from whose code or title holds ``q``, as JSON (search as you
+        type); each row's ``url`` opens its preview."""
+        contract = self._contract(contract_id)
+        query = request.args.get("q", "").strip()[:200]
+        found, _total = services.importable_contracts(contract, query, limit=IMPORT_CHOICES)
+        return search_answer(query, [
+            {"value": str(c.id), "name": c.title, "email": c.code, "note": "",
+             "url": self._url(".import_activities_view", contract, source=str(c.id))} for c in found])
 
     @expose("/<int:contract_id>/activities/<activity_id>/remove", methods=("GET", "POST"))
     def remove_activity_view(self, contract_id: int, activity_id: str) -> str | Response:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import flash, redirect, request
 from flask_admin import expose
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from .. import services
@@ -15,7 +16,8 @@ from ..i18n import _, _n
 from ..invite_flow import ADMIN_UI, InvitePages, PageResult, Person
 from ..models import Contract
 from . import forms
-from .base import PICKER_SIZE, ContractViewBase, _actor, _page_arg, _safe_next, _state, _ticked_activities
+from .base import (PICKER_SIZE, ContractViewBase, _actor, _load_users, _page_arg, _safe_next, _state,
+                   _ticked_activities, _user_keys)
 from .display import DISPLAY
 
 if TYPE_CHECKING:
@@ -23,6 +25,19 @@ if TYPE_CHECKING:
 
 #: Failed deliveries listed on the Invitations tab (the "Retry all" button covers every one).
 FAILED_SHOWN = 20
+
+
+def _picked_users(raw_ids: list[str]) -> list[Any]:
+    """The accounts a refused submit had picked (a value no account can have is dropped, not a 400 again)."""
+    usable = []
+    for raw in raw_ids:
+        try:
+            _user_keys([raw])
+        except HTTPException:
+            continue
+        usable.append(raw)
+    found = {str(_state().user_id(user)): user for user in _load_users(usable)}
+    return [found[raw] for raw in usable if raw in found]  # in the order they were picked
 
 
 class InvitationPages(ContractViewBase):
@@ -128,29 +143,39 @@ class InvitationPages(ContractViewBase):
 
         def render(step: str, context: dict[str, Any]) -> str:
             context = {key: value for key, value in context.items() if key != "contract"}
-            return self._page(templates[step], contract, "invitations", ui=ADMIN_UI, **context)
+            return self._page(templates[step], contract, "invitations", ui=ADMIN_UI, min_chars=1, **context)
 
         def url(step: str, token: str | None = None, **query: str) -> str:
             if step == "list":
                 return self._url(".invitations_view", contract)
             if step == "invite":
                 return self._url(".invite_view", contract, **query)
+            if step == "search":
+                return self._url(".invite_search_view", contract)
             return self._url(".invite_activities_view" if step == "activities" else ".invite_report_view", contract,
                              token=token or "", **query)
 
         def find_people(query: str) -> list[Person]:
-            found = st.rules.search_users_for(actor, query, contract=contract, limit=PICKER_SIZE)
-            return [Person(str(st.user_id(u)), st.rules.user_display_name(u), st.rules.user_email(u) or "",
-                           "" if st.rules.email_verified(u) else _("address not verified")) for u in found]
+            return [person(u) for u in st.rules.search_users_for(actor, query, contract=contract, limit=PICKER_SIZE)]
+
+        def person(u: Any) -> Person:
+            return Person(str(st.user_id(u)), st.rules.user_display_name(u), st.rules.user_email(u) or "",
+                          "" if st.rules.email_verified(u) else _("address not verified"))
 
         return InvitePages(contract, actor, render, url, find_people, pick_by_id=True, activity_id=st.activity_id,
-                           activity_label=lambda a: f"{DISPLAY.title(a)} ({DISPLAY.kind(a)})")
+                           activity_label=lambda a: f"{DISPLAY.title(a)} ({DISPLAY.kind(a)})",
+                           describe_picked=lambda ids: [person(u) for u in _picked_users(ids)])
 
     @expose("/<int:contract_id>/invite", methods=("GET", "POST"))
     def invite_view(self, contract_id: int) -> PageResult:
         """Step 1 of Add Invitations: who (picked users, typed ``emails``, a CSV file)."""
         pages = self._invite_pages(self._contract(contract_id))
         return pages.submit() if request.method == "POST" else pages.start()
+
+    @expose("/<int:contract_id>/invite/people.json", methods=("GET",))
+    def invite_search_view(self, contract_id: int) -> Response:
+        """GET ``?q=``: the invite picker's people as JSON (search as you type; see ``InvitePages.search``)."""
+        return self._invite_pages(self._contract(contract_id)).search()
 
     @expose("/<int:contract_id>/invite/<token>/activities", methods=("GET", "POST"))
     def invite_activities_view(self, contract_id: int, token: str) -> PageResult:

@@ -18,6 +18,7 @@ from .. import services
 from ..config import DEFAULTS, config_value
 from ..enums import ContractType
 from ..i18n import _, _l, _n
+from ..invite_flow import picker_script, search_answer
 from . import forms
 from .activity_pages import ActivityPages
 from .base import PICKER_SIZE, STATIC_FOLDER, TEMPLATES, _actor, _csrf_refused, _load_users, _page_arg, _report, _state
@@ -102,7 +103,21 @@ class ContractView(ActivityPages, InvitationPages):
         admin_ids = {st.user_id(u) for u in contract.admins}
         return self._page("contract.html", contract, "overview", summary=services.seat_summary(contract),
                           admin_query=query, found_users=found, admin_ids=admin_ids, user_id=st.user_id,
-                          user_form=forms.UserForm())
+                          user_form=forms.UserForm(), picker_js=picker_script())
+
+    @expose("/<int:contract_id>/admins/people.json", methods=("GET",))
+    def admin_search_view(self, contract_id: int) -> Response:
+        """GET ``?q=``: users to add as contract admins, as JSON (the picker's search as you type). Found through
+        ``ContractRules.search_users_for`` like the page's own search; present admins come back disabled."""
+        contract = self._contract(contract_id)
+        query = request.args.get("q", "").strip()[:320]
+        st = _state()
+        found = st.rules.search_users_for(_actor(), query, contract=contract, limit=PICKER_SIZE) if query else []
+        admin_ids = {st.user_id(u) for u in contract.admins} if found else set()
+        rows = [{"value": str(st.user_id(u)), "name": DISPLAY.user(u), "email": st.rules.user_email(u) or "",
+                 "note": _("already a contract admin") if st.user_id(u) in admin_ids else "",
+                 "disabled": st.user_id(u) in admin_ids} for u in found]
+        return search_answer(query, rows)
 
     @expose("/<int:contract_id>/code/regenerate", methods=("GET", "POST"))
     def regenerate_code_view(self, contract_id: int) -> str | Response:

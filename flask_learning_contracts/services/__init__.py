@@ -22,7 +22,7 @@ from .access import (contract_state, ensure_can_manage, ensure_contract_admin, g
 from .activities import (ActivityImpact, activity_impact, add_activities, import_activities, preview_import,
                          remove_activity)
 from .contracts import (add_contract_admin, contract_field_errors, contract_groups, create_contract, delete_contract,
-                        group_label, remove_contract_admin, update_contract)
+                        group_label, importable_contracts, remove_contract_admin, update_contract)
 from .csv_upload import invite_csv
 from .enrollment import enroll
 from .integrity import Mismatch, MismatchKind, ReconcileReport, SeatMismatch, check_seats, reconcile
@@ -46,7 +46,7 @@ from .reports import (DeletionImpact, InvitationExportRow, InvitationPage, SeatS
 __all__ = [
     # contracts
     "create_contract", "update_contract", "delete_contract", "add_contract_admin", "remove_contract_admin",
-    "contract_field_errors", "contract_groups", "group_label",
+    "contract_field_errors", "contract_groups", "group_label", "importable_contracts",
     # activities
     "add_activities", "import_activities", "preview_import", "remove_activity", "activity_impact", "ActivityImpact",
     # inviting and invitations

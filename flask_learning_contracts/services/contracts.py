@@ -290,3 +290,21 @@ def remove_contract_admin(contract: Contract, user: HostUser, *, actor: HostUser
                 subject=user)
         _session().flush()
         _session().expire(contract, ["admins"])
+
+
+def importable_contracts(contract: Contract, text: str = "", *, limit: int = 20) -> tuple[list[Contract], int]:
+    """The other contracts whose activities ``contract`` may import, matching ``text`` in the code or title
+    (case-insensitive), ordered by code: at most ``limit`` of them, and how many match in all (two queries,
+    however many contracts there are)."""
+    m = _m()
+    where = [m.Contract.id != contract.id]
+    text = text.strip()
+    if text:
+        needle = text.lower()
+        where.append(sa.or_(sa.func.lower(m.Contract.code).contains(needle, autoescape=True),
+                            sa.func.lower(m.Contract.title).contains(needle, autoescape=True)))
+    session = _session()
+    found = list(session.execute(sa.select(m.Contract).where(*where).order_by(m.Contract.code).limit(limit)).scalars())
+    total = len(found) if len(found) < limit else session.execute(
+        sa.select(sa.func.count()).select_from(m.Contract).where(*where)).scalar_one()
+    return found, int(total)

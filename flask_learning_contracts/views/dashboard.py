@@ -153,7 +153,7 @@ def _invite_pages(contract: Contract) -> InvitePages:
         if step == "list":
             return _invite_list(contract)
         endpoint = {"invite": "manage_invite", "activities": "manage_invite_activities",
-                    "report": "manage_invite_report"}[step]
+                    "report": "manage_invite_report", "search": "manage_invite_search"}[step]
         if token is not None:
             query["token"] = token
         return url_for(f"learning_contracts.{endpoint}", contract_id=contract.id, **query)
@@ -179,6 +179,12 @@ def invite(contract_id: int) -> PageResult:
     to the report."""
     pages = _invite_pages(_managed_contract(contract_id))
     return pages.submit() if request.method == "POST" else pages.start()
+
+
+def invite_search(contract_id: int) -> Response:
+    """GET ``?q=``: the invite picker's people as JSON (search as you type), under the same rules as the page:
+    404 to whoever does not administer the contract, exact addresses only for contract admins."""
+    return _invite_pages(_managed_contract(contract_id)).search()
 
 
 def invite_activities(contract_id: int, token: str) -> PageResult:
@@ -255,6 +261,7 @@ def register_dashboard_pages(bp: Blueprint) -> None:
     bp.add_url_rule("/manage/<int:contract_id>/title", "manage_title", edit_title, methods=["POST"])
     bp.add_url_rule("/manage/<int:contract_id>/code", "manage_regenerate", regenerate_code, methods=["GET", "POST"])
     bp.add_url_rule("/manage/<int:contract_id>/invite", "manage_invite", invite, methods=["GET", "POST"])
+    bp.add_url_rule("/manage/<int:contract_id>/invite/people.json", "manage_invite_search", invite_search)
     bp.add_url_rule("/manage/<int:contract_id>/invite/<token>/activities", "manage_invite_activities",
                     invite_activities, methods=["GET", "POST"])
     bp.add_url_rule("/manage/<int:contract_id>/invite/<token>", "manage_invite_report", invite_report)

@@ -64,9 +64,10 @@ def test_admin_creates_and_runs_a_voucher_contract(page, live_server, login, sho
     # Import the activities of another contract (a union: nothing is duplicated).
     page.get_by_role("button", name="Add", exact=True).click()
     page.get_by_role("link", name="Import Activities from Existing Contract").click()
-    page.get_by_label("Import activities from").select_option(label="Acme Corp compliance training (ACME-2026)")
-    page.get_by_role("button", name="Preview").click()
-    preview = page.locator(".card-body ul")
+    page.get_by_label("Find a contract by code or title").fill("acme")
+    page.get_by_role("button", name="Search", exact=True).click()
+    page.get_by_role("link", name="Acme Corp compliance training").click()
+    preview = page.locator(".card-body ul").last
     expect(preview.get_by_text("Leadership Workshop (Berlin)")).to_be_visible()
     expect(preview.get_by_text("Workplace Safety Essentials")).to_have_count(0)
     shot("admin-activities-import")
