@@ -36,7 +36,10 @@ def contract(app, rules):
 
 
 def our_insert(statement: str) -> bool:
-    return statement.startswith("INSERT INTO lc_invitation ") and "ON CONFLICT" in statement
+    # On PostgreSQL the batch insert is a data-modifying WITH that also writes the batch's notifications.
+    head = statement.lstrip()
+    return (head.startswith("INSERT INTO lc_invitation ") or (head.startswith("WITH ") and "INSERT INTO lc_invitation "
+                                                                in head)) and "ON CONFLICT" in statement
 
 
 def emails_of(db, m, contract):
