@@ -50,6 +50,7 @@ def test_admin_creates_and_runs_a_voucher_contract(page, live_server, login, sho
 
     # Add activities from the picker, filtered by kind.
     page.get_by_role("link", name="Activities", exact=True).click()
+    page.wait_for_url(re.compile(r".*/activities$"))  # under load, "Add" must not be looked for on the old page
     page.get_by_role("button", name="Add", exact=True).click()
     page.get_by_role("link", name="Add Learning Activities").click()
     page.get_by_label("Kind").select_option("online")
