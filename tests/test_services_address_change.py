@@ -8,12 +8,16 @@ under the new address, keeps their invitation and stays revoked where they were 
 """
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 import sqlalchemy as sa
 
 from flask_learning_contracts import ContractType, InvitationStatus, errors, services
+from flask_learning_contracts.enums import DeliveryStatus, NotificationKind
 
 from .conftest import count, invite_one
+from .notify_support import use_shipped_mail
 
 S = InvitationStatus
 X, Y = "x@example.com", "y@example.com"
@@ -169,3 +173,106 @@ def test_picking_a_person_while_an_invitation_to_their_address_waits_merges_it_o
     assert live == [own.id] and waiting != own.id
     assert [a.id for a in services.get_invitation(own.id).activities] == [courses[0].id, courses[1].id]
     assert services.reconcile().ok
+
+
+# ---------------------------------------------------------------------------------------------
+# what is sent about A's invitation goes to A's address now, never to X (B's now)
+# ---------------------------------------------------------------------------------------------
+def _current_rules(app):
+    return app.extensions["learning_contracts"].rules
+
+
+def _no_address_for(app, monkeypatch, user) -> None:
+    """The host no longer has an address for ``user`` (``ContractRules.user_email`` answers ``None``)."""
+    rules = _current_rules(app)
+    original = rules.user_email
+    monkeypatch.setattr(rules, "user_email", lambda u: None if u.id == user.id else original(u))
+
+
+def _notes(db, m, kind):
+    db.session.rollback()
+    return list(db.session.execute(sa.select(m.Notification).where(m.Notification.kind == kind)
+                                   .order_by(m.Notification.id)).scalars())
+
+
+def test_resend_goes_to_the_learners_current_address(app, rules, make_contract, make_user, courses, moved, m, db):
+    """A host that overrides ``send_invitation`` reads ``invitation.email``: it is A's address now."""
+    contract = make_contract(ContractType.VOUCHER, activities=courses)
+    _a, old = moved(contract)
+    make_user(X, name="B")
+    rules.sent.clear()
+
+    result = services.resend(services.get_invitation(old.id))
+
+    assert rules.sent == [(Y, True)]
+    assert Y in result.message and X not in result.message
+    assert [n.recipient for n in _notes(db, m, NotificationKind.RESEND)] == [Y]
+    resent = [h.message for h in services.history(services.get_contract(contract.id)) if h.action == "resent"]
+    assert resent == [f"Resent the invitation to {Y}."]
+    # the invitation keeps the address it was made for (see README: an address that changes hands)
+    assert services.get_invitation(old.id).email == X
+
+
+def test_shipped_resend_email_goes_to_the_learners_current_address(app, make_contract, make_user, courses, moved):
+    outbox = use_shipped_mail(app).outbox
+    contract = make_contract(ContractType.VOUCHER, activities=courses)
+    _a, old = moved(contract)
+    make_user(X, name="B")
+    outbox.clear()
+
+    services.resend(services.get_invitation(old.id))
+
+    assert [message.to for message in outbox] == [[Y]]
+
+
+def test_reminders_go_to_the_learners_current_address(app, make_contract, make_user, courses, moved, m, db):
+    outbox = use_shipped_mail(app).outbox
+    contract = make_contract(ContractType.VOUCHER, activities=courses, valid_until=dt.date(2026, 12, 31))
+    moved(contract)
+    make_user(X, name="B")
+    outbox.clear()
+
+    assert services.remind_outstanding(contract) == 1
+    _current_rules(app).set_today(dt.date(2026, 6, 18))
+    assert services.run_schedule().reminders == 1
+
+    assert [message.to for message in outbox] == [[Y], [Y]]
+    assert {n.recipient for n in _notes(db, m, NotificationKind.REMINDER)} == {Y}
+
+
+def test_a_queued_notice_goes_to_the_address_the_learner_has_when_it_is_sent(app, make_contract, make_user,
+                                                                           courses, m, db):
+    app.config["LEARNING_CONTRACTS_DELIVERY"] = "queued"
+    outbox = use_shipped_mail(app).outbox
+    contract = make_contract(ContractType.VOUCHER, activities=courses)
+    a = make_user(X, name="A")
+    invitation = invite_one(contract, a)
+    services.resend(services.get_invitation(invitation.id))
+    a.email_address = Y
+    db.session.commit()
+    make_user(X, name="B")
+
+    assert services.deliver_notifications().sent == 2
+
+    assert [message.to for message in outbox] == [[Y], [Y]]
+    assert [n.recipient for n in _notes(db, m, NotificationKind.INVITATION)] == [Y]
+    assert [n.recipient for n in _notes(db, m, NotificationKind.RESEND)] == [Y]
+
+
+def test_nothing_is_sent_about_a_learner_who_has_no_address_now(app, monkeypatch, make_contract, make_user,
+                                                               courses, moved, m, db):
+    outbox = use_shipped_mail(app).outbox
+    contract = make_contract(ContractType.VOUCHER, activities=courses, valid_until=dt.date(2026, 12, 31))
+    a, old = moved(contract)
+    make_user(X, name="B")
+    outbox.clear()
+    _no_address_for(app, monkeypatch, a)
+
+    with pytest.raises(errors.LearningContractError, match="no e-mail address"):
+        services.resend(services.get_invitation(old.id))
+    assert services.remind_outstanding(contract) == 1
+
+    assert outbox == []
+    [reminder] = _notes(db, m, NotificationKind.REMINDER)
+    assert reminder.status is DeliveryStatus.SKIPPED and "no e-mail address" in reminder.last_error
+    assert X not in {n.recipient for n in _notes(db, m, NotificationKind.RESEND)}

@@ -17,7 +17,7 @@ from ._core import (_activity_title, _after_commit, _app, _Conflict, LIVE, _lock
                     _record, _record_separately, _rowcount, _rules, _session, _state, _statement, transactional)
 from .access import _ensure_active
 from .activities import _activity_ids, _contract_activity_ids, _load_activities
-from .notifications import request_resend
+from .notifications import no_address_reason, recipient_of, request_resend
 
 
 @transactional
@@ -77,11 +77,13 @@ class ResendResult:
     outcome: ResendOutcome
     #: ALREADY_*: when the earlier resend was sent (or requested); ``None`` otherwise
     earlier_at: dt.datetime | None = None
+    #: Where it went (or goes): the learner's address now, which may differ from ``invitation.email``
+    recipient: str = ""
 
     @property
     def message(self) -> str:
         """What happened, in words for the person who clicked (the same in the admin and the dashboard)."""
-        email = self.invitation.email
+        email = self.recipient or self.invitation.email
         at = f"{self.earlier_at:%H:%M} UTC" if self.earlier_at is not None else ""
         if self.outcome is ResendOutcome.QUEUED:
             return _("The invitation to %(email)s is queued and goes out with the next delivery run; it has not "
@@ -110,15 +112,17 @@ def resend(invitation: Invitation, *, actor: HostUser | None = None) -> ResendRe
     e-mail. The invitation's send count and the history's "resent" entry follow the actual sending.
     """
     _check_resend(invitation)
-    contract_id, contract_code, invitation_id, email = (invitation.contract_id, invitation.contract.code,
-                                                        invitation.id, invitation.email)
-    request = request_resend(invitation, actor=actor)
+    email = recipient_of(invitation)
+    if not email:
+        raise errors.ResendNotAllowed(_("The invitation was not resent: %(reason)s", reason=no_address_reason()))
+    contract_id, contract_code, invitation_id = invitation.contract_id, invitation.contract.code, invitation.id
+    request = request_resend(invitation, email, actor=actor)
     if request.earlier is not None:
         status, at = request.earlier
         return ResendResult(invitation, ResendOutcome.ALREADY_QUEUED if status is DeliveryStatus.PENDING
-                            else ResendOutcome.ALREADY_RESENT, at)
+                            else ResendOutcome.ALREADY_RESENT, at, email)
     if request.queued:
-        return ResendResult(invitation, ResendOutcome.QUEUED)
+        return ResendResult(invitation, ResendOutcome.QUEUED, recipient=email)
     outcome = request.outcome
     if outcome is not None and outcome.status is DeliveryStatus.FAILED:
         _record_separately(contract_id, contract_code, "notification_failed",
@@ -128,7 +132,7 @@ def resend(invitation: Invitation, *, actor: HostUser | None = None) -> ResendRe
             _("The invitation could not be sent: %(error)s. It will be retried automatically.", error=outcome.error))
     if outcome is not None and outcome.status is DeliveryStatus.SKIPPED:
         raise errors.LearningContractError(_("The invitation was not sent: %(reason)s", reason=outcome.error))
-    return ResendResult(invitation, ResendOutcome.SENT)
+    return ResendResult(invitation, ResendOutcome.SENT, recipient=email)
 
 
 def _check_resend(invitation: Invitation) -> None:

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from flask import Flask, current_app, has_request_context, url_for
 from sqlalchemy import orm as sa_orm
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..codes import format_code
 from ..config import config_value
@@ -28,8 +29,8 @@ from ..messages import Message
 from ..models import FAILED_SQL, Contract, Invitation, Notification
 from ..rules import HostUser, overrides_invitation_hooks
 from . import outbox
-from ._core import (_BATCH, _actor_fields, _after_commit, _app, _format_date, _m, _now, _one_of, _rules, _session,
-                    _state, _today, transactional)
+from ._core import (_BATCH, _actor_fields, _after_commit, _app, _format_date, _m, _normalize_email, _now, _one_of,
+                    _rules, _session, _state, _today, transactional)
 from .outbox import Claim, Outcome
 
 _TEMPLATES = "learning_contracts/email/"
@@ -106,6 +107,35 @@ def _deliverable(address: str) -> bool:
     return address.count("@") == 1 and 3 <= len(address) <= 320 and _UNDELIVERABLE.search(address) is None
 
 
+def recipient_of(invitation: Invitation) -> str:
+    """Where what is sent about ``invitation`` goes: for an invitation linked to a learner, the learner's address
+    now (``ContractRules.user_email``; ``""`` when they have none, or their account is gone), never the address
+    stored on the invitation, which may have passed to someone else since; for one linked to nobody, that
+    stored address (it is the invitee)."""
+    if invitation.user_id is None:
+        return invitation.email
+    user = invitation.user
+    return _normalize_email(_rules().user_email(user) or "") if user is not None else ""
+
+
+def no_address_reason() -> str:
+    """Why nothing is sent to a learner who has no e-mail address now."""
+    return _("The learner has no e-mail address now; add one to their account, then send it again.")
+
+
+def _readdress(claim: Claim, invitation: Invitation | None) -> tuple[Claim, str | None]:
+    """``claim`` addressed to the learner's current address (:func:`recipient_of`) when it is about a linked
+    invitation, and why it cannot be sent when the learner has no address now (else ``None``)."""
+    if not claim.kind.is_for_learner or invitation is None or invitation.user_id is None:
+        return claim, None
+    address = recipient_of(invitation)
+    if not address:
+        return claim, no_address_reason()
+    if address != claim.recipient:
+        claim = claim._replace(recipient=address, readdressed=True)
+    return claim, None
+
+
 def _stale(claim: Claim, contract: Contract | None, invitation: Invitation | None) -> str | None:
     """Why ``claim`` should not be sent any more (its subject changed since it was written), or ``None``."""
     payload, kind = claim.payload or {}, claim.kind
@@ -161,10 +191,9 @@ def _send_chunk(claims: Sequence[Claim], contracts: dict[int, Contract] | None =
     invitation_ids = sorted({c.invitation_id for c in claims if c.invitation_id is not None})
     invitations: dict[int, Invitation] = {}
     if invitation_ids:
+        # The learners are loaded to address each notification to the learner's current address.
         query = (sa.select(m.Invitation).where(outbox.id_filter(m.Invitation.__table__.c.id, invitation_ids))
-                 .options(sa_orm.lazyload(m.Invitation.contract)))
-        if not compat:
-            query = query.options(sa_orm.selectinload(m.Invitation.user))
+                 .options(sa_orm.lazyload(m.Invitation.contract), sa_orm.selectinload(m.Invitation.user)))
         invitations = {i.id: i for i in session.execute(query).scalars()}
     outcomes: list[Outcome] = []
     new_invitations: list[tuple[Claim, Invitation]] = []
@@ -172,12 +201,16 @@ def _send_chunk(claims: Sequence[Claim], contracts: dict[int, Contract] | None =
     can_send = rules.can_send_notifications()
     for claim in claims:
         contract, invitation = contracts.get(claim.contract_id), invitations.get(claim.invitation_id or -1)
-        reason = _stale(claim, contract, invitation)
+        claim, no_address = _readdress(claim, invitation)
+        reason = _stale(claim, contract, invitation) or no_address
         if reason is not None:
             outcomes.append(Outcome(claim, DeliveryStatus.SKIPPED, reason))
             continue
         assert contract is not None
         if claim.kind.is_for_learner and compat and invitation is not None:
+            if invitation.user_id is not None and invitation.email != claim.recipient:
+                # the host's hook reads ``invitation.email``: it holds the learner's address now (never written)
+                set_committed_value(invitation, "email", claim.recipient)
             if claim.kind is NotificationKind.INVITATION:
                 new_invitations.append((claim, invitation))
             else:
@@ -483,7 +516,7 @@ def _earlier_resend(invitation_id: int, now: dt.datetime) -> tuple[DeliveryStatu
 
 
 @transactional
-def _request_resend(invitation: Invitation, actor: HostUser | None
+def _request_resend(invitation: Invitation, recipient: str, actor: HostUser | None
                     ) -> tuple[list[Claim], tuple[DeliveryStatus, dt.datetime] | None]:
     now, fields = _now(), _actor_fields(actor)
     earlier = _earlier_resend(invitation.id, now)
@@ -491,7 +524,7 @@ def _request_resend(invitation: Invitation, actor: HostUser | None
         return [], earlier
     key = f"resend:{invitation.id}:{invitation.send_count}"
     row = {"kind": NotificationKind.RESEND, "contract_id": invitation.contract_id, "invitation_id": invitation.id,
-           "recipient": invitation.email, "dedupe_key": key, "created_at": now,
+           "recipient": recipient, "dedupe_key": key, "created_at": now,
            "payload": {"link": learner_link(), "actor": str(fields["actor_name"]), "actor_id": fields["actor_id"]},
            **outbox.birth_state(now)}
     # A concurrent click that got past the check above writes the same key: one of the two inserts wins, and
@@ -504,11 +537,11 @@ def _request_resend(invitation: Invitation, actor: HostUser | None
     return claims, None
 
 
-def request_resend(invitation: Invitation, *, actor: HostUser | None = None) -> ResendRequest:
-    """Record a resend of ``invitation`` (the caller checked it may be resent) unless an earlier one makes it
-    a duplicate (see :func:`_earlier_resend`: a double click sends one e-mail). Immediate mode: send it now and
-    return the outcome; queued mode: a worker sends it."""
-    claims, earlier = _request_resend(invitation, actor)
+def request_resend(invitation: Invitation, recipient: str, *, actor: HostUser | None = None) -> ResendRequest:
+    """Record a resend of ``invitation`` to ``recipient`` (:func:`recipient_of`; the caller checked it may be
+    resent) unless an earlier one makes it a duplicate (see :func:`_earlier_resend`: a double click sends one
+    e-mail). Immediate mode: send it now and return the outcome; queued mode: a worker sends it."""
+    claims, earlier = _request_resend(invitation, recipient, actor)
     if earlier is not None:
         return ResendRequest(None, False, earlier)
     if not outbox.immediate():

@@ -39,6 +39,9 @@ class Claim(NamedTuple):
     recipient: str
     attempts: int  #: attempts including this one
     payload: dict[str, Any] | None
+    #: ``recipient`` is the learner's current address, not the one the row was written with (recorded by
+    #: :func:`finish`): the learner's address changed since (see ``notifications.recipient_of``)
+    readdressed: bool = False
 
 
 class Outcome(NamedTuple):
@@ -282,6 +285,10 @@ def finish(outcomes: Sequence[Outcome]) -> Finished:
     for outcome in outcomes:
         by_status[outcome.status].append(outcome)
     gave_up = []
+    readdressed = [{"b_id": o.claim.id, "b_recipient": o.claim.recipient} for o in outcomes if o.claim.readdressed]
+    if readdressed:
+        conn.execute(sa.update(n).where(n.c.id == sa.bindparam("b_id"))
+                     .values(recipient=sa.bindparam("b_recipient")), readdressed)
     if by_status[DeliveryStatus.FAILED]:
         params = []
         for o in by_status[DeliveryStatus.FAILED]:
