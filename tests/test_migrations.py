@@ -491,6 +491,40 @@ def test_downgrade_below_lc0003_refuses_while_forgotten_learners_rows_exist(spec
     db.session.remove()
 
 
+def _index_names(db, table: str) -> set[str]:
+    return {index["name"] for index in sa.inspect(db.engine).get_indexes(table)}
+
+
+def test_downgrade_below_lc0011_refuses_while_an_address_is_on_two_live_invitations(spec, bare):
+    """After lc0011 an address that changed hands can be on two live invitations of one contract (the old holder's,
+    linked to them, and the new holder's); the index before lc0011 cannot hold both. The downgrade says which
+    addresses clash and what to do, before it drops anything."""
+    db = spec.module.db
+    _create_host_tables(spec)
+    migrate.upgrade()
+    _smoke(spec)  # smoke@example.com is invited to MIG
+    old_holder = db.session.execute(sa.select(spec.user_model)).scalars().one()
+    contract = db.session.execute(sa.select(bare.extensions["learning_contracts"].models.Contract)).scalars().one()
+    setattr(old_holder, "email_address" if spec.name == "int" else "primary_email", "moved@example.com")
+    db.session.commit()
+    new_holder = spec.make_user("smoke@example.com")
+    db.session.add(new_holder)
+    db.session.commit()
+    services.invite(contract, users=[new_holder])
+    db.session.remove()
+
+    with pytest.raises(RuntimeError, match=r"MIG: smoke@example\.com.*revoke"):
+        migrate.downgrade("lc0010")
+
+    # the index is still there (on SQLite the revisions above lc0011 stay down; PostgreSQL rolls back all)
+    assert "uq_lc_invitation_live_email" in _index_names(db, "lc_invitation")
+    assert migrate.current() == (("lc0011",) if db.engine.dialect.name == "sqlite" else (HEAD,))
+    migrate.upgrade()
+    assert migrate.current() == (HEAD,)
+    assert migrate.drift() == []
+    db.session.remove()
+
+
 # ---------------------------------------------------------------------------------------------
 # (b) M1: inside the host's Flask-Migrate history
 # ---------------------------------------------------------------------------------------------

@@ -34,8 +34,32 @@ def upgrade() -> None:
     _email_index(UNLINKED_LIVE)
 
 
+#: How many clashing addresses the refusal names.
+SHOWN = 10
+
+
+def _refuse_clashing_addresses() -> None:
+    """Refuse, before anything is dropped, while two live invitations of one contract share an address (the
+    old holder's, linked to them, and the new holder's): the index before lc0011 cannot hold both. (Letting
+    CREATE INDEX fail instead would leave SQLite, whose DDL Alembic does not roll back, without the index.)"""
+    if op.get_context().as_sql:
+        return
+    clashes = op.get_bind().execute(sa.text(
+        "SELECT c.code, i.email, count(*) FROM lc_invitation i JOIN lc_contract c ON c.id = i.contract_id "
+        f"WHERE i.{LIVE} GROUP BY c.code, i.email HAVING count(*) > 1 ORDER BY c.code, i.email")).all()
+    if not clashes:
+        return
+    shown = "; ".join(f"{code}: {email} ({n} live invitations)" for code, email, n in clashes[:SHOWN])
+    more = f" and {len(clashes) - SHOWN} more" if len(clashes) > SHOWN else ""
+    raise RuntimeError(
+        f"{len(clashes)} addresses are on more than one live invitation of the same contract ({shown}{more}): an "
+        "address that changed hands is on the invitation of its old holder and on its new holder's. The schema "
+        "before lc0011 allows one live invitation per address and contract. Stay at lc0011, or first revoke all "
+        "but one live invitation of each address (in the admin's Invitations tab; one with enrollments cannot be "
+        "revoked: then stay), then downgrade again.")
+
+
 def downgrade() -> None:
-    # Refused while two live invitations of one contract share an address (the new holder's and the old
-    # holder's): the old index cannot hold them. The failed CREATE INDEX rolls the downgrade back.
+    _refuse_clashing_addresses()
     op.drop_index("uq_lc_invitation_live_email", table_name="lc_invitation")
     _email_index(LIVE)
