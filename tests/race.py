@@ -191,6 +191,19 @@ def job_learner_pages(barrier: Any, index: int, *, path: str, user_ids: list[Any
     return {"outcomes": outcomes, "statuses": statuses}
 
 
+def job_link_or_page(barrier: Any, index: int, *, path: str, user_ids: list[Any]) -> dict[str, Any]:
+    """Round ``r``: every worker links learner ``user_ids[r]`` at the same moment; even workers call
+    ``services.link_registered_user`` (the host's sign-up hook), odd ones load the learner page ``path``."""
+    if index % 2 == 0:
+        outcomes = []
+        for user_id in user_ids:
+            barrier.wait(BARRIER_TIMEOUT)
+            outcome, _ = _call(lambda uid=user_id: services.link_registered_user(host.db.session.get(host.Account, uid)))
+            outcomes.append(outcome)
+        return {"outcomes": outcomes}
+    return job_learner_pages(barrier, index, path=path, user_ids=user_ids)
+
+
 def job_redeem_rounds(barrier: Any, index: int, *, rounds: list[tuple[Any, str]]) -> dict[str, Any]:
     """Round ``r``: every worker redeems the code ``rounds[r][1]`` for learner ``rounds[r][0]`` at the same
     moment. Each worker's clock is ``index`` minutes later, so which call wrote the redeem time shows."""
@@ -317,6 +330,7 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "revoke_or_enroll": job_revoke_or_enroll,
     "redeem_or_regenerate": job_redeem_or_regenerate,
     "learner_pages": job_learner_pages,
+    "link_or_page": job_link_or_page,
     "redeem_rounds": job_redeem_rounds,
     "enroll_or_delete": job_enroll_or_delete,
     "wrong_codes": job_wrong_codes,

@@ -16,8 +16,10 @@ import sqlalchemy as sa
 from flask_learning_contracts import ContractType, InvitationStatus, errors, services
 from flask_learning_contracts.enums import DeliveryStatus, NotificationKind
 
+from . import host
 from .conftest import count, invite_one
 from .notify_support import use_shipped_mail
+from .views_support import PREFIX, client_for, token
 
 S = InvitationStatus
 X, Y = "x@example.com", "y@example.com"
@@ -276,3 +278,135 @@ def test_nothing_is_sent_about_a_learner_who_has_no_address_now(app, monkeypatch
     [reminder] = _notes(db, m, NotificationKind.REMINDER)
     assert reminder.status is DeliveryStatus.SKIPPED and "no e-mail address" in reminder.last_error
     assert X not in {n.recipient for n in _notes(db, m, NotificationKind.RESEND)}
+
+
+# ---------------------------------------------------------------------------------------------
+# rule 8, re-inviting, the address going back, and a race
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("contract_type", [ContractType.VOUCHER, ContractType.SUBSCRIPTION])
+def test_rule_8_a_revoked_invitation_of_the_old_holder_never_refuses_the_new_holder_on_the_learner_page(
+        app, make_contract, make_user, courses, moved, contract_type, m, db):
+    """Rule 8: "a learner whose invitation was revoked cannot re-enter by code" is about that learner, not the
+    address: B enters the code on the learner page with the address A was revoked under, and gets in."""
+    contract = make_contract(contract_type, activities=courses)
+    a, revoked = moved(contract, revoke=True)
+    b = make_user(X, name="B")
+    client = client_for(app, b)
+
+    response = client.post(PREFIX + "/code", data={"code": contract.invitation_code,
+                                                     "csrf_token": token(client)})
+
+    assert response.status_code == 302
+    [mine] = services.invitations_for(b)
+    assert mine.id != revoked.id and mine.user_id == b.id and mine.status is S.ACCEPTED
+    services.enroll(b, contract, courses[0])
+    assert services.get_invitation(revoked.id).status is S.REVOKED  # A's stays revoked, still A's
+    assert services.get_invitation(revoked.id).user_id == a.id
+    with pytest.raises(errors.InvitationRevoked):
+        services.redeem_code(a, contract.invitation_code)
+    assert services.reconcile().ok
+
+
+@pytest.mark.parametrize("how", ["pick", "type"])
+def test_re_inviting_the_old_holder_after_the_address_change(make_contract, make_user, courses, moved, how, rules):
+    """Only a re-invite restores a revoked learner (rule 8): A, revoked under X, is re-invited under Y (picked, or
+    Y typed); the new invitation is A's, sent to Y; B, holding X now, is untouched."""
+    contract = make_contract(ContractType.VOUCHER, activities=courses)
+    a, revoked = moved(contract, revoke=True)
+    b = make_user(X, name="B")
+    rules.sent.clear()
+
+    report = services.invite(contract, users=[a]) if how == "pick" else services.invite(contract, emails=[Y])
+
+    assert [r.email for r in report.invited] == [Y]
+    again = services.get_invitation(report.invited[0].invitation_id)
+    assert again.id != revoked.id and again.user_id == a.id and again.status is S.OUTSTANDING
+    assert rules.sent == [(Y, False)]
+    assert services.redeem_code(a, contract.invitation_code).id == again.id
+    assert services.invitations_for(b) == []
+    assert services.reconcile().ok
+
+
+def test_the_old_holder_taking_the_address_back(make_contract, make_user, courses, moved, rules, m, db):
+    """A held X, moved to Y; B took X and was invited; B moves to Z and A takes X back. Each keeps their own
+    invitation; X, typed or picked, is A's again (already invited); each resend reaches its learner's address now."""
+    contract = make_contract(ContractType.VOUCHER, activities=courses)
+    a, mine = moved(contract)
+    b = make_user(X, name="B")
+    theirs = invite_one(contract, b)
+    b.email_address = "z@example.com"
+    db.session.commit()
+    a.email_address = X
+    db.session.commit()
+
+    assert services.link_registered_user(a) == [] and services.link_registered_user(b) == []
+    assert [r.email for r in services.invite(contract, emails=[X]).already_invited] == [X]
+    assert [r.email for r in services.invite(contract, users=[a, b]).already_invited] == [X, "z@example.com"]
+    assert [i.id for i in services.invitations_for(a)] == [mine.id]
+    assert [i.id for i in services.invitations_for(b)] == [theirs.id]
+    rules.sent.clear()
+    services.resend(services.get_invitation(theirs.id))
+    services.resend(services.get_invitation(mine.id))
+    assert rules.sent == [("z@example.com", True), (X, True)]
+    assert count(db, m.Invitation, m.Invitation.contract_id == contract.id, m.Invitation.status != S.REVOKED) == 2
+    assert services.reconcile().ok
+
+
+RACE_ROUNDS = 6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", ["link", "merge"])
+def test_the_new_holder_linked_from_four_processes_at_once_gets_one_invitation(app, db, m, make_contract,
+                                                                              courses, scenario):
+    """Round ``r``: A_r was invited under X_r and moved to Y_r; X_r was then invited while nobody held it (Not
+    Registered); B_r signs up with X_r. Four processes link B_r at once (two through ``link_registered_user``,
+    two loading the learner page). ``merge``: B_r had been picked already (an invitation of their own), so the
+    waiting invitation folds into B_r's. Whoever wins: B_r has exactly one live invitation, A_r keeps theirs, and nobody sees an error."""
+    from . import race
+    from .test_concurrency import _release
+
+    contract = make_contract(ContractType.VOUCHER, activities=courses, require_invitation_code=False)
+    olds = [host.Account(email_address=f"x{r}@race.example.com", name=f"A{r}") for r in range(RACE_ROUNDS)]
+    db.session.add_all(olds)
+    db.session.commit()
+    services.invite(contract, users=olds, activities=[courses[0]])
+    for r, a in enumerate(olds):
+        a.email_address = f"y{r}@race.example.com"
+    db.session.commit()
+    addresses = [f"x{r}@race.example.com" for r in range(RACE_ROUNDS)]
+    assert len(services.invite(contract, emails=addresses, activities=[courses[1]]).not_registered) == RACE_ROUNDS
+    news = [host.Account(email_address=x, name=f"B{r}") for r, x in enumerate(addresses)]
+    db.session.add_all(news)
+    db.session.commit()
+    if scenario == "merge":  # B_r was picked (an invitation of their own) before their address was linked
+        services.invite(contract, users=news, activities=[courses[0]])
+    cid, a_ids, b_ids = contract.id, [a.id for a in olds], [b.id for b in news]
+    expected = [c.id for c in courses] if scenario == "merge" else [courses[1].id]
+    url = _release(db)
+
+    reports = race.run("link_or_page", url, 4, lambda w: {"path": PREFIX + "/", "user_ids": b_ids})
+
+    db.session.remove()
+    problems = []
+    for a_id, b_id, x in zip(a_ids, b_ids, addresses):
+        live = db.session.execute(sa.select(m.Invitation).where(
+            m.Invitation.contract_id == cid, m.Invitation.status != S.REVOKED,
+            sa.or_(m.Invitation.user_id == b_id, sa.and_(m.Invitation.email == x, m.Invitation.user_id.is_(None))))
+        ).scalars().all()
+        if len(live) != 1 or live[0].user_id != b_id:
+            problems.append(f"{x}: {[(i.user_id, i.status.value) for i in live]}")
+        elif sorted(a.id for a in live[0].fixed_activities) != expected:
+            problems.append(f"{x}: covers {[a.id for a in live[0].fixed_activities]}")
+        action = "invitation_merged" if scenario == "merge" else "linked"
+        entries = count(db, m.HistoryEntry, m.HistoryEntry.contract_id == cid, m.HistoryEntry.action == action,
+                        m.HistoryEntry.message.contains(x))
+        if entries != 1:
+            problems.append(f"{x}: {entries} '{action}' history entries")
+        old = db.session.execute(sa.select(m.Invitation).where(
+            m.Invitation.contract_id == cid, m.Invitation.user_id == a_id)).scalars().all()
+        if [(i.email, i.status) for i in old] != [(x, S.OUTSTANDING)]:
+            problems.append(f"A of {x}: {[(i.email, i.status.value) for i in old]}")
+    outcomes = race.tally(reports)
+    assert outcomes == {"ok": 4 * RACE_ROUNDS} and not problems, (dict(outcomes), problems)
+    assert services.reconcile().ok
