@@ -71,8 +71,7 @@ class InvitationPages(ContractViewBase):
         contract = self._contract(contract_id)
         return self._post_action(self._url(".invitations_view", contract),
                                  lambda: self._call(services.remind_outstanding, contract),
-                                 lambda n: _n("Reminded %(num)s learner.", "Reminded %(num)s learners.", n) if n
-                                 else _("Nobody to remind: every outstanding learner was already reminded today."))
+                                 lambda n: services.reminded_message(contract, n))
 
     @expose("/<int:contract_id>/notifications/retry", methods=("POST",))
     def retry_notifications_view(self, contract_id: int) -> Response:
@@ -82,8 +81,7 @@ class InvitationPages(ContractViewBase):
         ids = [int(raw)] if raw.isdigit() else None
         return self._post_action(self._url(".invitations_view", contract),
                                  lambda: self._call(services.retry_notifications, contract, ids),
-                                 lambda n: _n("Retrying %(num)s notification.", "Retrying %(num)s notifications.", n)
-                                 if n else _("Nothing to retry: it was already sent or retried."))
+                                 services.retried_message)
 
     @expose("/<int:contract_id>/invitations/export.csv")
     def invitations_export_view(self, contract_id: int) -> Response:

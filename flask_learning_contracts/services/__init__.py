@@ -34,12 +34,13 @@ from .invite_runs import (InviteRunInfo, ReportRow, StoredReport, Submission, Su
                           is_run_token, new_run_token, start_invite_run)
 from .inviting import InviteReport, InviteResult, invite, split_addresses
 from .learners import ActivityOffer, InvitationOffer, invitation_offers, invitations_for
-from .notifications import (DeliveryReport, count_failed_notifications, deliver_notifications, delivery_states,
-                            enqueue_delivery, failed_notifications, next_delivery_due, retry_notifications,
+from .notifications import (DeliveryReport, count_failed_notifications, count_invitations_with_failed_email,
+                            deliver_notifications, delivery_states, enqueue_delivery, failed_deliveries,
+                            failed_notifications, next_delivery_due, retried_message, retry_notifications,
                             sweep_notifications)
 from .privacy import ForgetReport, forget_deleted_user, forget_user
 from .redemption import redeem_code, regenerate_code
-from .schedule import ScheduleReport, remind_outstanding, run_schedule
+from .schedule import ScheduleReport, remind_outstanding, reminded_message, run_schedule
 from .reports import (DeletionImpact, InvitationExportRow, InvitationPage, SeatSummary, contracts_for_admin,
                       deletion_impact, history, invitation_export_rows, invitation_page, seat_summaries, seat_summary)
 
@@ -66,7 +67,8 @@ __all__ = [
     # notifications and the scheduler
     "deliver_notifications", "DeliveryReport", "next_delivery_due", "retry_notifications", "failed_notifications",
     "count_failed_notifications", "delivery_states", "run_schedule", "ScheduleReport", "remind_outstanding",
-    "sweep_notifications", "enqueue_delivery",
+    "sweep_notifications", "enqueue_delivery", "retried_message", "count_invitations_with_failed_email",
+    "failed_deliveries", "reminded_message",
     # reports and checks
     "seat_summary", "seat_summaries", "SeatSummary", "history", "invitation_page", "InvitationPage",
     "invitation_export_rows", "InvitationExportRow", "deletion_impact", "DeletionImpact", "contracts_for_admin",

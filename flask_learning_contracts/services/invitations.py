@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm as sa_orm
 
 from .. import errors, signals
+from ..config import config_value
 from ..enums import ContractType, DeliveryStatus, InvitationStatus, ResendOutcome
 from ..i18n import _
 from ..models import Contract, Invitation
@@ -128,8 +129,12 @@ def resend(invitation: Invitation, *, actor: HostUser | None = None) -> ResendRe
         _record_separately(contract_id, contract_code, "notification_failed",
                            _("Could not resend the invitation to %(email)s: %(error)s", email=email,
                              error=outcome.error), actor=actor, invitation_id=invitation_id)
-        raise errors.LearningContractError(
-            _("The invitation could not be sent: %(error)s. It will be retried automatically.", error=outcome.error))
+        if outcome.claim.attempts < max(1, int(config_value("DELIVERY_ATTEMPTS"))):
+            raise errors.LearningContractError(_("The invitation could not be sent: %(error)s. It will be retried "
+                                                 "automatically.", error=outcome.error))
+        # that was its last attempt (LEARNING_CONTRACTS_DELIVERY_ATTEMPTS): nothing retries it but a click
+        raise errors.LearningContractError(_("The invitation could not be sent: %(error)s. It will not be retried "
+                                             "automatically; click Resend to try again.", error=outcome.error))
     if outcome is not None and outcome.status is DeliveryStatus.SKIPPED:
         raise errors.LearningContractError(_("The invitation was not sent: %(reason)s", reason=outcome.error))
     return ResendResult(invitation, ResendOutcome.SENT, recipient=email)

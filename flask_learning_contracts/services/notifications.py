@@ -471,6 +471,39 @@ def count_failed_notifications(contract: Contract) -> int:
     ).scalar_one())
 
 
+def retried_message(retried: int) -> str:
+    """What a Retry click says (the admin's and the dashboard's), after :func:`retry_notifications`."""
+    if not retried:
+        return _("Nothing to retry: it was already sent or retried.")
+    return _n("Retrying %(num)s notification.", "Retrying %(num)s notifications.", retried)
+
+
+def count_invitations_with_failed_email(contract: Contract) -> int:
+    """How many live invitations of ``contract`` have an e-mail that could not be sent (Failed, not retried
+    since): a later reminder that went out does not mean the invitation itself ever arrived."""
+    m = _m()
+    n, inv = m.Notification, m.Invitation
+    return int(_session().execute(
+        sa.select(sa.func.count(sa.distinct(n.invitation_id))).select_from(n)
+        .join(inv, inv.id == n.invitation_id)
+        .where(n.contract_id == contract.id, n.status == DeliveryStatus.FAILED, inv.status != InvitationStatus.REVOKED)
+    ).scalar_one())
+
+
+def failed_deliveries(invitation_ids: Sequence[int]) -> dict[int, Notification]:
+    """The latest Failed notification of each of these invitations that has one (one query): shown with Retry
+    even when a later notification of the same invitation (a reminder) went out."""
+    if not invitation_ids:
+        return {}
+    m = _m()
+    n = m.Notification
+    latest = (sa.select(sa.func.max(n.id)).where(_one_of(n.__table__.c.invitation_id, list(invitation_ids)),
+                                                 sa.text(FAILED_SQL))
+              .group_by(n.invitation_id).scalar_subquery())
+    rows = _session().execute(sa.select(n).where(n.id.in_(latest))).scalars()
+    return {row.invitation_id: row for row in rows if row.invitation_id is not None}
+
+
 def delivery_states(invitation_ids: Sequence[int]) -> dict[int, Notification]:
     """The latest notification of each of these invitations (one query), for the admin's Invitations tab."""
     if not invitation_ids:

@@ -26,7 +26,7 @@ from . import outbox
 from ._core import (_actor_fields, _format_date, _is_postgresql, _m, _now, _record, _rules, _session, _today,
                     transactional)
 from .access import _ensure_active
-from .notifications import _history, deliver_after_commit, learner_link, site_link
+from .notifications import _history, count_invitations_with_failed_email, deliver_after_commit, learner_link, site_link
 from .outbox import Claim
 
 #: A scheduled reminder missed (no tick ran on its day) is still sent up to this many days late, then never:
@@ -228,6 +228,26 @@ def remind_outstanding(contract: Contract, *, actor: HostUser | None = None) -> 
                                              len(claims)), actor_name=fields["actor_name"], actor_id=fields["actor_id"])
         deliver_after_commit(claims)
     return len(claims)
+
+
+def reminded_message(contract: Contract, reminded: int) -> str:
+    """What "Remind all outstanding" says after :func:`remind_outstanding` reminded ``reminded`` learners: how
+    many reminders went out (or were queued, in queued mode), and how many invitations have an e-mail that
+    could not be sent (the reminders do not show that an invitation's own e-mail never arrived)."""
+    if not reminded:
+        said = _("Nobody to remind: every outstanding learner was already reminded today.")
+    elif outbox.immediate():
+        said = _n("Reminded %(num)s learner.", "Reminded %(num)s learners.", reminded)
+    else:
+        said = _n("Queued %(num)s reminder; it goes out with the next delivery run.",
+                  "Queued %(num)s reminders; they go out with the next delivery run.", reminded)
+    failed = count_invitations_with_failed_email(contract)
+    if failed:
+        said += " " + _n("%(num)s invitation has an e-mail that could not be sent; it is listed under "
+                         "\"Notifications that could not be sent\", with Retry.",
+                         "%(num)s invitations have an e-mail that could not be sent; they are listed under "
+                         "\"Notifications that could not be sent\", with Retry.", failed)
+    return said
 
 
 def alert_if_threshold_reached(contract: Contract) -> None:

@@ -1,6 +1,7 @@
 """The contract-admin dashboard: a user's contracts with their seats, and per contract its code,
-title, invitations, inviting (the flow shared with the admin panel, see
-:mod:`~flask_learning_contracts.invite_flow`), resend, revoke and View Activities.
+title, invitations with the delivery state of their e-mails (Retry for one that could not be sent), inviting (the
+flow shared with the admin panel, see :mod:`~flask_learning_contracts.invite_flow`), resend, revoke and View
+Activities.
 
 Who sees what (one rule, used by every route here):
 
@@ -88,9 +89,11 @@ def manage_contract(contract_id: int) -> str:
     page = services.invitation_page(contract, search=search or None, status=status,
                                     page=page_number(request.args.get("page")))
     title_form = TitleForm(data={"title": contract.title})
+    shown = [invitation.id for invitation in page.items]
     return render_page(
         "learning_contracts/manage/contract.html", contract=contract, summary=services.seat_summary(contract),
         page=page, search=search, status=status, statuses=list(InvitationStatus), title_form=title_form,
+        deliveries=services.delivery_states(shown), failed=services.failed_deliveries(shown),
         action_form=ActionForm(), next_url=current_path(), lc_show_dashboard=True)
 
 
@@ -208,6 +211,17 @@ def resend(contract_id: int, invitation_id: int) -> Response:
     return redirect(safe_next(form.next.data, _invite_list(contract)))
 
 
+def retry_notification(contract_id: int, notification_id: int) -> Response:
+    """POST: give one of the contract's notifications that could not be sent a fresh set of attempts (the admin
+    panel's Retry); immediate mode sends it at once."""
+    contract = _managed_contract(contract_id)
+    form = ActionForm()
+    validate_or_raise(form)
+    retried = services.retry_notifications(contract, [notification_id], actor=current_user)
+    flash(services.retried_message(retried), "success" if retried else "info")
+    return redirect(safe_next(form.next.data, _invite_list(contract)))
+
+
 def revoke(contract_id: int, invitation_id: int) -> str | Response:
     """GET (and HEAD): confirm; POST: revoke an invitation whose learner has not enrolled (the record stays)."""
     contract = _managed_contract(contract_id)
@@ -269,5 +283,7 @@ def register_dashboard_pages(bp: Blueprint) -> None:
                     invitation_activities, methods=["GET", "POST"])
     bp.add_url_rule("/manage/<int:contract_id>/invitations/<int:invitation_id>/resend", "manage_resend", resend,
                     methods=["POST"])
+    bp.add_url_rule("/manage/<int:contract_id>/notifications/<int:notification_id>/retry", "manage_retry",
+                    retry_notification, methods=["POST"])
     bp.add_url_rule("/manage/<int:contract_id>/invitations/<int:invitation_id>/revoke", "manage_revoke", revoke,
                     methods=["GET", "POST"])
