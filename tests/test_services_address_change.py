@@ -18,7 +18,7 @@ from flask_learning_contracts.enums import DeliveryStatus, NotificationKind
 
 from . import host
 from .conftest import count, invite_one
-from .notify_support import use_shipped_mail
+from .notify_support import use_rules, use_shipped_mail
 from .views_support import PREFIX, client_for, token
 
 S = InvitationStatus
@@ -410,3 +410,22 @@ def test_the_new_holder_linked_from_four_processes_at_once_gets_one_invitation(a
     outcomes = race.tally(reports)
     assert outcomes == {"ok": 4 * RACE_ROUNDS} and not problems, (dict(outcomes), problems)
     assert services.reconcile().ok
+
+
+def test_retrying_a_failed_invitation_email_reaches_the_learners_current_address(app, make_contract, make_user,
+                                                                                courses, db):
+    from .test_services_notifications import FlakyRules
+
+    app.config["LEARNING_CONTRACTS_DELIVERY_ATTEMPTS"] = 1
+    flaky = use_rules(app, FlakyRules())
+    contract = make_contract(ContractType.VOUCHER, activities=courses)
+    a = make_user(X, name="A")
+    invite_one(contract, a)  # the mail server is down: Failed
+    a.email_address = Y
+    db.session.commit()
+    make_user(X, name="B")
+    flaky.failing = None
+
+    assert services.retry_notifications(contract) == 1
+
+    assert [message.to for message in flaky.messages] == [Y]

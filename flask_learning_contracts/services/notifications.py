@@ -123,10 +123,16 @@ def no_address_reason() -> str:
     return _("The learner has no e-mail address now; add one to their account, then send it again.")
 
 
+def _may_have_moved(claim: Claim) -> bool:
+    """Whether the learner's address may have changed since ``claim`` was written (not when this process has
+    just written it: see ``Claim.fresh``)."""
+    return claim.kind.is_for_learner and not claim.fresh
+
+
 def _readdress(claim: Claim, invitation: Invitation | None) -> tuple[Claim, str | None]:
     """``claim`` addressed to the learner's current address (:func:`recipient_of`) when it is about a linked
     invitation, and why it cannot be sent when the learner has no address now (else ``None``)."""
-    if not claim.kind.is_for_learner or invitation is None or invitation.user_id is None:
+    if invitation is None or invitation.user_id is None or not _may_have_moved(claim):
         return claim, None
     address = recipient_of(invitation)
     if not address:
@@ -191,9 +197,10 @@ def _send_chunk(claims: Sequence[Claim], contracts: dict[int, Contract] | None =
     invitation_ids = sorted({c.invitation_id for c in claims if c.invitation_id is not None})
     invitations: dict[int, Invitation] = {}
     if invitation_ids:
-        # The learners are loaded to address each notification to the learner's current address.
         query = (sa.select(m.Invitation).where(outbox.id_filter(m.Invitation.__table__.c.id, invitation_ids))
-                 .options(sa_orm.lazyload(m.Invitation.contract), sa_orm.selectinload(m.Invitation.user)))
+                 .options(sa_orm.lazyload(m.Invitation.contract)))
+        if not compat or any(_may_have_moved(c) for c in claims):  # names, or addresses now
+            query = query.options(sa_orm.selectinload(m.Invitation.user))
         invitations = {i.id: i for i in session.execute(query).scalars()}
     outcomes: list[Outcome] = []
     new_invitations: list[tuple[Claim, Invitation]] = []
