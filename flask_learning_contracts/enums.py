@@ -114,7 +114,7 @@ _STATE_LABELS = {
 }
 _KIND_LABELS = {
     NotificationKind.INVITATION: _l("Invitation"),
-    NotificationKind.RESEND: _l("Invitation sent again"),
+    NotificationKind.RESEND: _l("Resend"),  # "Resend: Waiting to be sent" (never "sent again" before it is)
     NotificationKind.REMINDER: _l("Reminder"),
     NotificationKind.SEAT_ALERT: _l("Seats alert"),
     NotificationKind.EXPIRING: _l("Contract ending soon"),
