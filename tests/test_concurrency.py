@@ -70,6 +70,15 @@ def _count(db, model, *where) -> int:
     return db.session.execute(sa.select(sa.func.count()).select_from(model).where(*where)).scalar_one()
 
 
+def _not_one_link_entry(db, m, contract_id: int, scenario: str, email: str) -> list[str]:
+    """``[]`` when the history has exactly one "linked" (``scenario`` "link") or "invitation_merged" entry
+    about ``email``, else the problem."""
+    action = "invitation_merged" if scenario == "merge" else "linked"
+    entries = _count(db, m.HistoryEntry, m.HistoryEntry.contract_id == contract_id, m.HistoryEntry.action == action,
+                     m.HistoryEntry.message.contains(email))
+    return [] if entries == 1 else [f"{email}: {entries} '{action}' history entries"]
+
+
 def _assert_counters_agree(db, contract_id: int) -> tuple[int, int]:
     """``seats_used == count(seat rows) <= seats``, enrollments that used a seat match, and the
     reconciliation check finds nothing. Returns (seats_used, seats)."""
@@ -395,11 +404,7 @@ def test_a_new_learner_opening_pages_at_once_keeps_one_invitation(app, db, scena
         expected = course_ids if scenario == "merge" else course_ids[1:]
         if sorted(a.id for a in invitation.fixed_activities) != expected:
             problems.append(f"{email}: covers {[a.id for a in invitation.fixed_activities]}")
-        action = "invitation_merged" if scenario == "merge" else "linked"
-        entries = _count(db, m.HistoryEntry, m.HistoryEntry.contract_id == cid, m.HistoryEntry.action == action,
-                         m.HistoryEntry.message.contains(email))
-        if entries != 1:
-            problems.append(f"{email}: {entries} '{action}' history entries")
+        problems += _not_one_link_entry(db, m, cid, scenario, email)
     outcomes = race.tally(reports)
     assert outcomes == {"ok": processes * RACE_ROUNDS} and not problems, (dict(outcomes), problems)
     orphans = _count(db, m.InvitationActivity, ~m.InvitationActivity.invitation_id.in_(sa.select(m.Invitation.id)))

@@ -364,7 +364,7 @@ def test_the_new_holder_linked_from_four_processes_at_once_gets_one_invitation(a
     two loading the learner page). ``merge``: B_r had been picked already (an invitation of their own), so the
     waiting invitation folds into B_r's. Whoever wins: B_r has exactly one live invitation, A_r keeps theirs, and nobody sees an error."""
     from . import race
-    from .test_concurrency import _release
+    from .test_concurrency import _not_one_link_entry, _release
 
     contract = make_contract(ContractType.VOUCHER, activities=courses, require_invitation_code=False)
     olds = [host.Account(email_address=f"x{r}@race.example.com", name=f"A{r}") for r in range(RACE_ROUNDS)]
@@ -398,11 +398,7 @@ def test_the_new_holder_linked_from_four_processes_at_once_gets_one_invitation(a
             problems.append(f"{x}: {[(i.user_id, i.status.value) for i in live]}")
         elif sorted(a.id for a in live[0].fixed_activities) != expected:
             problems.append(f"{x}: covers {[a.id for a in live[0].fixed_activities]}")
-        action = "invitation_merged" if scenario == "merge" else "linked"
-        entries = count(db, m.HistoryEntry, m.HistoryEntry.contract_id == cid, m.HistoryEntry.action == action,
-                        m.HistoryEntry.message.contains(x))
-        if entries != 1:
-            problems.append(f"{x}: {entries} '{action}' history entries")
+        problems += _not_one_link_entry(db, m, cid, scenario, x)
         old = db.session.execute(sa.select(m.Invitation).where(
             m.Invitation.contract_id == cid, m.Invitation.user_id == a_id)).scalars().all()
         if [(i.email, i.status) for i in old] != [(x, S.OUTSTANDING)]:

@@ -497,30 +497,27 @@ def count_invitations_with_failed_email(contract: Contract) -> int:
     ).scalar_one())
 
 
-def failed_deliveries(invitation_ids: Sequence[int]) -> dict[int, Notification]:
-    """The latest Failed notification of each of these invitations that has one (one query): shown with Retry
-    even when a later notification of the same invitation (a reminder) went out."""
+def _latest_per_invitation(invitation_ids: Sequence[int], *where: sa.ColumnElement[bool]
+                           ) -> dict[int, Notification]:
+    """The latest notification matching ``where`` of each of these invitations (one query)."""
     if not invitation_ids:
         return {}
-    m = _m()
-    n = m.Notification
-    latest = (sa.select(sa.func.max(n.id)).where(_one_of(n.__table__.c.invitation_id, list(invitation_ids)),
-                                                 sa.text(FAILED_SQL))
+    n = _m().Notification
+    latest = (sa.select(sa.func.max(n.id)).where(_one_of(n.__table__.c.invitation_id, list(invitation_ids)), *where)
               .group_by(n.invitation_id).scalar_subquery())
     rows = _session().execute(sa.select(n).where(n.id.in_(latest))).scalars()
     return {row.invitation_id: row for row in rows if row.invitation_id is not None}
+
+
+def failed_deliveries(invitation_ids: Sequence[int]) -> dict[int, Notification]:
+    """The latest Failed notification of each of these invitations that has one (one query): shown with Retry
+    even when a later notification of the same invitation (a reminder) went out."""
+    return _latest_per_invitation(invitation_ids, sa.text(FAILED_SQL))
 
 
 def delivery_states(invitation_ids: Sequence[int]) -> dict[int, Notification]:
     """The latest notification of each of these invitations (one query), for the admin's Invitations tab."""
-    if not invitation_ids:
-        return {}
-    m = _m()
-    n = m.Notification
-    latest = (sa.select(sa.func.max(n.id)).where(_one_of(n.__table__.c.invitation_id, list(invitation_ids)))
-              .group_by(n.invitation_id).scalar_subquery())
-    rows = _session().execute(sa.select(n).where(n.id.in_(latest))).scalars()
-    return {row.invitation_id: row for row in rows if row.invitation_id is not None}
+    return _latest_per_invitation(invitation_ids)
 
 
 class ResendRequest(NamedTuple):
