@@ -512,7 +512,7 @@ def _latest_per_invitation(invitation_ids: Sequence[int], *where: sa.ColumnEleme
 def failed_deliveries(invitation_ids: Sequence[int]) -> dict[int, Notification]:
     """The latest Failed notification of each of these invitations that has one (one query): shown with Retry
     even when a later notification of the same invitation (a reminder) went out."""
-    return _latest_per_invitation(invitation_ids, sa.text(FAILED_SQL))
+    return _latest_per_invitation(invitation_ids, _m().Notification.status == DeliveryStatus.FAILED)
 
 
 def delivery_states(invitation_ids: Sequence[int]) -> dict[int, Notification]:
