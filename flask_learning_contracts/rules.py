@@ -268,7 +268,9 @@ class ContractRules(Generic[UserT, ActivityT]):
 
     def send_invitation(self, invitation: Invitation, resend: bool = False) -> None:
         """Notify the learner of ``invitation`` yourself (include the contract's code when
-        ``invitation.require_code``); ``resend`` is true for a resend or a reminder.
+        ``invitation.require_code``); ``resend`` is true for a resend or a reminder. Send it to
+        ``invitation.email``: for an invitation linked to a learner it holds the learner's address now
+        (:meth:`user_email`) for this call, even when the invitation was made for an address they no longer have.
 
         Only called when you override it (or ``send_invitations``) and not ``send_notification``: then the
         invitation, resend and reminder notifications come here instead of the shipped e-mails. Called after
