@@ -43,3 +43,29 @@ def test_a_csv_line_with_a_named_address_invites_the_address(side, app, db, sub)
 
     assert [row[:4] for row in report_rows(report)] == [
         ["1", "", "alice@example.com", "Not Registered"], ["2", "", "bob@example.com", "Not Registered"]]
+
+
+def test_a_paste_over_the_form_size_limit_gets_a_page_that_says_what_to_do(side, app, db, sub):
+    """Werkzeug refuses form text over ``MAX_FORM_MEMORY_SIZE`` (500 kB by default; about 25,000 addresses) with
+    413 before the view runs: the page says so in the site's look, not Werkzeug's bare "Request Entity Too Large"."""
+    typed = "\n".join(f"person{i:06d}@example.com" for i in range(30_000))
+    response = side.post(sub, {"emails": typed})
+
+    assert response.status_code == 413
+    page = words(response)
+    assert "Request Entity Too Large" not in page
+    assert "Too much was sent at once" in page and "CSV file" in page
+    assert ("Administration" if side.name == "admin" else "Contracts dashboard") in page  # inside the site's layout
+    assert invitations(db, app) == 0
+
+
+def test_a_nul_byte_in_a_dashboard_form_gets_the_styled_400_page(app, db, sub, casey):
+    from .views_support import client_for
+
+    side = Side("dashboard", client_for(app, casey), "people", 404)
+    response = side.post(sub, {"emails": "a@example.com\x00"})
+
+    assert response.status_code == 400
+    page = words(response)
+    assert "Bad Request" not in page and "could not be understood" in page and "Contracts dashboard" in page
+    assert invitations(db, app) == 0
