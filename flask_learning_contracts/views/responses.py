@@ -22,7 +22,6 @@ from ..navigation import safe_next, too_large_text
 from .rendering import render_page
 
 
-
 def fallback_url() -> str:
     """Where a failed form post goes back to when it did not say (the page the form lives on)."""
     endpoint = request.endpoint or ""
