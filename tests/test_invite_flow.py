@@ -450,3 +450,42 @@ def test_a_nul_byte_in_a_dashboard_form_gets_the_styled_400_page(app, db, sub, c
     page = words(response)
     assert "Bad Request" not in page and "could not be understood" in page and "Contracts dashboard" in page
     assert invitations(db, app) == 0
+
+
+def test_a_run_that_fails_unexpectedly_is_given_back_so_the_same_form_can_be_sent_again(side, app, db, sub,
+                                                                                         monkeypatch):
+    """A crash while inviting (not a domain refusal: a bug, a lost connection) rolls the invitations back; the
+    run must not stay "running" (its report page would say "still being sent" for a day and the same form,
+    sent again, would only show that page)."""
+    from flask_learning_contracts.services import invite_runs
+
+    real = invite_runs.invite_submission
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("connection lost")
+
+    csrf, run, _html = side.form(sub)
+    payload = {"csrf_token": csrf, "run": run, "emails": "late@example.com"}
+    monkeypatch.setattr(invite_runs, "invite_submission", crash)
+    with pytest.raises(RuntimeError):
+        side.client.post(side.base(sub), data=payload)
+    assert services.get_invite_run(sub, run) is None and invitations(db, app) == 0
+
+    monkeypatch.setattr(invite_runs, "invite_submission", real)
+    report = follow(side, side.client.post(side.base(sub), data=payload))
+    assert [row[1:3] for row in report_rows(report)] == [["late@example.com", "Not Registered"]]
+
+
+def test_a_draft_whose_sending_fails_unexpectedly_is_a_draft_again(side, app, db, voucher, courses, monkeypatch):
+    from flask_learning_contracts.services import invite_runs
+
+    step2 = side.post(voucher, {"emails": "late@example.com"})
+    assert step2.status_code == 302 and step2.headers["Location"].endswith("/activities")
+    token = step2.headers["Location"].rsplit("/", 2)[1]
+    page = side.client.get(step2.headers["Location"]).get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    monkeypatch.setattr(invite_runs, "invite_submission", lambda *a, **k: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        side.client.post(step2.headers["Location"], data={"csrf_token": csrf, "activity_ids": [str(courses[0].id)]})
+
+    assert services.get_invite_run(voucher, token).state == "draft" and invitations(db, app) == 0

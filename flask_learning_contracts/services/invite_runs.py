@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import dataclasses
 import datetime as dt
 import io
@@ -310,12 +311,14 @@ def finish_draft_run(contract: Contract, token: str, *, activities: Iterable[Act
 
 def _run(contract: Contract, token: str, submission: Submission, activities: Iterable[ActivityRef] | None,
          actor: HostUser | None, *, back_to: str | None) -> InviteRunInfo:
-    """Invite and store the report in one transaction; on a refusal, give the token back (a draft stays a draft,
-    a direct run is forgotten) so that the corrected form can be sent again."""
+    """Invite and store the report in one transaction; on a refusal, or any other failure (the transaction rolled
+    back: nobody was invited), give the token back (a draft stays a draft, a direct run is forgotten) so that the
+    form can be sent again instead of showing "still being sent" until the run is purged."""
     try:
         report, stored = _invite_and_store(contract, token, submission, activities, actor)
-    except errors.LearningContractError:
-        _release_run(token, back_to)
+    except Exception:
+        with contextlib.suppress(Exception):  # the database may be what failed: the first error is the one to see
+            _release_run(token, back_to)
         raise
     if report.notification_failures:  # known only after the commit (the notifications are sent after it)
         stored = StoredReport.from_report(report, {row.email: row.name for row in stored.rows if row.name})
