@@ -292,7 +292,7 @@ def test_refreshing_the_report_shows_it_again_and_invites_nobody_again(side, app
 def test_posting_the_same_form_twice_invites_once(side, app, db, sub):
     _csrf, run, _html = side.form(sub)
     first = side.post(sub, {"emails": "a@example.com"}, run=run)
-    second = side.post(sub, {"emails": "a@example.com, b@example.com"}, run=run)  # a double click / resubmit
+    second = side.post(sub, {"emails": "a@example.com"}, run=run)  # a double click / a re-posting refresh
 
     assert second.status_code == 302 and second.headers["Location"] == first.headers["Location"]
     assert invitations(db, app) == 1
@@ -489,3 +489,24 @@ def test_a_draft_whose_sending_fails_unexpectedly_is_a_draft_again(side, app, db
         side.client.post(step2.headers["Location"], data={"csrf_token": csrf, "activity_ids": [str(courses[0].id)]})
 
     assert services.get_invite_run(voucher, token).state == "draft" and invitations(db, app) == 0
+
+
+def test_the_same_form_sent_again_with_other_people_is_a_new_run(side, app, db, sub, voucher):
+    """Back after sending, change the list, send: a browser that restores the form's hidden ``run`` token (Firefox
+    does) posts the old token with new content. That is a new submission, not a double click: it must be invited,
+    not answered with the earlier report (the people just typed would be silently dropped)."""
+    csrf, run, _html = side.form(sub)
+    first = side.client.post(side.base(sub), data={"csrf_token": csrf, "run": run, "emails": "first@example.com"})
+    again = side.client.post(side.base(sub), data={"csrf_token": csrf, "run": run, "emails": "first@example.com"})
+    assert again.headers["Location"] == first.headers["Location"]  # a double click: the same report
+
+    changed = side.client.post(side.base(sub), data={"csrf_token": csrf, "run": run, "emails": "second@example.com"})
+    assert changed.status_code == 302 and changed.headers["Location"] != first.headers["Location"]
+    assert [row[1] for row in report_rows(side.client.get(changed.headers["Location"]))] == ["second@example.com"]
+    assert invitations(db, app) == 2
+
+    csrf, run, _html = side.form(voucher)  # a Voucher draft changed on step 1 before its activity step
+    draft = side.client.post(side.base(voucher), data={"csrf_token": csrf, "run": run, "emails": "a@example.com"})
+    fixed = side.client.post(side.base(voucher), data={"csrf_token": csrf, "run": run, "emails": "b@example.com"})
+    assert fixed.headers["Location"].endswith("/activities") and fixed.headers["Location"] != draft.headers["Location"]
+    assert "1 typed address" in words(side.client.get(fixed.headers["Location"]))

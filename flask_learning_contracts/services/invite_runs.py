@@ -278,6 +278,14 @@ def get_invite_run(contract: Contract, token: str) -> InviteRunInfo | None:
     return InviteRunInfo(found.token, found.state, count, report)
 
 
+def invite_run_holds(contract: Contract, token: str, submission: Submission) -> bool:
+    """Whether the run of ``token`` on ``contract`` stored exactly ``submission``: the same form sent again (a
+    double click, a refresh that re-posts), as opposed to a form whose ``run`` token a browser restored after
+    Back while its people were changed (that content is a new submission)."""
+    found = _session().get(_m().InviteRun, token) if is_run_token(token) else None
+    return found is not None and found.contract_id == contract.id and Submission.from_json(found.submitted) == submission
+
+
 def start_invite_run(contract: Contract, token: str, submission: Submission, *,
                      activities: Iterable[ActivityRef] | None = None, actor: HostUser | None = None
                      ) -> InviteRunInfo | None:
