@@ -12,6 +12,7 @@ import binascii
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import io
 import itertools
 import re
@@ -108,9 +109,10 @@ class StoredReport:
     def count(self, outcome: str) -> int:
         return sum(1 for row in self.rows if row.outcome == outcome)
 
-    @property
+    @functools.cached_property
     def has_csv(self) -> bool:
-        """Whether any row comes from a CSV file (only those have a line number to show)."""
+        """Whether any row comes from a CSV file (only those have a line number to show). Worked out once: the
+        report page asks on every row, and a scan per row made a 20,000-row report quadratic."""
         return any(row.source == "csv" for row in self.rows)
 
     @classmethod
