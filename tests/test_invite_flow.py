@@ -524,3 +524,14 @@ def test_the_report_of_twenty_thousand_typed_addresses_renders_in_linear_time(si
 
     assert report.status_code == 200 and "Invited 20000 learners." in words(report).replace(",", "")
     assert elapsed < 8, f"the report of 20,000 rows took {elapsed:.1f} s"
+
+
+def test_a_csv_line_of_many_at_signs_after_an_angle_bracket_is_read_in_linear_time(side, app, db, sub):
+    """The angle-bracket search on CSV lines must not backtrack over every ``@`` (a 9 MB such line hung)."""
+    started = time.perf_counter()
+    response = side.post(sub, csv="<" + "a@" * 20_000 + "\nok@example.com\n")
+    elapsed = time.perf_counter() - started
+
+    assert elapsed < 2, f"{elapsed:.1f} s"
+    rows = report_rows(follow(side, response))
+    assert [row[0] for row in rows] == ["1", "2"] and rows[0][3] == "Invalid" and rows[1][3] == "Not Registered"

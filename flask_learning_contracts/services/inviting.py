@@ -102,8 +102,9 @@ class _Candidate:
 #: semicolon, new line) or a word. Simple alternatives, so a paste of any size is read in linear time; white space
 #: and stray quotes or brackets between pieces are skipped.
 _PIECES = re.compile(r'"[^"\n]*"|<[^<>\n]*>|[,;\n]|[^\s,;<>"]+')
-#: An address in angle brackets on a CSV line (``Ada Lovelace <ada@example.com>``).
-_BRACKETED = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
+#: An address in angle brackets on a CSV line (``Ada Lovelace <ada@example.com>``). No ``@`` before the one
+#: matched: each ``<`` is then tried once, in time linear in the line (``<a@a@a@…`` made it quadratic).
+_BRACKETED = re.compile(r"<([^<>\s@]+@[^<>\s]+)>")
 
 
 def split_addresses(text: str) -> list[str]:
