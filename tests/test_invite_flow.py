@@ -535,3 +535,23 @@ def test_a_csv_line_of_many_at_signs_after_an_angle_bracket_is_read_in_linear_ti
     assert elapsed < 2, f"{elapsed:.1f} s"
     rows = report_rows(follow(side, response))
     assert [row[0] for row in rows] == ["1", "2"] and rows[0][3] == "Invalid" and rows[1][3] == "Not Registered"
+
+
+def test_a_run_left_running_by_a_dead_process_says_it_was_not_sent(side, app, db, sub):
+    """A process killed while inviting leaves its run "running" (its transaction, with every invitation, rolled
+    back). After a few minutes the report must stop saying "still being sent" and say nothing was invited."""
+    token = services.new_run_token()
+    services.claim_invite_run(sub, token, services.Submission(emails="late@example.com"), draft=False)
+    url = f"{side.base(sub)}/{token}"
+    assert "still being sent" in words(side.client.get(url))
+
+    table = app.extensions["learning_contracts"].models.InviteRun.__table__
+    created = db.session.execute(sa.select(table.c.created_at).where(table.c.token == token)).scalar_one()
+    db.session.execute(sa.update(table).where(table.c.token == token)
+                       .values(created_at=created - dt.timedelta(minutes=30)))
+    db.session.commit()
+    page = words(side.client.get(url))
+
+    assert "still being sent" not in page
+    assert "Sending these invitations stopped before it finished: nobody was invited." in page
+    assert invitations(db, app) == 0

@@ -44,6 +44,8 @@ from .inviting import (
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 DRAFT, RUNNING, DONE = "draft", "running", "done"
+#: How long a run may stay ``running`` before its report says it stopped (100,000 CSV lines take seconds).
+STALLED_AFTER = dt.timedelta(minutes=10)
 
 
 @dataclasses.dataclass
@@ -142,6 +144,9 @@ class InviteRunInfo:
     state: str
     count: SubmissionCount
     report: StoredReport | None
+    #: Running for longer than any run takes (:data:`STALLED_AFTER`): the process sending it died, its
+    #: transaction rolled back, and nobody was invited.
+    stalled: bool = False
 
 
 def new_run_token() -> str:
@@ -277,7 +282,8 @@ def get_invite_run(contract: Contract, token: str) -> InviteRunInfo | None:
     count = SubmissionCount(len(submission.user_ids) + len(submission.picked), len(split_addresses(submission.emails)),
                             int(found.submitted.get("csv_rows") or 0), submission.csv_name)
     report = StoredReport.from_json(found.report) if found.report is not None else None
-    return InviteRunInfo(found.token, found.state, count, report)
+    stalled = found.state == RUNNING and found.created_at < _now() - STALLED_AFTER
+    return InviteRunInfo(found.token, found.state, count, report, stalled)
 
 
 def invite_run_holds(contract: Contract, token: str, submission: Submission) -> bool:
@@ -302,7 +308,8 @@ def _take_draft(contract: Contract, token: str) -> Submission | None:
     """Move a draft run to running (one conditional update: only one of two concurrent POSTs gets it)."""
     table = _m().InviteRun.__table__
     taken = _session().execute(sa.update(table).where(table.c.token == token, table.c.contract_id == contract.id,
-                                                      table.c.state == DRAFT).values(state=RUNNING))
+                                                      table.c.state == DRAFT)
+                                .values(state=RUNNING, created_at=_now()))  # running since now (see stalled)
     if _rowcount(taken) != 1:
         return None
     submitted = _session().execute(sa.select(table.c.submitted).where(table.c.token == token)).scalar_one()
