@@ -12,7 +12,8 @@ Both places show the same steps with the same form and the same template macros
    invitations cover. The submission waits server-side (an invite run, see ``services.invite_runs``).
 3. **Report** (``…/invite/<token>``): one row per input, with name and e-mail; the Line column only when a
    CSV file was part of it. Every POST redirects here (Post/Redirect/Get): a refresh shows the stored report,
-   and a second POST of the same form (its ``run`` token) finds the run instead of inviting again.
+   and a second POST of the same form (its ``run`` token, the same people) finds the run instead of inviting
+   again. The same token with other people (Back restored the form's token, the list was changed) is a new run.
 
 The admin view and the dashboard supply what differs (who may see what, URLs, the picker) through
 :class:`InvitePages`; the steps themselves are written once, here.
@@ -201,12 +202,14 @@ class InvitePages:
             return self.start(form, _("Check the form and try again."), 400)  # pragma: no cover - no other rule
         raw = form.run.data
         token = raw if isinstance(raw, str) and services.is_run_token(raw) else services.new_run_token()
-        if services.get_invite_run(self.contract, token) is not None:  # the same form again: show what it did
-            return redirect(self.url("report", token))
+        submission = self._submission(form)
+        if services.get_invite_run(self.contract, token) is not None:
+            if services.invite_run_holds(self.contract, token, submission):  # the same form again: show what it did
+                return redirect(self.url("report", token))
+            token = services.new_run_token()  # changed after it was sent (Back restored its token): a new run
         blocker = services.invite_blocker(self.contract)
         if blocker:
             return self.start(form, blocker, 409)
-        submission = self._submission(form)
         try:
             count = services.count_submission(submission)
         except errors.ValidationError as problem:

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import unquote, urlsplit
 
+from .i18n import _
+
 #: The highest page number a list accepts; larger numbers show that page (empty, past the end) instead of
 #: reaching the database as an OFFSET it cannot store.
 MAX_PAGE = 1_000_000
@@ -52,3 +54,12 @@ def carries_nul(values: Iterable[str]) -> bool:
     """Whether any of the request's values holds a NUL character: no text a person types has one, and
     PostgreSQL refuses it in text ("text fields cannot contain NUL"), so pages answer 400 before any query."""
     return any("\x00" in value for value in values)
+
+
+def too_large_text() -> tuple[str, str]:
+    """The title and message of the page for a request over the host's size limits (HTTP 413: form text over
+    ``MAX_FORM_MEMORY_SIZE``, or a body over ``MAX_CONTENT_LENGTH``), the same in the admin panel and the
+    dashboard: what happened, and the way round it."""
+    return _("Too much was sent at once"), _(
+        "The form is larger than this site accepts, so nothing was changed. Paste fewer addresses at a time, "
+        "or put them in a CSV file (one address per line) and upload that instead.")

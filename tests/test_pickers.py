@@ -278,6 +278,26 @@ def test_importing_from_a_searched_contract_adds_its_activities(app, db, boss, m
     assert len(services.get_contract(contract.id).activities) == 2
 
 
+
+def test_importing_twice_a_double_click_says_nothing_was_left_to_import(app, db, boss, make_contract, make_course,
+                                                                        contract):
+    """The second POST of a double click imports nothing: it must not add "Imported 0 activities" under the
+    first one's "Imported 1 activity"."""
+    source = make_contract(code="SRC-9", title="Source nine", activities=[make_course("Fire drill")])
+    client = client_for(app, boss)
+    page = f"{ADMIN}/{contract.id}/activities/import"
+    html = client.get(page + f"?source={source.id}").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+    for _click in range(2):
+        assert client.post(page, data={"csrf_token": token, "source_contract": str(source.id)}).status_code == 302
+    shown = " ".join(re.sub(r"<[^>]+>", " ", client.get(f"{ADMIN}/{contract.id}/activities").get_data(as_text=True)).split())
+
+    assert "Imported 1 activity from SRC-9." in shown and "Imported 0" not in shown
+    assert "Every activity of SRC-9 is already in this contract." in shown
+    db.session.expire_all()
+    assert len(services.get_contract(contract.id).activities) == 2
+
+
 # -- a refused submit keeps the people picked ---------------------------------------------------------
 @pytest.mark.parametrize("side", ["admin", "dashboard"])
 def test_a_refused_submit_shows_the_picked_people_again(app, db, boss, casey, contract, side):

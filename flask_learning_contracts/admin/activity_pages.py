@@ -85,8 +85,11 @@ class ActivityPages(ContractViewBase):
         if self._posted(form) and source is not None:
             outcome = self._call(services.import_activities, contract, source, form=form)
             if outcome[0]:
+                added = len(outcome[1])  # none: a double click's second POST, or imported meanwhile
                 flash(_n("Imported %(num)s activity from %(code)s.", "Imported %(num)s activities from %(code)s.",
-                         len(outcome[1]), code=source.code), "success")
+                         added, code=source.code) if added else
+                      _("Every activity of %(code)s is already in this contract.", code=source.code),
+                      "success" if added else "info")
                 return redirect(self._url(".activities_view", contract))
         preview = services.preview_import(contract, source) if source is not None else None
         return self._page("activities_import.html", contract, "activities", form=form, source=source,

@@ -21,14 +21,14 @@ from flask_wtf.csrf import CSRFError
 from jinja2.runtime import Context
 from markupsafe import Markup
 from sqlalchemy import orm
-from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, NotFound
+from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, NotFound, RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
 from .. import errors, services
 from ..enums import ContractState, ContractType, InvitationStatus
 from ..i18n import _, _l, _n, language
 from ..models import Contract, Invitation, Models
-from ..navigation import carries_nul, page_number, safe_next
+from ..navigation import carries_nul, page_number, safe_next, too_large_text
 from ..rules import HostKey, HostUser
 from . import forms
 from .display import DISPLAY
@@ -286,11 +286,11 @@ class ContractViewBase(ModelView):
 
     # -- error pages ------------------------------------------------------------------------
     def create_blueprint(self, admin: Any) -> Blueprint:
-        """Flask-Admin's blueprint for this view, with styled 400, 403 and 404 pages inside the admin layout.
+        """Flask-Admin's blueprint for this view, with styled 400, 403, 404 and 413 pages inside the admin layout.
 
         Registered on this view's blueprint only: the host's own error handlers and pages stay as they are."""
         blueprint: Blueprint = super().create_blueprint(admin)
-        for exception in (BadRequest, Forbidden, NotFound):
+        for exception in (BadRequest, Forbidden, NotFound, RequestEntityTooLarge):
             blueprint.register_error_handler(exception, self._error_page)
         return blueprint
 
@@ -303,6 +303,7 @@ class ContractViewBase(ModelView):
             403: (_("You are not allowed to see this page"),
                   _("Managing learning contracts is reserved to the people your site names. Ask an administrator "
                     "if you need access.")),
+            413: too_large_text(),
         }.get(status, (_("Page not found"),
                        _("There is no such page: the learning contract or invitation may have been deleted, or the "
                          "link is wrong.")))

@@ -30,8 +30,8 @@ from .invitations import (add_invitation_activities, invitation_activity_options
                           needs_activity_choice, resend, ResendResult, revoke)
 from ..enums import ResendOutcome
 from .invite_runs import (InviteRunInfo, ReportRow, StoredReport, Submission, SubmissionCount, claim_invite_run,
-                          count_submission, finish_draft_run, get_invite_run, invite_blocker, invite_submission,
-                          is_run_token, new_run_token, start_invite_run)
+                          count_submission, finish_draft_run, get_invite_run, invite_blocker, invite_run_holds,
+                          invite_submission, is_run_token, new_run_token, start_invite_run)
 from .inviting import InviteReport, InviteResult, invite, split_addresses
 from .learners import ActivityOffer, InvitationOffer, invitation_offers, invitations_for
 from .notifications import (DeliveryReport, count_failed_notifications, count_invitations_with_failed_email,
@@ -53,8 +53,8 @@ __all__ = [
     # inviting and invitations
     "invite", "invite_csv", "InviteReport", "InviteResult", "add_invitation_activities", "split_addresses",
     "invite_submission", "Submission", "SubmissionCount", "count_submission", "invite_blocker", "new_run_token",
-    "is_run_token", "claim_invite_run", "start_invite_run", "finish_draft_run", "get_invite_run", "InviteRunInfo",
-    "StoredReport", "ReportRow",
+    "is_run_token", "claim_invite_run", "start_invite_run", "finish_draft_run", "get_invite_run", "invite_run_holds",
+    "InviteRunInfo", "StoredReport", "ReportRow",
     "invitation_activity_options", "needs_activity_choice", "resend", "ResendResult", "ResendOutcome", "revoke",
     "link_registered_user",
     # codes, enrollment, learners

@@ -14,7 +14,7 @@ from ..i18n import _
 from ..models import Contract
 from ..rules import ActivityRef, HostUser
 from ._core import _BATCH, _normalize_email, transactional
-from .inviting import InviteReport, InviteResult, _Candidate, _invite_candidates, _valid_email
+from .inviting import InviteReport, InviteResult, _Candidate, _invite_candidates, _valid_email, bracketed_address
 
 _HEADER_WORDS = {"email", "e-mail", "emails", "email address", "e-mail address", "mail", "user", "login"}
 
@@ -106,7 +106,10 @@ def _parse_csv_lines(lines: Iterable[str], report: InviteReport) -> Iterator[_Ca
                   n=format(total, ","), max=format(max_rows, ",")), field="file")
         if not line.strip():
             continue
-        if '"' in line or "," in line:  # the csv module only for lines that need it (most hold one address)
+        named = bracketed_address(line)
+        if named is not None:  # ``Ada Lovelace <ada@example.com>``, as a mail program exports it
+            cells = [named]
+        elif '"' in line or "," in line:  # the csv module only for lines that need it (most hold one address)
             try:
                 cells = next(csv.reader([line], skipinitialspace=True))
             except csv.Error:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import io
 import itertools
 import re
@@ -42,6 +44,8 @@ from .inviting import (
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 DRAFT, RUNNING, DONE = "draft", "running", "done"
+#: How long a run may stay ``running`` before its report says it stopped (100,000 CSV lines take seconds).
+STALLED_AFTER = dt.timedelta(minutes=10)
 
 
 @dataclasses.dataclass
@@ -107,9 +111,10 @@ class StoredReport:
     def count(self, outcome: str) -> int:
         return sum(1 for row in self.rows if row.outcome == outcome)
 
-    @property
+    @functools.cached_property
     def has_csv(self) -> bool:
-        """Whether any row comes from a CSV file (only those have a line number to show)."""
+        """Whether any row comes from a CSV file (only those have a line number to show). Worked out once: the
+        report page asks on every row, and a scan per row made a 20,000-row report quadratic."""
         return any(row.source == "csv" for row in self.rows)
 
     @classmethod
@@ -139,6 +144,9 @@ class InviteRunInfo:
     state: str
     count: SubmissionCount
     report: StoredReport | None
+    #: Running for longer than any run takes (:data:`STALLED_AFTER`): the process sending it died, its
+    #: transaction rolled back, and nobody was invited.
+    stalled: bool = False
 
 
 def new_run_token() -> str:
@@ -274,7 +282,16 @@ def get_invite_run(contract: Contract, token: str) -> InviteRunInfo | None:
     count = SubmissionCount(len(submission.user_ids) + len(submission.picked), len(split_addresses(submission.emails)),
                             int(found.submitted.get("csv_rows") or 0), submission.csv_name)
     report = StoredReport.from_json(found.report) if found.report is not None else None
-    return InviteRunInfo(found.token, found.state, count, report)
+    stalled = found.state == RUNNING and found.created_at < _now() - STALLED_AFTER
+    return InviteRunInfo(found.token, found.state, count, report, stalled)
+
+
+def invite_run_holds(contract: Contract, token: str, submission: Submission) -> bool:
+    """Whether the run of ``token`` on ``contract`` stored exactly ``submission``: the same form sent again (a
+    double click, a refresh that re-posts), as opposed to a form whose ``run`` token a browser restored after
+    Back while its people were changed (that content is a new submission)."""
+    found = _session().get(_m().InviteRun, token) if is_run_token(token) else None
+    return found is not None and found.contract_id == contract.id and Submission.from_json(found.submitted) == submission
 
 
 def start_invite_run(contract: Contract, token: str, submission: Submission, *,
@@ -291,7 +308,8 @@ def _take_draft(contract: Contract, token: str) -> Submission | None:
     """Move a draft run to running (one conditional update: only one of two concurrent POSTs gets it)."""
     table = _m().InviteRun.__table__
     taken = _session().execute(sa.update(table).where(table.c.token == token, table.c.contract_id == contract.id,
-                                                      table.c.state == DRAFT).values(state=RUNNING))
+                                                      table.c.state == DRAFT)
+                                .values(state=RUNNING, created_at=_now()))  # running since now (see stalled)
     if _rowcount(taken) != 1:
         return None
     submitted = _session().execute(sa.select(table.c.submitted).where(table.c.token == token)).scalar_one()
@@ -310,12 +328,14 @@ def finish_draft_run(contract: Contract, token: str, *, activities: Iterable[Act
 
 def _run(contract: Contract, token: str, submission: Submission, activities: Iterable[ActivityRef] | None,
          actor: HostUser | None, *, back_to: str | None) -> InviteRunInfo:
-    """Invite and store the report in one transaction; on a refusal, give the token back (a draft stays a draft,
-    a direct run is forgotten) so that the corrected form can be sent again."""
+    """Invite and store the report in one transaction; on a refusal, or any other failure (the transaction rolled
+    back: nobody was invited), give the token back (a draft stays a draft, a direct run is forgotten) so that the
+    form can be sent again instead of showing "still being sent" until the run is purged."""
     try:
         report, stored = _invite_and_store(contract, token, submission, activities, actor)
-    except errors.LearningContractError:
-        _release_run(token, back_to)
+    except Exception:
+        with contextlib.suppress(Exception):  # the database may be what failed: the first error is the one to see
+            _release_run(token, back_to)
         raise
     if report.notification_failures:  # known only after the commit (the notifications are sent after it)
         stored = StoredReport.from_report(report, {row.email: row.name for row in stored.rows if row.name})

@@ -4,7 +4,8 @@
   flashed and the learner is sent back where they came from (the form's ``next`` field, else a sensible
   page; after ``ContractNotFound``, the list of their invitations or contracts); on any other request, and
   always for ``RateLimited`` (HTTP 429), a friendly page with the error's ``http_status`` is shown.
-* A missing or wrong CSRF token gives a friendly 400 page; ``abort(403/404)`` give friendly pages too.
+* A missing or wrong CSRF token gives a friendly 400 page; ``abort(400/403/404)`` and a request over the host's
+  size limits (413) give friendly pages too.
 
 Only the extension's own blueprint is covered: the host's error handlers are never touched.
 """
@@ -12,14 +13,13 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import Forbidden, NotFound
+from werkzeug.exceptions import BadRequest, Forbidden, NotFound, RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
 from .. import errors
 from ..i18n import _
-from ..navigation import safe_next
+from ..navigation import safe_next, too_large_text
 from .rendering import render_page
-
 
 
 def fallback_url() -> str:
@@ -70,8 +70,21 @@ def handle_forbidden(error: Forbidden) -> tuple[str, int]:
                       back_url=url_for("learning_contracts.invitations"))
 
 
+def handle_bad_request(error: BadRequest) -> tuple[str, int]:
+    return error_page(_("This request could not be understood"),
+                      _("The link or the form sent something this page cannot use. Go back, reload the page and "
+                        "try again."), 400, back_url=fallback_url())
+
+
+def handle_too_large(error: RequestEntityTooLarge) -> tuple[str, int]:
+    title, message = too_large_text()
+    return error_page(title, message, 413, back_url=fallback_url())
+
+
 def register_error_handlers(bp: Blueprint) -> None:
     bp.register_error_handler(errors.LearningContractError, handle_domain_error)
     bp.register_error_handler(CSRFError, handle_csrf)
     bp.register_error_handler(NotFound, handle_not_found)
     bp.register_error_handler(Forbidden, handle_forbidden)
+    bp.register_error_handler(BadRequest, handle_bad_request)  # CSRFError, a BadRequest, keeps its own page
+    bp.register_error_handler(RequestEntityTooLarge, handle_too_large)
