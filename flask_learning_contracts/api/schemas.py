@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from ..enums import ContractState, ContractType, InvitationStatus
 
@@ -13,6 +13,8 @@ from ..enums import ContractState, ContractType, InvitationStatus
 Key = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Text = Annotated[str, StringConstraints(max_length=5000)]
 Cursor = Annotated[str, StringConstraints(max_length=200)]
+#: A moment in UTC, written with its offset (RFC 3339 ``date-time``): the database stores naive UTC.
+Moment = Annotated[dt.datetime, AfterValidator(lambda v: v if v.tzinfo else v.replace(tzinfo=dt.UTC))]
 
 
 class _In(BaseModel):
@@ -101,8 +103,8 @@ class ContractOut(BaseModel):
     source: str | None
     external_id: str | None
     activities: list[str] = Field(description="Host activity ids.")
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: Moment
+    updated_at: Moment
 
 
 class ContractDetailOut(ContractOut):
@@ -138,12 +140,12 @@ class InvitationOut(BaseModel):
     email: str
     user_id: str | None
     status: InvitationStatus
-    invited_at: dt.datetime
-    last_sent_at: dt.datetime | None
+    invited_at: Moment
+    last_sent_at: Moment | None
     send_count: int
-    revoked_at: dt.datetime | None
+    revoked_at: Moment | None
     enrolled_count: int
-    code_redeemed_at: dt.datetime | None
+    code_redeemed_at: Moment | None
 
 
 class InvitationPageOut(BaseModel):
