@@ -1,29 +1,15 @@
-"""Shared pieces of the integration API tests: an app with the API on, keys, and a client that sends them."""
+"""Shared pieces of the integration API tests (the ``api_app`` fixture is in conftest): keys, a client that sends
+them, purchases and host users."""
 from __future__ import annotations
 
-import datetime as dt
-
-import pytest
+import itertools
 
 from flask_learning_contracts import services
 
 from . import host
-from .conftest import PG_URL, database_url, reset_database
 
 API = "/learning-contracts/api/v1"
 ALL_SCOPES = ("contracts:read", "contracts:write", "invitations:write")
-
-
-@pytest.fixture
-def api_app(tmp_path):
-    app = host.create_app(database_url(tmp_path), LEARNING_CONTRACTS_API=True)
-    with app.app_context():
-        reset_database(host.db)
-        yield app
-        host.db.session.remove()
-        if PG_URL:
-            host.db.drop_all()
-        host.db.engine.dispose()
 
 
 def new_key(*scopes: str, name: str = "store") -> str:
@@ -63,19 +49,11 @@ def purchase(**changes) -> dict:
     return {**PURCHASE, **changes}
 
 
-def today() -> dt.date:
-    return dt.date(2026, 6, 15)
+_accounts = itertools.count(1)
 
 
 def make_account(email: str | None = None, *, manager: bool = False):
     """A host user in the API app's database (the ``make_user`` fixture would build a second app)."""
-    import itertools
-
-    global _accounts
-    try:
-        _accounts
-    except NameError:
-        _accounts = itertools.count(1)
     user = host.Account(email_address=email or f"api-user{next(_accounts)}@example.com", is_manager=manager, name="")
     host.db.session.add(user)
     host.db.session.commit()

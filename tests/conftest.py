@@ -40,6 +40,19 @@ def app(tmp_path):
 
 
 @pytest.fixture
+def api_app(tmp_path):
+    """The host app with the integration API switched on (tests/test_api*.py)."""
+    app = host.create_app(database_url(tmp_path), LEARNING_CONTRACTS_API=True)
+    with app.app_context():
+        reset_database(host.db)
+        yield app
+        host.db.session.remove()
+        if PG_URL:
+            host.db.drop_all()
+        host.db.engine.dispose()
+
+
+@pytest.fixture
 def db(app):
     return host.db
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask_learning_contracts import errors, services
 
 from . import host
-from .api_support import API, Api, api_app, make_account, new_key, purchase  # noqa: F401  (fixture)
+from .api_support import API, Api, make_account, new_key, purchase
 from .conftest import count, database_url
 
 

@@ -13,11 +13,10 @@ import pytest
 import sqlalchemy as sa
 
 from flask_learning_contracts import services
-
 from flask_learning_contracts.views.ratelimit import CodeAttemptLimiter
 
 from . import host
-from .api_support import Api, api_app, make_account, new_key, purchase  # noqa: F401  (fixture)
+from .api_support import Api, make_account, new_key, purchase
 
 SCOPES = ("contracts:read", "contracts:write", "invitations:write")
 SCOPE_SETS = [frozenset(c) for n in (1, 2, 3) for c in itertools.combinations(SCOPES, n)]

@@ -11,7 +11,7 @@ from flask_learning_contracts import errors, services
 from flask_learning_contracts.rules import ApiPrincipal
 
 from . import host
-from .api_support import Api, api_app, make_account, new_key  # noqa: F401  (fixture)
+from .api_support import Api, make_account, new_key
 from .views_support import client_for, csrf_for
 
 

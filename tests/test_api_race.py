@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask_learning_contracts import services
 
 from . import host, race
-from .api_support import API, api_app, new_key, purchase  # noqa: F401  (fixture)
+from .api_support import API, new_key, purchase
 
 pytestmark = pytest.mark.slow
 

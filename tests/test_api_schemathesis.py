@@ -17,7 +17,7 @@ from flask_learning_contracts import services
 from flask_learning_contracts.views.ratelimit import CodeAttemptLimiter
 
 from . import host
-from .api_support import API, api_app, new_key  # noqa: F401  (fixture)
+from .api_support import API, new_key
 
 EXAMPLES = 25
 
