@@ -143,9 +143,9 @@ def test_invite_by_emails_and_user_ids_answers_the_per_row_report(api, api_app, 
         "emails": ["new@example.com", "not an address"], "user_ids": [str(learner_id), "777"],
         "activities": [str(courses[0])]})
     assert answer.status_code == 201
-    rows = {(r["input"], r["outcome"]) for r in answer.get_json()["rows"]}
-    assert rows == {("known@example.com", "invited"), ("new@example.com", "not_registered"),
-                    ("not an address", "invalid"), ("777", "invalid")}
+    rows = {(r["input"], r["email"], r["outcome"]) for r in answer.get_json()["rows"]}
+    assert rows == {(str(learner_id), "known@example.com", "invited"), ("new@example.com", "new@example.com",
+                    "not_registered"), ("not an address", "not an address", "invalid"), ("777", None, "invalid")}
     assert answer.get_json()["counts"] == {"invited": 1, "already_invited": 0, "not_registered": 1, "invalid": 2}
     repeat = api.post(f"/contracts/{cid}/invitations", {"emails": ["new@example.com"]})
     assert repeat.status_code == 200 and repeat.get_json()["rows"][0]["outcome"] == "already_invited"

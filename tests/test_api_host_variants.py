@@ -8,7 +8,7 @@ from flask import Flask
 from flask_learning_contracts import LearningContracts
 
 from . import host_ulid, test_host_uuid_keys as uuid_host
-from .api_support import API, ALL_SCOPES, purchase
+from .api_support import ALL_SCOPES, API, purchase
 from .conftest import database_url
 
 

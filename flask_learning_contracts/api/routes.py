@@ -97,11 +97,22 @@ def invite(principal: ApiPrincipal, body: InvitationsIn, query: None, *, contrac
     contract = services.require_contract(contract_id)
     report = services.invite_by_ids(contract, user_ids=body.user_ids, emails=body.emails,
                                     activities=body.activities, actor=principal.user)
-    rows = [InviteRowOut(input=row.email, source="user" if row.source == "user" else "email", outcome=row.outcome,  # type: ignore[arg-type]
-                         message=row.message, invitation_id=row.invitation_id) for row in report.rows]
+    rows = [_report_row(row) for row in report.rows]
     counts = {"invited": len(report.invited), "already_invited": len(report.already_invited),
               "not_registered": len(report.not_registered), "invalid": len(report.invalid)}
     return (201 if report.created else 200), InviteReportOut(rows=rows, counts=counts)
+
+
+def _report_row(row: services.InviteResult) -> InviteRowOut:
+    """One row of an invite's report: a user id row says the id sent and the address it stands for (``None`` when
+    no user has the id, or the user has no address)."""
+    if row.source == "user":
+        user_id = row.user_id or row.email
+        return InviteRowOut(input=user_id, email=None if row.email == user_id else row.email, source="user",
+                            outcome=row.outcome, message=row.message,  # type: ignore[arg-type]
+                            invitation_id=row.invitation_id)
+    return InviteRowOut(input=row.email, email=row.email, source="email", outcome=row.outcome,  # type: ignore[arg-type]
+                        message=row.message, invitation_id=row.invitation_id)
 
 
 def list_invitations(principal: ApiPrincipal, body: None, query: InvitationsQuery, *, contract_id: str

@@ -123,6 +123,7 @@ class ActivitiesOut(BaseModel):
 
 class InviteRowOut(BaseModel):
     input: str = Field(description="The e-mail address or user id as sent.")
+    email: str | None = Field(description="The address invited (for a user id: the user's; null when unknown).")
     source: Literal["email", "user"]
     outcome: Literal["invited", "already_invited", "not_registered", "invalid"]
     message: str

@@ -212,5 +212,6 @@ def invite_by_ids(contract: Contract, *, user_ids: Iterable[object] = (), emails
     report = invite(contract, users=users, emails=list(emails), activities=activities, actor=actor)
     for raw, key in keys.items():
         if key is None or key not in found:
-            report.add(InviteResult(raw, "invalid", _("No user has the id %(id)s.", id=raw), source="user"))
+            report.add(InviteResult(raw, "invalid", _("No user has the id %(id)s.", id=raw), source="user",
+                                    user_id=raw))
     return report
