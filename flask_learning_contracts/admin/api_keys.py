@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 
 from .. import errors, services
 from ..i18n import _
-from .base import TEMPLATES, _actor, _csrf_refused
+from .base import TEMPLATES, _csrf_refused, may_manage
 from .forms import ActionForm
 
 
@@ -19,11 +19,7 @@ class ApiKeyView(BaseView):
     """API keys: name, prefix, scopes, created, last used, revoked."""
 
     def is_accessible(self) -> bool:
-        try:
-            services.ensure_can_manage(_actor())
-        except errors.PermissionDenied:
-            return False
-        return True
+        return may_manage()
 
     def render(self, template: str, **kwargs: Any) -> str:
         kwargs.setdefault("_", _)

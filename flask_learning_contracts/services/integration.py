@@ -90,23 +90,23 @@ def upsert_contract_by_external(source: str, external_id: str, fields: dict[str,
     return Upserted(update_contract(existing, actor=actor, **changes), False)
 
 
+def _require(model: type[Any], raw: object, missing: type[errors.LearningContractError]) -> Any:
+    key = parse_key(model.id, raw)
+    row = _session().get(model, key) if key is not None else None
+    if row is None:
+        raise missing()
+    return row
+
+
 def require_contract(contract_id: object) -> Contract:
     """The contract with this id, or ``ContractNotFound`` (any value accepted, as for ``get_contract``)."""
-    m = _m()
-    key = parse_key(m.Contract.id, contract_id)
-    contract = _session().get(m.Contract, key) if key is not None else None
-    if contract is None:
-        raise errors.ContractNotFound()
+    contract: Contract = _require(_m().Contract, contract_id, errors.ContractNotFound)
     return contract
 
 
 def require_invitation(invitation_id: object) -> Invitation:
     """The invitation with this id, or ``InvitationNotFound``."""
-    m = _m()
-    key = parse_key(m.Invitation.id, invitation_id)
-    invitation = _session().get(m.Invitation, key) if key is not None else None
-    if invitation is None:
-        raise errors.InvitationNotFound()
+    invitation: Invitation = _require(_m().Invitation, invitation_id, errors.InvitationNotFound)
     return invitation
 
 
