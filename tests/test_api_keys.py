@@ -116,3 +116,39 @@ def test_admin_lists_keys_without_secrets_and_revokes_with_csrf(api_app):
     assert Api(api_app, key).get("/contracts").status_code == 401
     learner = client_for(api_app, make_account())
     assert learner.get("/admin/learning-contracts-api-keys/").status_code == 403
+
+
+def test_long_host_principal_names_keep_their_idempotency_keys(api_app):
+    rules = api_app.extensions["learning_contracts"].rules
+    rules.api_principal = lambda request: ApiPrincipal("sso:" + "x" * 300, frozenset({"contracts:write"}))
+    api = Api(api_app, None)
+    body = {"title": "T", "contract_type": "voucher", "seats": 1, "valid_from": "2026-01-01",
+            "valid_until": "2026-12-31"}
+    first = api.put("/contracts/by-external/shop/1", body, headers={"Idempotency-Key": "k"})
+    again = api.put("/contracts/by-external/shop/1", body, headers={"Idempotency-Key": "k"})
+    assert first.status_code == again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+
+
+def test_a_host_running_csrfprotect_exempts_the_api_and_its_errors_stay_problems(tmp_path):
+    from flask_wtf.csrf import CSRFProtect
+
+    from .conftest import PG_URL, database_url, reset_database
+
+    app = host.create_app(database_url(tmp_path), LEARNING_CONTRACTS_API=True, WTF_CSRF_ENABLED=True)
+    csrf = CSRFProtect(app)
+    with app.app_context():
+        reset_database(host.db)
+        try:
+            key = new_key()
+            refused = Api(app, key).put("/contracts/by-external/shop/1", {"title": "T"})
+            assert refused.status_code == 400 and refused.content_type == "application/problem+json"
+            assert refused.get_json()["code"] == "csrf_error"
+            csrf.exempt(app.blueprints["learning_contracts_api"])
+            body = {"title": "T", "contract_type": "voucher", "seats": 1, "valid_from": "2026-01-01",
+                    "valid_until": "2026-12-31"}
+            assert Api(app, key).put("/contracts/by-external/shop/1", body).status_code == 201
+        finally:
+            host.db.session.remove()
+            if PG_URL:
+                host.db.drop_all()
+            host.db.engine.dispose()

@@ -139,10 +139,12 @@ def _dispatch(op: Operation, params: dict[str, str]) -> Response:
         return refused.response
     except _BadJson:
         return bad_json()
+    # Keys are kept per caller; a host's principal name longer than the column is kept as its hash.
+    caller = principal.name if len(principal.name) <= 100 else hashlib.sha256(principal.name.encode()).hexdigest()
     if key is None:
         status, answer = _run(op, principal, body, query, params)
     else:
-        claimed = services.claim_idempotency_key(principal.name, key, f"{request.method} {request.path}",
+        claimed = services.claim_idempotency_key(caller, key, f"{request.method} {request.path}",
                                                  _request_hash(body),
                                                  wait=float(config_value("API_IDEMPOTENCY_WAIT")))
         if claimed.replay is not None:
@@ -151,12 +153,12 @@ def _dispatch(op: Operation, params: dict[str, str]) -> Response:
         try:
             status, answer = _run(op, principal, body, query, params)
         except BaseException:
-            services.release_idempotency_key(principal.name, key)
+            services.release_idempotency_key(caller, key)
             raise
         if status >= 500:  # Busy: nothing was done, a retry may run it
-            services.release_idempotency_key(principal.name, key)
+            services.release_idempotency_key(caller, key)
         else:
-            services.store_idempotent_answer(principal.name, key, status, answer)
+            services.store_idempotent_answer(caller, key, status, answer)
     return _answer(status, answer)
 
 
@@ -188,7 +190,7 @@ def _not_routed(rest: str = "") -> Response:
 
 def document() -> dict[str, Any]:
     """The OpenAPI document of this app's API (summaries in the request's language)."""
-    server = config_value("URL_PREFIX").rstrip("/") + "/api/v1"
+    server = request.script_root + config_value("URL_PREFIX").rstrip("/") + "/api/v1"
     return build_document(OPERATIONS, server, "Learning Contracts integration API", VERSION)
 
 

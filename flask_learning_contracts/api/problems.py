@@ -25,7 +25,8 @@ TYPE_BASE = "urn:learning-contracts:problem:"
 
 
 def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    """``NoSeatsAvailable`` → ``no_seats_available``, ``CSRFError`` → ``csrf_error``."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
 def problem(status: int, code: str, title: str, detail: str, *, field_errors: Sequence[dict[str, str]] | None = None,
