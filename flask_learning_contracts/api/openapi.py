@@ -60,11 +60,17 @@ def _problem_response(description: str) -> dict[str, Any]:
             "content": {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}}}
 
 
-_PROBLEMS = {400: "Malformed request (not JSON, bad cursor).", 401: "No valid API key.",
+_PROBLEMS = {400: "Malformed request (a body that is not JSON).", 401: "No valid API key.",
              403: "The key lacks the scope.", 404: "Not found.", 405: "Method not allowed.",
              409: "Conflict (type change, no seats, Idempotency-Key in progress …).",
              422: "Invalid values, or an Idempotency-Key reused with another request.",
              429: "Too many wrong keys from this address.", 503: "Busy: retry."}
+
+
+def _answer_text(status: int, op: Operation) -> str:
+    if status == 201:
+        return "Created."
+    return "Updated." if op.method == "PUT" else "OK."
 
 
 def build_document(operations: list[Operation], server_url: str, title: str, version: str) -> dict[str, Any]:
@@ -94,7 +100,7 @@ def build_document(operations: list[Operation], server_url: str, title: str, ver
                                "schema": {"type": "string", "minLength": 1, "maxLength": 255,
                                           "pattern": "^[\\x21-\\x7e]+$"}})
         responses: dict[str, Any] = {
-            str(status): {"description": model.__doc__.strip().splitlines()[0] if model.__doc__ else "OK",
+            str(status): {"description": _answer_text(status, op),
                           "content": {"application/json": {"schema": keyed[(model, "serialization")]}}}
             for status, model in op.answers.items()}
         statuses = {400, 401, 403, 405, 422, 429, 503, *op.problems}
@@ -103,7 +109,7 @@ def build_document(operations: list[Operation], server_url: str, title: str, ver
         for status in sorted(statuses):
             responses[str(status)] = _problem_response(_PROBLEMS[status])
         operation: dict[str, Any] = {"operationId": op.operation_id, "summary": str(op.summary),
-                                     "description": f"Scope: `{op.scope}`.", "parameters": parameters,
+                                     "description": f"Scope: {op.scope}.", "parameters": parameters,
                                      "responses": responses, "security": [{"bearer": [op.scope]}]}
         if op.body is not None:
             operation["requestBody"] = {"required": True, "content": {
