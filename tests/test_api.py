@@ -282,3 +282,22 @@ def test_openapi_document_and_offline_docs(api_app):
     html = docs.get_data(as_text=True)
     assert docs.status_code == 200 and "upsertContractByExternal" in html and "ContractUpsert" in html
     assert "http://" not in html and "https://" not in html  # nothing fetched from elsewhere
+
+
+def test_a_retry_while_the_first_request_runs_waits_then_answers_409(api, api_app, courses):
+    cid = _provision(api, courses)
+    api_app.config["LEARNING_CONTRACTS_API_IDEMPOTENCY_WAIT"] = 0.2
+    body = {"emails": ["a@example.com"]}
+    first = api.post(f"/contracts/{cid}/invitations", body, headers={"Idempotency-Key": "slow"})
+    m = services._m()
+    table = m.IdempotencyKey.__table__
+    # the state of the key while its first request still runs: claimed, no answer yet
+    host.db.session.execute(table.update().values(status=None, response=None))
+    host.db.session.commit()
+    waiting = api.post(f"/contracts/{cid}/invitations", body, headers={"Idempotency-Key": "slow"})
+    assert waiting.status_code == 409 and waiting.get_json()["code"] == "idempotency_key_in_progress"
+    services.store_idempotent_answer(host.db.session.execute(sa.select(table.c.principal)).scalar_one(), "slow",
+                                     first.status_code, first.get_json())
+    replay = api.post(f"/contracts/{cid}/invitations", body, headers={"Idempotency-Key": "slow"})
+    assert replay.status_code == 201 and replay.get_json() == first.get_json()
+    assert count(host.db, m.Invitation) == 1
