@@ -63,6 +63,7 @@ def test_upsert_creates_then_updates_one_contract_and_refuses_a_type_change(api,
     body = first.get_json()
     assert body["code"] == "shop-order-1" and body["source"] == "shop" and body["external_id"] == "order-1"
     assert body["seat_summary"]["available"] == 5
+    assert first.headers["Location"] == f"{API}/contracts/{body['id']}"
     again = api.put("/contracts/by-external/shop/order-1", purchase())
     assert again.status_code == 200 and again.get_json()["id"] == body["id"]
     more = api.put("/contracts/by-external/shop/order-1", {"seats": 9})

@@ -16,7 +16,7 @@ import hashlib
 import json
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, render_template, request
+from flask import Blueprint, Flask, Response, current_app, render_template, request, url_for
 from pydantic import BaseModel, ValidationError as SchemaError
 
 from .. import errors, services
@@ -149,7 +149,7 @@ def _dispatch(op: Operation, params: dict[str, str]) -> Response:
                                                  wait=float(config_value("API_IDEMPOTENCY_WAIT")))
         if claimed.replay is not None:
             status, answer = claimed.replay
-            return _answer(status, answer, {"Idempotent-Replayed": "true"})
+            return _answer(status, answer, {"Idempotent-Replayed": "true", **_location(op, status, answer)})
         try:
             status, answer = _run(op, principal, body, query, params)
         except BaseException:
@@ -159,7 +159,15 @@ def _dispatch(op: Operation, params: dict[str, str]) -> Response:
             services.release_idempotency_key(caller, key)
         else:
             services.store_idempotent_answer(caller, key, status, answer)
-    return _answer(status, answer)
+    return _answer(status, answer, _location(op, status, answer))
+
+
+def _location(op: Operation, status: int, answer: Any) -> dict[str, str]:
+    """``Location`` of what a 201 created (the operation that reads it, by the answer's ``id``)."""
+    if status != 201 or op.created is None or not isinstance(answer, dict) or "id" not in answer:
+        return {}
+    created = next(other for other in OPERATIONS if other.operation_id == op.created)
+    return {"Location": url_for(f".{op.created}", **{created.path_params[0]: answer["id"]})}
 
 
 def _answer(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:

@@ -34,6 +34,8 @@ class Operation:
     query: type[BaseModel] | None = None
     #: Problems this operation may answer besides 400/401/403/422/429 (which every operation may).
     problems: tuple[int, ...] = (404,)
+    #: The operation that reads what a 201 created (its ``Location`` header points there, by the answer's ``id``).
+    created: str | None = None
 
     @property
     def rule(self) -> str:
@@ -103,6 +105,9 @@ def build_document(operations: list[Operation], server_url: str, title: str, ver
             str(status): {"description": _answer_text(status, op),
                           "content": {"application/json": {"schema": keyed[(model, "serialization")]}}}
             for status, model in op.answers.items()}
+        if op.created is not None and "201" in responses:
+            responses["201"]["headers"] = {"Location": {"description": "The URL of the contract created.",
+                                                        "schema": {"type": "string"}}}
         statuses = {400, 401, 403, 405, 422, 429, 503, *op.problems}
         if op.method in {"POST", "PUT"}:
             statuses.add(409)

@@ -136,7 +136,8 @@ def resend(principal: ApiPrincipal, body: None, query: None, *, invitation_id: s
 OPERATIONS = [
     Operation("PUT", "/contracts/by-external/{source}/{external_id}", "upsertContractByExternal",
               _l("Create or update the contract of a purchase"), WRITE, upsert_contract,
-              {201: ContractDetailOut, 200: ContractDetailOut}, body=ContractUpsert, problems=(404, 409)),
+              {201: ContractDetailOut, 200: ContractDetailOut}, body=ContractUpsert, problems=(404, 409),
+              created="getContract"),
     Operation("GET", "/contracts", "listContracts", _l("List contracts"), READ, list_contracts,
               {200: ContractPageOut}, query=ContractsQuery, problems=()),
     Operation("GET", "/contracts/{contract_id}", "getContract", _l("A contract with its seat summary"), READ,
