@@ -4,6 +4,7 @@ Run it with ``python -m example_app`` (creates ``instance/example.db`` with demo
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import sqlalchemy as sa
@@ -52,6 +53,8 @@ def create_app(config: dict | None = None) -> Flask:
         LEARNING_CONTRACTS_BASE_URL=os.environ.get("EXAMPLE_BASE_URL", "http://127.0.0.1:5000"),
         # The learner and contract-admin pages sit inside this LMS's own header and menu (templates/layout.html).
         LEARNING_CONTRACTS_BASE_TEMPLATE="layout.html",
+        # The integration API (README: Integration API) when its [api] extra (pydantic) is installed.
+        LEARNING_CONTRACTS_API=importlib.util.find_spec("pydantic") is not None,
     )
     app.config.update(config or {})
     db.init_app(app)

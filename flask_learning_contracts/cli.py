@@ -140,6 +140,52 @@ def invite_csv(code: str, csv_file: BinaryIO) -> None:
                f"{len(report.already_invited)} already invited, {len(report.invalid)} invalid")
 
 
+@contracts_cli.group("api-key", help="Keys of the integration API (LEARNING_CONTRACTS_API).")
+def api_key_cli() -> None:
+    pass
+
+
+@api_key_cli.command("create")
+@click.argument("name")
+@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(list(services.API_SCOPES)),
+              help="A scope the key holds (repeat for several).")
+@with_appcontext
+def api_key_create(name: str, scopes: tuple[str, ...]) -> None:
+    """Create a key and print it once (only its hash is stored: copy it now)."""
+    try:
+        created = services.create_api_key(name, list(scopes))
+    except LearningContractError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"Created API key {created.api_key.name} ({', '.join(created.api_key.scope_list)}). "
+               "Copy it now; it is not shown again:")
+    click.echo(created.key)
+
+
+@api_key_cli.command("list")
+@with_appcontext
+def api_key_list() -> None:
+    """List the keys (never their secrets)."""
+    keys = services.api_keys()
+    if not keys:
+        click.echo("No API keys yet.")
+    for key in keys:
+        state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "live"
+        used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never"
+        click.echo(f"lc_{key.prefix}_…  {key.name:<24} {state:<18} last used {used:<16} {' '.join(key.scope_list)}")
+
+
+@api_key_cli.command("revoke")
+@click.argument("name_or_prefix")
+@with_appcontext
+def api_key_revoke(name_or_prefix: str) -> None:
+    """Revoke the key with this prefix (or the newest live key with this name)."""
+    try:
+        key = services.revoke_api_key(services.find_api_key(name_or_prefix))
+    except LearningContractError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"Revoked API key {key.name} (lc_{key.prefix}_…).")
+
+
 @contracts_cli.group("db", help="Run the extension's own migrations (for hosts without Flask-Migrate).")
 def db_cli() -> None:
     pass

@@ -66,6 +66,12 @@ DEFAULTS: dict[str, str | int | bool | tuple[int, ...] | None] = {
     "REMINDER_DAYS": (3, 10),
     "SEAT_ALERTS": (75, 100),
     "EXPIRY_NOTICE_DAYS": (30, 7),
+    # The integration API under <URL_PREFIX>/api/v1 (needs the [api] extra: pydantic). Requests with a wrong
+    # API key allowed per address (limits syntax; counted in RATELIMIT_STORAGE_URI); seconds a retry with the
+    # Idempotency-Key of a request still running waits for its answer before it is told 409.
+    "API": False,
+    "API_AUTH_LIMIT": "30 per 10 minutes",
+    "API_IDEMPOTENCY_WAIT": 10,
 }
 
 

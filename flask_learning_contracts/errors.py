@@ -124,6 +124,12 @@ class RateLimited(LearningContractError):
     http_status = 429
 
 
+class ApiRateLimited(RateLimited):
+    """Too many requests with a wrong API key from one address."""
+
+    default_message = "Too many requests with a wrong API key. Wait a few minutes and try again."
+
+
 class HostEnrollmentFailed(LearningContractError):
     default_message = "The enrollment could not be completed. No seat was used; please try again later."
     http_status = 502
@@ -139,3 +145,38 @@ class ContractNotFound(LearningContractError):
 
     default_message = "This learning contract no longer exists: it may have been deleted."
     http_status = 404
+
+
+class InvitationNotFound(LearningContractError):
+    """No invitation has this id (the integration API answers 404)."""
+
+    default_message = "This invitation does not exist."
+    http_status = 404
+
+
+class ContractTypeChanged(LearningContractError):
+    """An upsert asked for another type than the contract already has: the type is fixed at creation."""
+
+    default_message = "This contract's type cannot be changed after it is created."
+    http_status = 409
+
+
+class NotAuthenticated(LearningContractError):
+    """An integration API request without a valid key (or principal from ``ContractRules.api_principal``)."""
+
+    default_message = "Send a valid API key as \"Authorization: Bearer <key>\"."
+    http_status = 401
+
+
+class IdempotencyKeyReused(LearningContractError):
+    """An ``Idempotency-Key`` was sent again with another request (method, path or body)."""
+
+    default_message = "This Idempotency-Key was already used for a different request. Use a new key."
+    http_status = 422
+
+
+class IdempotencyKeyInProgress(LearningContractError):
+    """The first request with this ``Idempotency-Key`` is still running."""
+
+    default_message = "A request with this Idempotency-Key is still in progress. Retry in a moment."
+    http_status = 409

@@ -63,11 +63,24 @@ class LearningContracts:
         state = LearningContractsState(db, models, _load_rules(opts.get("rules")))
         app.extensions[EXTENSION_KEY] = state
         register_pages(app, state)
+        if config_value("API", app):
+            _register_api(app, state)
         if not any(getattr(cmd, "name", None) == "contracts" for cmd in app.cli.commands.values()):
             app.cli.add_command(contracts_cli)
         register_admin(app, state, opts.get("admin"))
         if config_value("REGISTER_MIGRATIONS", app):
             register_migrations(app)
+
+
+def _register_api(app: Flask, state: LearningContractsState) -> None:
+    try:
+        import pydantic  # noqa: F401  # the API's schemas
+    except ImportError:
+        raise RuntimeError("LEARNING_CONTRACTS_API is on but pydantic is not installed: install the API's extra "
+                           "(pip install \"flask-learning-contracts[api]\") or switch the API off.") from None
+    from .api import register_api
+
+    register_api(app, state)
 
 
 def _load_rules(rules: Any) -> ContractRules[Any, Any]:

@@ -33,6 +33,9 @@ LIVE_SQL = "status != 'revoked'"
 #: belongs to the person (``user_id``), whatever address it was sent to: the address may pass to someone else.
 UNLINKED_LIVE_SQL = LIVE_SQL + " AND user_id IS NULL"
 
+#: Contracts that name a purchase elsewhere (both source and external id set): unique per (source, external id).
+EXTERNAL_SQL = "source IS NOT NULL AND external_id IS NOT NULL"
+
 #: Column sort orders: the ``declared_attr`` host key columns are built after the others, and these put them
 #: back where the shipped migrations have them (after the table's own keys, before everything else).
 _OWN_KEYS, _HOST_KEYS = -2, -1
@@ -158,6 +161,9 @@ class Contract(_Row):
             sa.CheckConstraint("per_user_limit >= 0", name="ck_lc_contract_per_user_limit"),
             sa.CheckConstraint("valid_until >= valid_from", name="ck_lc_contract_valid_period"),
             sa.Index("ix_lc_contract_valid_until", "valid_until"),
+            # One contract per purchase: the integration API's upsert by (source, external id) relies on it (lc0014).
+            sa.Index("uq_lc_contract_external", "source", "external_id", unique=True,
+                     sqlite_where=sa.text(EXTERNAL_SQL), postgresql_where=sa.text(EXTERNAL_SQL)),
             NEVER_REUSED_IDS,
         )
 
@@ -525,6 +531,53 @@ class InviteRun(_Row):
                 {"info": INFO})
 
 
+class ApiKey(_Row):
+    """A key of the integration API: its name, scopes, and the SHA-256 of its secret (never the secret itself).
+
+    ``prefix`` is the public start of the key (``lc_<prefix>_<secret>``), unique, so a request's key is found by
+    one index look-up and then compared by hash in constant time."""
+
+    __tablename__ = "lc_api_key"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(100), nullable=False)
+    prefix: Mapped[str] = mapped_column(sa.String(16), nullable=False, unique=True)
+    secret_hash: Mapped[str] = mapped_column(sa.String(64), nullable=False)
+    #: Space-separated scopes (``contracts:read contracts:write invitations:write``).
+    scopes: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, nullable=False, default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime, nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime, nullable=True)
+    __table_args__: ClassVar[Any] = NEVER_REUSED_IDS
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scopes.split()
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix})"
+
+
+class IdempotencyKey(_Row):
+    """One ``Idempotency-Key`` of one API principal: claimed by the first request (an INSERT that only one
+    concurrent request wins), then holding its answer, which retries with the same key get back."""
+
+    __tablename__ = "lc_idempotency_key"
+    principal: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    #: ``METHOD path`` of the first request (a key names one operation).
+    operation: Mapped[str] = mapped_column(sa.String(500), nullable=False)
+    #: SHA-256 of the method, path and body of the first request.
+    request_hash: Mapped[str] = mapped_column(sa.String(64), nullable=False)
+    #: ``None`` while the first request runs; then its HTTP status.
+    status: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    response: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, nullable=False, default=utcnow)
+
+    @declared_attr.directive
+    def __table_args__(cls) -> Any:
+        return (sa.Index("ix_lc_idempotency_key_created", "created_at"), {"info": INFO})
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Building the mapped classes on a host's metadata
 # ---------------------------------------------------------------------------------------------------------
@@ -546,6 +599,8 @@ class Models:
     HistoryEntry: type[HistoryEntry]
     Notification: type[Notification]
     InviteRun: type[InviteRun]
+    ApiKey: type[ApiKey]
+    IdempotencyKey: type[IdempotencyKey]
     host: HostTables
     #: Statements of the hot paths, built once per set of models (see ``services._core.statement``).
     statements: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
@@ -614,6 +669,8 @@ def build_models(db: Any, user_model: type[Any], activity_model: type[Any]) -> M
         HistoryEntry=mapped(HistoryEntry),
         Notification=mapped(Notification),
         InviteRun=mapped(InviteRun),
+        ApiKey=mapped(ApiKey),
+        IdempotencyKey=mapped(IdempotencyKey),
         host=host,
     )
     _BUILT[id(metadata)] = built

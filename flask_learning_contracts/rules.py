@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import datetime as dt
 from collections.abc import Hashable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeAlias, TypeVar
@@ -20,6 +21,7 @@ from .config import config_value
 from .messages import Message
 
 if TYPE_CHECKING:
+    from flask import Request
     from flask_sqlalchemy import SQLAlchemy
 
     from .models import Contract, Invitation, Models
@@ -47,6 +49,20 @@ ActivityRef: TypeAlias = HostActivity | HostKey
 #: ``class MyRules(ContractRules[User, Course]): ...``.
 UserT = TypeVar("UserT", bound=HostUser)
 ActivityT = TypeVar("ActivityT")
+
+
+@dataclasses.dataclass(frozen=True)
+class ApiPrincipal:
+    """Who calls the integration API: an API key, or whoever ``ContractRules.api_principal`` recognises.
+
+    ``name`` identifies the caller (Idempotency-Keys are kept per name: at most 100 characters); ``scopes`` are
+    the ones it holds (``contracts:read``, ``contracts:write``, ``invitations:write``); ``user``: the host user
+    the history names as the actor (``None``: "System"); ``label``: how people see the caller."""
+
+    name: str
+    scopes: frozenset[str]
+    user: Any = None
+    label: str = ""
 
 
 class RulesContext(Protocol):
@@ -87,6 +103,12 @@ class ContractRules(Generic[UserT, ActivityT]):
         contract, the label shown). When it returns any, the contract form offers a picker, the contract list a
         filter, and the services refuse any other value. Default: none, the group is free text."""
         return ()
+
+    # -- integration API ---------------------------------------------------------------------------
+    def api_principal(self, request: Request) -> ApiPrincipal | None:
+        """The caller of an integration API request by the host's own authentication (a session, a token of the
+        host's), or ``None`` to check the request's ``Authorization: Bearer`` API key. Default: ``None``."""
+        return None
 
     # -- people -----------------------------------------------------------------------------------
     def can_manage_contracts(self, user: UserT) -> bool:

@@ -27,9 +27,8 @@ def reset_database(db) -> None:
     db.create_all()
 
 
-@pytest.fixture
-def app(tmp_path):
-    app = host.create_app(database_url(tmp_path))
+def _host_app(tmp_path, **config):
+    app = host.create_app(database_url(tmp_path), **config)
     with app.app_context():
         reset_database(host.db)
         yield app
@@ -37,6 +36,17 @@ def app(tmp_path):
         if PG_URL:
             host.db.drop_all()
         host.db.engine.dispose()
+
+
+@pytest.fixture
+def app(tmp_path):
+    yield from _host_app(tmp_path)
+
+
+@pytest.fixture
+def api_app(tmp_path):
+    """The host app with the integration API switched on (tests/test_api*.py)."""
+    yield from _host_app(tmp_path, LEARNING_CONTRACTS_API=True)
 
 
 @pytest.fixture

@@ -43,8 +43,10 @@ def _worker(job_name: str, url: str, barrier: Any, results: Any, index: int, arg
     report: dict[str, Any] = {"index": index}
     try:
         isolation = os.environ.get("LC_RACE_ISOLATION")  # a host that sets its engine's isolation level
-        app = host.create_app(url, **({"SQLALCHEMY_ENGINE_OPTIONS": {"isolation_level": isolation}}
-                                      if isolation else {}))
+        config: dict[str, Any] = {"SQLALCHEMY_ENGINE_OPTIONS": {"isolation_level": isolation}} if isolation else {}
+        if os.environ.get("LC_RACE_API"):  # the integration API switched on (test_api_race.py)
+            config["LEARNING_CONTRACTS_API"] = True
+        app = host.create_app(url, **config)
         with app.app_context():
             services.retry_counts.clear()
             job = JOBS[job_name]
@@ -324,6 +326,24 @@ def job_resend_rounds(barrier: Any, index: int, *, invitation_ids: list[int]) ->
     return {"outcomes": outcomes, "said": said, "sent": sent}
 
 
+def job_api_calls(barrier: Any, index: int, *, key: str, calls: list[dict[str, Any]]) -> dict[str, Any]:
+    """Round ``r``: every worker sends the integration API request ``calls[r]`` (method, path, json, headers)
+    with the API key ``key`` at the same moment; report each answer's status, body and replay header."""
+    from flask import current_app
+
+    client = current_app.test_client()
+    outcomes, answers = [], []
+    for call in calls:
+        barrier.wait(BARRIER_TIMEOUT)
+        response = client.open(call["path"], method=call["method"], json=call.get("json"),
+                               headers={"Authorization": f"Bearer {key}", **call.get("headers", {})})
+        host.db.session.remove()
+        outcomes.append("ok" if response.status_code < 500 else f"HTTP {response.status_code}")
+        answers.append({"status": response.status_code, "body": response.get_json(),
+                        "replayed": response.headers.get("Idempotent-Replayed") == "true"})
+    return {"outcomes": outcomes, "answers": answers}
+
+
 JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "enroll": job_enroll,
     "enroll_rounds": job_enroll_rounds,
@@ -338,4 +358,5 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "tick": job_tick,
     "deliver": job_deliver,
     "resend_rounds": job_resend_rounds,
+    "api_calls": job_api_calls,
 }

@@ -119,6 +119,15 @@ def _actor() -> HostUser:
     return actor
 
 
+def may_manage() -> bool:
+    """Whether the signed-in user may use the contract views (``ContractRules.can_manage_contracts``)."""
+    try:
+        services.ensure_can_manage(_actor())
+    except errors.PermissionDenied:
+        return False
+    return True
+
+
 def _report(error: errors.LearningContractError, form: FlaskForm | None = None) -> None:
     """Show a service refusal next to its field when the form has that field, else as a flash message (every
     problem of an ``InvalidFields``, each by its own field)."""
@@ -326,11 +335,7 @@ class ContractViewBase(ModelView):
         return response
 
     def is_accessible(self) -> bool:
-        try:
-            services.ensure_can_manage(_actor())
-        except errors.PermissionDenied:
-            return False
-        return True
+        return may_manage()
 
     def inaccessible_callback(self, name: str, **kwargs: object) -> ResponseReturnValue:
         if not current_user.is_authenticated:

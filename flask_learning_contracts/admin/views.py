@@ -221,6 +221,12 @@ def add_admin_views(app: Flask, state: LearningContractsState, admin: Admin | No
             category=_configured_label(app, "ADMIN_CATEGORY", _l("Activities and Learning")), endpoint=endpoint,
             url=config_value("ADMIN_URL", app) or "learning-contracts", static_folder=STATIC_FOLDER,
         ))
+    if config_value("API", app) and not any(getattr(view, "endpoint", None) == "lc_api_keys" for view in admin._views):
+        from .api_keys import ApiKeyView
+
+        admin.add_view(ApiKeyView(name=_l("API keys"), category=_configured_label(
+            app, "ADMIN_CATEGORY", _l("Activities and Learning")), endpoint="lc_api_keys",
+            url="learning-contracts-api-keys"))
     state.admin = admin
     return admin
 

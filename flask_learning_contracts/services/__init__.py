@@ -19,6 +19,7 @@ from __future__ import annotations
 from ._core import _BATCH as _BATCH, _m as _m, retry_counts, _session as _session, transactional
 from .access import (contract_state, ensure_can_manage, ensure_contract_admin, get_contract, get_invitation,
                      parse_key)
+from .api_keys import API_SCOPES, NewApiKey, api_keys, authenticate_api_key, create_api_key, find_api_key, revoke_api_key
 from .activities import (ActivityImpact, activity_impact, add_activities, import_activities, preview_import,
                          remove_activity)
 from .contracts import (add_contract_admin, contract_field_errors, contract_groups, create_contract, delete_contract,
@@ -32,6 +33,10 @@ from ..enums import ResendOutcome
 from .invite_runs import (InviteRunInfo, ReportRow, StoredReport, Submission, SubmissionCount, claim_invite_run,
                           count_submission, finish_draft_run, get_invite_run, invite_blocker, invite_run_holds,
                           invite_submission, is_run_token, new_run_token, start_invite_run)
+from .idempotency import (Claimed, claim_idempotency_key, release_idempotency_key,
+                          store_idempotent_answer)
+from .integration import (CursorPage, Upserted, contracts_page, invitations_page, invite_by_ids, require_contract,
+                          require_invitation, upsert_contract_by_external)
 from .inviting import InviteReport, InviteResult, invite, split_addresses
 from .learners import ActivityOffer, InvitationOffer, invitation_offers, invitations_for
 from .notifications import (DeliveryReport, count_failed_notifications, count_invitations_with_failed_email,
@@ -73,6 +78,11 @@ __all__ = [
     "seat_summary", "seat_summaries", "SeatSummary", "history", "invitation_page", "InvitationPage",
     "invitation_export_rows", "InvitationExportRow", "deletion_impact", "DeletionImpact", "contracts_for_admin",
     "check_seats", "SeatMismatch", "reconcile", "ReconcileReport", "Mismatch", "MismatchKind",
+    # the integration API
+    "API_SCOPES", "NewApiKey", "api_keys", "authenticate_api_key", "create_api_key", "find_api_key", "revoke_api_key",
+    "Claimed", "claim_idempotency_key", "release_idempotency_key", "store_idempotent_answer",
+    "CursorPage", "Upserted", "contracts_page", "invitations_page", "invite_by_ids", "require_contract",
+    "require_invitation", "upsert_contract_by_external",
     # for hosts composing their own transactions and tests
     "transactional", "retry_counts",
 ]

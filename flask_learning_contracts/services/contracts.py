@@ -77,6 +77,17 @@ def _check_fields(values: dict[str, Any], *, current: Contract | None
                 _("Another contract already uses the code %(code)s. Choose a different code.", code=clean["code"]),
                 field="code",
             ))
+    source = clean.get("source", getattr(current, "source", None))
+    external_id = clean.get("external_id", getattr(current, "external_id", None))
+    if ("source" in clean or "external_id" in clean) and source and external_id:
+        same = sa.select(_m().Contract.code).where(_m().Contract.source == source,
+                                                   _m().Contract.external_id == external_id)
+        if current is not None:
+            same = same.where(_m().Contract.id != current.id)
+        other = _session().execute(same).scalars().first()
+        if other is not None:  # the unique index uq_lc_contract_external would refuse it
+            problems.append(errors.ValidationError(
+                _("Contract %(code)s already has this source and external ID.", code=other), field="external_id"))
     return clean, problems
 
 

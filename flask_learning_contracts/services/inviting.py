@@ -61,6 +61,8 @@ class InviteResult:
     position: int | None = None
     #: The learner's display name, when the input names an account.
     name: str | None = None
+    #: The account's host key as text, when the input is a picked account (``source == "user"``).
+    user_id: str | None = None
 
 
 @dataclasses.dataclass
@@ -160,7 +162,8 @@ def _user_candidates(users: list[HostUser], report: InviteReport) -> list[_Candi
         email = _normalize_email(st.rules.user_email(user) or "")
         if not email:
             report.add(InviteResult(str(st.user_id(user)), "invalid", _("This user has no e-mail address."),
-                                    source="user", name=st.rules.user_display_name(user)))
+                                    source="user", name=st.rules.user_display_name(user),
+                                    user_id=str(st.user_id(user))))
             continue
         candidates.append(_Candidate(email, None, user, source="user"))
     return candidates
@@ -215,7 +218,8 @@ def _invite_candidates(contract: Contract, candidates: Iterable[_Candidate], act
                 report.add(InviteResult(
                     cand.email, "already_invited",
                     _("Listed earlier on line %(line)s.", line=where) if where else _("Listed more than once."),
-                    cand.line, source=cand.source, position=cand.position, name=_name_of(cand)))
+                    cand.line, source=cand.source, position=cand.position, name=_name_of(cand),
+                    user_id=_key_of(cand)))
                 continue
             seen[cand.email] = cand.line
             unique_batch.append(cand)
@@ -236,7 +240,8 @@ def _invite_candidates(contract: Contract, candidates: Iterable[_Candidate], act
             results.append(InviteResult(
                 cand.email, "invited" if registered else "not_registered",
                 _("Invited.") if registered else _("Invited; no account uses this e-mail yet."), cand.line,
-                source=cand.source, position=cand.position, name=_name_of(cand)))
+                source=cand.source, position=cand.position, name=_name_of(cand),
+                    user_id=_key_of(cand)))
         # One statement per batch: the live-invitation unique indexes (per e-mail, per learner) skip whoever is
         # already invited, and RETURNING says which rows went in. Concurrent invites cannot slip between a check
         # and the insert. E-mails are unique within a batch, so ids are matched back by e-mail.
@@ -439,6 +444,10 @@ def invite(contract: Contract, *, users: Iterable[HostUser] = (), emails: Iterab
     report = InviteReport()
     candidates = _user_candidates(list(users), report) + _typed_candidates(emails, report)
     return _invite_candidates(contract, candidates, activities, report, actor, _("selection"))
+
+
+def _key_of(candidate: _Candidate) -> str | None:
+    return str(_state().user_id(candidate.user)) if candidate.user is not None else None
 
 
 def _name_of(candidate: _Candidate) -> str | None:
