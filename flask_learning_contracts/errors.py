@@ -139,3 +139,16 @@ class ContractNotFound(LearningContractError):
 
     default_message = "This learning contract no longer exists: it may have been deleted."
     http_status = 404
+
+
+class WebhooksUnavailable(LearningContractError):
+    """Webhooks need the optional ``standardwebhooks`` package (the ``[webhooks]`` extra) to sign events."""
+
+    default_message = ("Webhooks need the standardwebhooks package: "
+                       "pip install 'flask-learning-contracts[webhooks]'.")
+    http_status = 501
+
+
+class WebhookEndpointNotFound(LearningContractError):
+    default_message = "This webhook endpoint no longer exists."
+    http_status = 404

@@ -40,6 +40,8 @@ from .notifications import (DeliveryReport, count_failed_notifications, deliver_
 from .privacy import ForgetReport, forget_deleted_user, forget_user
 from .redemption import redeem_code, regenerate_code
 from .schedule import ScheduleReport, remind_outstanding, run_schedule
+from .webhooks import (NewEndpoint, create_webhook_endpoint, delete_webhook_endpoint, get_webhook_endpoint,
+                       retry_webhook_delivery, set_webhook_endpoint_active, webhook_deliveries, webhook_endpoints)
 from .reports import (DeletionImpact, InvitationExportRow, InvitationPage, SeatSummary, contracts_for_admin,
                       deletion_impact, history, invitation_export_rows, invitation_page, seat_summaries, seat_summary)
 
@@ -67,6 +69,9 @@ __all__ = [
     "deliver_notifications", "DeliveryReport", "next_delivery_due", "retry_notifications", "failed_notifications",
     "count_failed_notifications", "delivery_states", "run_schedule", "ScheduleReport", "remind_outstanding",
     "sweep_notifications", "enqueue_delivery",
+    # webhooks
+    "create_webhook_endpoint", "NewEndpoint", "webhook_endpoints", "get_webhook_endpoint", "set_webhook_endpoint_active",
+    "delete_webhook_endpoint", "webhook_deliveries", "retry_webhook_delivery",
     # reports and checks
     "seat_summary", "seat_summaries", "SeatSummary", "history", "invitation_page", "InvitationPage",
     "invitation_export_rows", "InvitationExportRow", "deletion_impact", "DeletionImpact", "contracts_for_admin",

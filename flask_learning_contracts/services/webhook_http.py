@@ -1,0 +1,199 @@
+"""Sending webhook deliveries: signing (Standard Webhooks), one HTTP POST each, and what the outcomes do to
+their endpoints (consecutive failures, disabling).
+
+Deliveries are ``lc_notification`` rows of kind "webhook" claimed by the outbox like any e-mail; the sender
+(:func:`.notifications.deliver_claimed`) hands them here. Only a 2xx answer is a success. Redirects are not
+followed (the receiver's address is the one an admin checked), the answer's body is read only up to
+:data:`_BODY_LIMIT` bytes, and every socket operation has ``LEARNING_CONTRACTS_WEBHOOK_TIMEOUT`` seconds.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import socket
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from .. import errors
+from ..config import config_value
+from ..enums import DeliveryStatus, NotificationKind
+from ..i18n import _
+from ..models import WebhookEndpoint
+from ._core import _m, _one_of, _session
+from .outbox import Claim, Outcome
+
+#: Bytes of a receiver's answer read at most (for the error text of a failure): a huge answer is cut off.
+_BODY_LIMIT = 1024
+#: The longest endpoint URL (the delivery rows keep it as their recipient).
+URL_LENGTH = 320
+#: What the error of an attempt answered with 410 starts with: the receiver asks to be unsubscribed.
+_GONE = "HTTP 410"
+
+
+def signer(secret: str) -> Any:
+    """A ``standardwebhooks.Webhook`` for ``secret``; ``WebhooksUnavailable`` without the ``[webhooks]`` extra."""
+    try:
+        from standardwebhooks import Webhook
+    except ImportError as error:
+        raise errors.WebhooksUnavailable() from error
+    return Webhook(secret)
+
+
+def ensure_available() -> None:
+    """Refuse (``WebhooksUnavailable``) when the package that signs webhooks is not installed."""
+    try:
+        import standardwebhooks  # noqa: F401
+    except ImportError as error:
+        raise errors.WebhooksUnavailable() from error
+
+
+def _forbidden_address(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved
+            or ip.is_unspecified)
+
+
+def url_problem(url: str, *, resolve: bool) -> str | None:
+    """Why ``url`` cannot receive webhooks, or ``None``: http or https only, a host, no user name or
+    password, at most :data:`URL_LENGTH` characters; unless ``LEARNING_CONTRACTS_WEBHOOK_ALLOW_PRIVATE``, no
+    private, loopback, link-local or reserved address (a literal one, or with ``resolve`` what the name
+    resolves to now: the LMS server must not become a way into its own network)."""
+    if len(url) > URL_LENGTH:
+        return _("The URL is longer than %(num)s characters.", num=URL_LENGTH)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return _("This is not a valid URL.")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return _("Only http:// and https:// URLs can receive webhooks.")
+    if parts.username or parts.password:
+        return _("Put no user name or password in the URL; receivers verify the signature instead.")
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        return _("This is not a valid URL.")
+    if config_value("WEBHOOK_ALLOW_PRIVATE"):
+        return None
+    host = parts.hostname
+    try:
+        literal = _forbidden_address(host)
+    except ValueError:
+        literal = None
+    if literal or host == "localhost" or host.endswith(".localhost"):
+        return _("Webhooks cannot be sent to a private or local address (%(host)s).", host=host)
+    if literal is None and resolve:
+        try:
+            found = {info[4][0] for info in socket.getaddrinfo(host, port or 443, proto=socket.IPPROTO_TCP)}
+        except (OSError, UnicodeError):
+            return _("The host name %(host)s could not be resolved.", host=host)
+        if any(_forbidden_address(str(address)) for address in found):
+            return _("Webhooks cannot be sent to a private or local address (%(host)s).", host=host)
+    return None
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A 3xx answer is a failed attempt (``HTTPError``), never followed to another address."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects())
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> str | None:
+    """POST ``body``; ``None`` when the receiver answered 2xx, else why the attempt failed."""
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    try:
+        with _OPENER.open(request, timeout=timeout) as response:
+            response.read(_BODY_LIMIT)
+            status = int(response.status)
+    except urllib.error.HTTPError as error:
+        snippet = " ".join(error.read(_BODY_LIMIT).decode("utf-8", "replace").split())[:200]
+        location = error.headers.get("Location") if 300 <= error.code < 400 else None
+        if location:
+            snippet = _("redirects are not followed (to %(location)s)", location=location[:200])
+        return f"HTTP {error.code}" + (f": {snippet}" if snippet else "")
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        reason = getattr(error, "reason", None) or error
+        return _("No answer: %(reason)s", reason=str(reason) or reason.__class__.__name__)
+    return None if 200 <= status < 300 else f"HTTP {status}"
+
+
+def send_webhooks(claims: Sequence[Claim]) -> list[Outcome]:
+    """POST each claimed webhook delivery to its endpoint, signed with the endpoint's secret; the outcome of
+    each (a deleted or disabled endpoint's deliveries are Skipped, with the reason)."""
+    m = _m()
+    ids = sorted({c.endpoint_id or 0 for c in claims})
+    endpoints: dict[int, WebhookEndpoint] = {e.id: e for e in _session().execute(
+        sa.select(m.WebhookEndpoint).where(_one_of(m.WebhookEndpoint.__table__.c.id, ids))).scalars()}
+    timeout, limit = float(config_value("WEBHOOK_TIMEOUT")), max(1, int(config_value("WEBHOOK_MAX_FAILURES")))
+    # Failures in a row per endpoint, counted on during this chunk: an endpoint that reaches the limit (or
+    # answers 410) gets no more attempts from it (a bulk invite does not wait out 1,000 timeouts of a dead one).
+    streak = {e.id: e.consecutive_failures for e in endpoints.values()}
+    outcomes = []
+    for claim in claims:
+        endpoint = endpoints.get(claim.endpoint_id or 0)
+        if endpoint is None:
+            outcomes.append(Outcome(claim, DeliveryStatus.SKIPPED, _("The webhook endpoint was deleted.")))
+            continue
+        if not endpoint.active or streak[endpoint.id] >= limit:
+            outcomes.append(Outcome(claim, DeliveryStatus.SKIPPED, _("The webhook endpoint is disabled.")))
+            continue
+        problem = url_problem(endpoint.url, resolve=True)
+        if problem is not None:
+            outcomes.append(Outcome(claim, DeliveryStatus.FAILED, problem))
+            continue
+        body = json.dumps(claim.payload or {}, separators=(",", ":"), ensure_ascii=False)
+        msg_id, moment = f"msg_{claim.id}", dt.datetime.now(dt.UTC)  # the receiver's clock, not rules.now
+        try:
+            signature = signer(endpoint.secret).sign(msg_id, moment, body)
+        except errors.WebhooksUnavailable as error:
+            outcomes.append(Outcome(claim, DeliveryStatus.FAILED, error.message))
+            continue
+        headers = {"Content-Type": "application/json", "User-Agent": "flask-learning-contracts webhooks",
+                   "webhook-id": msg_id, "webhook-timestamp": str(int(moment.timestamp())),
+                   "webhook-signature": signature}
+        error_text = _post(endpoint.url, body.encode("utf-8"), headers, timeout)
+        streak[endpoint.id] = 0 if error_text is None else limit if error_text.startswith(_GONE) \
+            else streak[endpoint.id] + 1
+        outcomes.append(Outcome(claim, DeliveryStatus.SENT) if error_text is None
+                        else Outcome(claim, DeliveryStatus.FAILED, error_text))
+    return outcomes
+
+
+def record_endpoint_outcomes(outcomes: Sequence[Outcome]) -> None:
+    """Count the attempts on their endpoints (in the running transaction): a success resets the endpoint's
+    consecutive failures, each failure adds one; an endpoint that reaches ``WEBHOOK_MAX_FAILURES``, or whose
+    receiver answered 410 Gone, is disabled with the reason."""
+    streaks: dict[int, list[Outcome]] = defaultdict(list)
+    for outcome in outcomes:
+        if outcome.claim.kind is NotificationKind.WEBHOOK and outcome.status is not DeliveryStatus.SKIPPED:
+            streaks[outcome.claim.endpoint_id or 0].append(outcome)
+    if not streaks:
+        return
+    m, session = _m(), _session()
+    e = m.WebhookEndpoint.__table__
+    limit = max(1, int(config_value("WEBHOOK_MAX_FAILURES")))
+    for endpoint_id, items in streaks.items():
+        sent = [i for i, o in enumerate(items) if o.status is DeliveryStatus.SENT]
+        trailing = len(items) - 1 - sent[-1] if sent else len(items)
+        failures = sa.literal(trailing) if sent else e.c.consecutive_failures + trailing
+        session.execute(sa.update(e).where(e.c.id == endpoint_id).values(consecutive_failures=failures))
+        if not trailing:
+            continue
+        last = items[-1].error or ""
+        gone = any((o.error or "").startswith(_GONE) for o in items[len(items) - trailing:])
+        reason = (_("Disabled: the receiver answered 410 Gone.") if gone else
+                  _("Disabled after %(num)s failed attempts in a row (last: %(error)s).", num=limit, error=last))
+        session.execute(sa.update(e).where(e.c.id == endpoint_id, e.c.active.is_(True),
+                                           sa.true() if gone else e.c.consecutive_failures >= limit)
+                        .values(active=False, disabled_reason=reason[:1000]))
