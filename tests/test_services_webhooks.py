@@ -302,3 +302,29 @@ def test_deleting_an_endpoint_deletes_its_deliveries_and_a_contract_keeps_its_ev
     assert deliveries(db, m) == [] and services.webhook_endpoints() == []
     with pytest.raises(errors.WebhookEndpointNotFound):
         services.delete_webhook_endpoint(endpoint.id)
+
+
+def test_forgetting_a_person_removes_their_address_from_webhook_events(app, db, m, receiver, make_contract,
+                                                                       make_user, courses):
+    subscribe(receiver, ["invitation.created", "invitation.revoked"])
+    contract = make_contract(ContractType.VOUCHER, activities=courses)
+    ana = make_user("ana@example.com")
+    services.invite(contract, users=[ana, make_user("ben@example.com")])  # sent
+    receiver.status = 500
+    services.revoke(services.invitations_for(ana)[0])  # waiting for a retry
+    services.forget_user(ana)
+    rows = deliveries(db, m)
+    assert len(rows) == 2  # ben's invitation.created, and ana's sent one without its payload
+    texts = [str(row.payload) for row in rows]
+    assert not any("ana@example.com" in t for t in texts) and any("ben@example.com" in t for t in texts)
+
+
+def test_a_contracts_failed_e_mails_do_not_include_its_webhook_deliveries(app, db, m, receiver, make_contract):
+    app.config["LEARNING_CONTRACTS_DELIVERY_ATTEMPTS"] = 1
+    subscribe(receiver, ["contract.created"])
+    receiver.status = 500
+    contract = make_contract()
+    assert deliveries(db, m)[0].status is DeliveryStatus.FAILED
+    contract = services.get_contract(contract.id)
+    assert services.failed_notifications(contract) == [] and services.count_failed_notifications(contract) == 0
+    assert services.retry_notifications(contract) == 0

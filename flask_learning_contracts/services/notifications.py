@@ -429,10 +429,12 @@ def retry_notifications(contract: Contract, ids: Sequence[int] | None = None, *,
 
 
 def failed_notifications(contract: Contract, *, limit: int = 100) -> list[Notification]:
-    """The contract's notifications that could not be sent (status Failed), newest first."""
+    """The contract's notifications that could not be sent (status Failed), newest first (webhook deliveries
+    are listed with their endpoints instead)."""
     m = _m()
     return list(_session().execute(
-        sa.select(m.Notification).where(m.Notification.contract_id == contract.id, sa.text(FAILED_SQL))
+        sa.select(m.Notification).where(m.Notification.contract_id == contract.id, sa.text(FAILED_SQL),
+                                        m.Notification.kind != NotificationKind.WEBHOOK)
         .order_by(m.Notification.id.desc()).limit(limit)).scalars())
 
 
@@ -440,7 +442,8 @@ def count_failed_notifications(contract: Contract) -> int:
     m = _m()
     return int(_session().execute(
         sa.select(sa.func.count()).select_from(m.Notification)
-        .where(m.Notification.contract_id == contract.id, sa.text(FAILED_SQL))
+        .where(m.Notification.contract_id == contract.id, sa.text(FAILED_SQL),
+               m.Notification.kind != NotificationKind.WEBHOOK)
     ).scalar_one())
 
 

@@ -334,12 +334,13 @@ def next_due() -> dt.datetime | None:
 
 
 def reset_failed(contract_id: int, ids: Sequence[int] | None, now: dt.datetime) -> list[Claim]:
-    """Give failed notifications of a contract (``ids``, or all) a fresh set of attempts, due now (claimed at
-    once in immediate mode); return them."""
+    """Give failed notifications of a contract (``ids``, or all; not its webhook deliveries, retried from their
+    endpoint's list) a fresh set of attempts, due now (claimed at once in immediate mode); return them."""
     m = _m()
     n = m.Notification.__table__
     state = birth_state(now)
-    where: list[sa.ColumnElement[bool]] = [n.c.contract_id == contract_id, sa.literal_column(FAILED_SQL, sa.Boolean)]
+    where: list[sa.ColumnElement[bool]] = [n.c.contract_id == contract_id, sa.literal_column(FAILED_SQL, sa.Boolean),
+                                           n.c.kind != NotificationKind.WEBHOOK.value]
     if ids is not None:
         where.append(n.c.id.in_(list(ids)))
     stmt = (sa.update(n).where(*where)
