@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import abort, flash, make_response, redirect, request
-from flask.typing import ResponseReturnValue
+from flask import flash, make_response, redirect, request
 from flask_admin import BaseView, expose
 from werkzeug.wrappers import Response
 
@@ -18,11 +17,11 @@ from .. import errors, services
 from ..enums import WebhookEvent
 from ..i18n import _, _n
 from . import forms
-from .base import TEMPLATES, _actor, _report, _safe_next
+from .base import TEMPLATES, ManagersOnly, _report, _safe_next
 from .display import DISPLAY
 
 
-class WebhookView(BaseView):
+class WebhookView(ManagersOnly, BaseView):
     """Webhook endpoints and deliveries (for the people who manage contracts)."""
 
     def render(self, template: str, **kwargs: Any) -> str:
@@ -32,16 +31,6 @@ class WebhookView(BaseView):
         kwargs.setdefault("action_form", forms.ActionForm())
         html: str = super().render(template, **kwargs)
         return html
-
-    def is_accessible(self) -> bool:
-        try:
-            services.ensure_can_manage(_actor())
-        except errors.PermissionDenied:
-            return False
-        return True
-
-    def inaccessible_callback(self, name: str, **kwargs: object) -> ResponseReturnValue:
-        abort(403)
 
     def _form(self) -> forms.WebhookEndpointForm:
         form = forms.WebhookEndpointForm()
