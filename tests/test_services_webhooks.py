@@ -328,3 +328,30 @@ def test_a_contracts_failed_e_mails_do_not_include_its_webhook_deliveries(app, d
     contract = services.get_contract(contract.id)
     assert services.failed_notifications(contract) == [] and services.count_failed_notifications(contract) == 0
     assert services.retry_notifications(contract) == 0
+
+
+def test_queued_mode_with_rq_queues_a_job_after_the_commit_that_sends_the_event(app, db, m, receiver, make_contract):
+    from .test_ratelimit_redis import redis_answers
+
+    if not redis_answers():
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    import uuid
+
+    from redis import Redis
+    from rq import Queue
+
+    from flask_learning_contracts import jobs
+
+    name = f"lc-test-hooks-{uuid.uuid4().hex[:12]}"
+    app.config.update(LEARNING_CONTRACTS_DELIVERY="queued", LEARNING_CONTRACTS_RQ_REDIS_URL="redis://127.0.0.1:6379/5",
+                      LEARNING_CONTRACTS_RQ_QUEUE=name)
+    queue = Queue(name, connection=Redis.from_url("redis://127.0.0.1:6379/5"))
+    try:
+        subscribe(receiver, ["contract.created"])
+        make_contract(external_id="RQ-1")
+        [job] = queue.jobs
+        assert job.func_name == "flask_learning_contracts.jobs.deliver" and receiver.requests == 0
+        assert jobs.deliver(*job.args)["sent"] == 1  # what the RQ worker runs
+        assert receiver.types() == ["contract.created"] and receiver.rejected == []
+    finally:
+        queue.delete(delete_jobs=True)
