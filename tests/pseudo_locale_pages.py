@@ -180,7 +180,8 @@ def test_admin_pages(app, world):
              f"/{a.id}/activities/{c1.id}/remove", f"/{a.id}/invitations", f"/{a.id}/invitations?status=revoked",
              f"/{a.id}/invitations/{inv.id}/activities", f"/{a.id}/invitations/{inv.id}/revoke",
              f"/{a.id}/invite", f"/{a.id}/invite?q=example", f"/{b.id}/invite", f"/{a.id}/history",
-             f"/{a.id}/delete", f"/{b.id}/code/regenerate", f"/{b.id}/", "/999999/"]
+             f"/{a.id}/delete", f"/{b.id}/code/regenerate", f"/{b.id}/", "/999999/",
+             "-webhooks/", "-webhooks/deliveries/"]
     client = client_for(app, world["manager"])
     pages.append("/?search=a%00b")
     found = check({ADMIN + p: "" for p in pages} | invite_steps(app, client, f"{ADMIN}/{a.id}/invite", world),

@@ -34,7 +34,8 @@ class WebhookView(ManagersOnly, BaseView):
 
     def _form(self) -> forms.WebhookEndpointForm:
         form = forms.WebhookEndpointForm()
-        form.events.choices = [(e.value, f"{e.value} — {e.label}") for e in WebhookEvent]
+        form.events.choices = [(e.value, _("%(label)s (%(event)s)", label=e.label, event=e.value))
+                               for e in WebhookEvent]
         return form
 
     @expose("/", methods=("GET", "POST"))
