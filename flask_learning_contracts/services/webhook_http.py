@@ -139,6 +139,7 @@ def send_webhooks(claims: Sequence[Claim]) -> list[Outcome]:
     # Failures in a row per endpoint, counted on during this chunk: an endpoint that reaches the limit (or
     # answers 410) gets no more attempts from it (a bulk invite does not wait out 1,000 timeouts of a dead one).
     streak = {e.id: e.consecutive_failures for e in endpoints.values()}
+    problems: dict[int, str | None] = {}
     outcomes = []
     for claim in claims:
         endpoint = endpoints.get(claim.endpoint_id or 0)
@@ -148,7 +149,9 @@ def send_webhooks(claims: Sequence[Claim]) -> list[Outcome]:
         if not endpoint.active or streak[endpoint.id] >= limit:
             outcomes.append(Outcome(claim, DeliveryStatus.SKIPPED, _("The webhook endpoint is disabled.")))
             continue
-        problem = url_problem(endpoint.url, resolve=True)
+        if endpoint.id not in problems:  # checked once per endpoint and chunk (a name resolved once, not per event)
+            problems[endpoint.id] = url_problem(endpoint.url, resolve=True)
+        problem = problems[endpoint.id]
         if problem is not None:
             outcomes.append(Outcome(claim, DeliveryStatus.FAILED, problem))
             continue
