@@ -237,7 +237,19 @@ def test_a_receiver_that_hangs_times_out(app, db, m, receiver, make_contract):
     make_contract()
     assert time.monotonic() - started < 2.5
     [row] = deliveries(db, m)
-    assert row.status is DeliveryStatus.PENDING and "timed out" in row.last_error
+    assert row.status is DeliveryStatus.PENDING and row.last_error == "No answer: no answer within 0.5 seconds"
+
+
+def test_a_receiver_trickling_its_answer_is_cut_off_at_the_timeout(app, db, m, receiver, make_contract):
+    """Each byte comes well within the socket timeout, but the attempt as a whole has WEBHOOK_TIMEOUT."""
+    app.config["LEARNING_CONTRACTS_WEBHOOK_TIMEOUT"] = 1
+    subscribe(receiver, ["contract.created"])
+    receiver.trickle = 0.2
+    started = time.monotonic()
+    make_contract()
+    assert time.monotonic() - started < 3
+    [row] = deliveries(db, m)
+    assert row.status is DeliveryStatus.PENDING and row.last_error == "No answer: no answer within 1 seconds"
 
 
 def test_a_huge_answer_is_not_read(app, db, m, receiver, make_contract):

@@ -19,6 +19,7 @@ class Receiver:
         self.secret: str | None = None
         self.status = 204
         self.hang = 0.0  #: seconds to wait before answering
+        self.trickle = 0.0  #: answer a header byte every this many seconds (a slow-loris receiver)
         self.body = b""  #: answer body (a huge one for the hostile tests)
         self.location: str | None = None
         self.events: list[dict[str, Any]] = []
@@ -41,6 +42,16 @@ class Receiver:
                     receiver.headers.append(headers)
                 if receiver.hang:
                     time.sleep(receiver.hang)
+                if receiver.trickle:
+                    try:
+                        self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                        for _ in range(100):
+                            self.wfile.write(b"z")
+                            self.wfile.flush()
+                            time.sleep(receiver.trickle)
+                    except OSError:
+                        pass
+                    return
                 self.send_response(receiver.status)
                 if receiver.location:
                     self.send_header("Location", receiver.location)

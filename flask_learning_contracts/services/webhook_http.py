@@ -4,17 +4,18 @@ their endpoints (consecutive failures, disabling).
 Deliveries are ``lc_notification`` rows of kind "webhook" claimed by the outbox like any e-mail; the sender
 (:func:`.notifications.deliver_claimed`) hands them here. Only a 2xx answer is a success. Redirects are not
 followed (the receiver's address is the one an admin checked), the answer's body is read only up to
-:data:`_BODY_LIMIT` bytes, and every socket operation has ``LEARNING_CONTRACTS_WEBHOOK_TIMEOUT`` seconds.
+:data:`_BODY_LIMIT` bytes (a 2xx answer's not at all), and an attempt has ``LEARNING_CONTRACTS_WEBHOOK_TIMEOUT``
+seconds in all.
 """
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
 import json
+import http.client
 import socket
-import urllib.error
+import threading
 import urllib.parse
-import urllib.request
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -99,33 +100,50 @@ def url_problem(url: str, *, resolve: bool) -> str | None:
     return None
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A 3xx answer is a failed attempt (``HTTPError``), never followed to another address."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects())
-
-
 def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> str | None:
-    """POST ``body``; ``None`` when the receiver answered 2xx, else why the attempt failed."""
-    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    """POST ``body``; ``None`` when the receiver answered 2xx, else why the attempt failed.
+
+    ``timeout`` bounds the whole attempt (connecting, sending, the answer's status line and headers): a
+    watchdog shuts the socket down when it runs out, so a receiver trickling its answer a byte at a time
+    cannot hold the sender longer than a silent one. ``http.client`` follows no redirects."""
+    parts = urllib.parse.urlsplit(url)
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = kind(parts.hostname or "", parts.port, timeout=timeout)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+    cut_off = threading.Event()
+
+    def cut() -> None:
+        cut_off.set()
+        if connection.sock is not None:
+            try:
+                connection.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    watchdog = threading.Timer(timeout, cut)
+    watchdog.daemon = True
+    watchdog.start()
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
-            response.read(_BODY_LIMIT)
-            status = int(response.status)
-    except urllib.error.HTTPError as error:
-        snippet = " ".join(error.read(_BODY_LIMIT).decode("utf-8", "replace").split())[:200]
-        location = error.headers.get("Location") if 300 <= error.code < 400 else None
-        if location:
-            snippet = _("redirects are not followed (to %(location)s)", location=location[:200])
-        return f"HTTP {error.code}" + (f": {snippet}" if snippet else "")
-    except (urllib.error.URLError, OSError, ValueError) as error:
-        reason = getattr(error, "reason", None) or error
-        return _("No answer: %(reason)s", reason=str(reason) or reason.__class__.__name__)
-    return None if 200 <= status < 300 else f"HTTP {status}"
+        connection.request("POST", path, body=body, headers=headers)
+        response = connection.getresponse()
+        status, location = response.status, response.getheader("Location")
+        answer = response.read(_BODY_LIMIT) if not 200 <= status < 300 else b""
+        if cut_off.is_set():  # the headers ended because the watchdog closed the socket, not the receiver
+            raise TimeoutError()
+    except (OSError, http.client.HTTPException, ValueError) as error:
+        reason = _("no answer within %(num)s seconds", num=f"{timeout:g}") if cut_off.is_set() or isinstance(
+            error, TimeoutError) else (str(error) or error.__class__.__name__)
+        return _("No answer: %(reason)s", reason=reason)
+    finally:
+        watchdog.cancel()
+        connection.close()
+    if 200 <= status < 300:
+        return None
+    snippet = " ".join(answer.decode("utf-8", "replace").split())[:200]
+    if 300 <= status < 400 and location:
+        snippet = _("redirects are not followed (to %(location)s)", location=location[:200])
+    return f"HTTP {status}" + (f": {snippet}" if snippet else "")
 
 
 def send_webhooks(claims: Sequence[Claim]) -> list[Outcome]:
