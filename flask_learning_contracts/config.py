@@ -66,9 +66,10 @@ DEFAULTS: dict[str, str | int | bool | tuple[int, ...] | None] = {
     "REMINDER_DAYS": (3, 10),
     "SEAT_ALERTS": (75, 100),
     "EXPIRY_NOTICE_DAYS": (30, 7),
-    # Webhooks (the [webhooks] extra): seconds a receiver has to answer one POST (the whole attempt); consecutive failed attempts
-    # (no success in between) after which an endpoint is disabled; whether endpoints may name private,
-    # loopback or link-local addresses (off: the LMS server must not be a way into its own network).
+    # Webhooks (the [webhooks] extra): seconds a receiver has to answer one POST (the whole attempt);
+    # consecutive failed attempts (no success in between) after which an endpoint is disabled; whether
+    # endpoints may name private, loopback or link-local addresses (off: the LMS server must not be a way into
+    # its own network).
     "WEBHOOK_TIMEOUT": 10,
     "WEBHOOK_MAX_FAILURES": 20,
     "WEBHOOK_ALLOW_PRIVATE": False,

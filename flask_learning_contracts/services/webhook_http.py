@@ -10,9 +10,9 @@ seconds in all.
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import ipaddress
 import json
-import http.client
 import socket
 import threading
 import urllib.parse
