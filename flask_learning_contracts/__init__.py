@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 from . import errors, services, signals
-from .enums import ContractState, ContractType, InvitationStatus
+from .enums import ContractState, ContractType, InvitationStatus, WebhookEvent
 from .extension import LearningContracts
 from .migrate import migrations_path
 from .models import exclude_object, include_object
 from .rules import ContractRules
 
 __all__ = [
-    "LearningContracts", "ContractRules", "ContractType", "InvitationStatus", "ContractState",
+    "LearningContracts", "ContractRules", "ContractType", "InvitationStatus", "ContractState", "WebhookEvent",
     "errors", "services", "signals", "include_object", "exclude_object", "migrations_path",
 ]
 __version__ = "0.1.0"

@@ -9,7 +9,7 @@ import click
 from flask.cli import with_appcontext
 
 from . import services
-from .enums import ContractType
+from .enums import ContractType, WebhookEvent
 from .errors import LearningContractError
 from .state import current_state
 
@@ -310,3 +310,51 @@ def worker(burst: bool) -> None:
     connection = Redis.from_url(str(url))
     queue = Queue(str(config_value("RQ_QUEUE")), connection=connection)
     SimpleWorker([queue], connection=connection).work(burst=burst, with_scheduler=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# webhooks
+# ---------------------------------------------------------------------------------------------
+@contracts_cli.group("webhook", help="Webhook endpoints (the [webhooks] extra).")
+def webhook_cli() -> None:
+    pass
+
+
+@webhook_cli.command("add")
+@click.argument("url")
+@click.option("--event", "events", multiple=True, required=True, metavar="TYPE",
+              type=click.Choice([e.value for e in WebhookEvent]), help="An event type to send (repeat for more).")
+@with_appcontext
+def webhook_add(url: str, events: tuple[str, ...]) -> None:
+    """Add an endpoint receiving EVENTS at URL; prints its signing secret (shown only now)."""
+    try:
+        created = services.create_webhook_endpoint(url, events)
+    except LearningContractError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"Added webhook endpoint {created.id}: {created.url} ({', '.join(created.events)})")
+    click.echo(f"Signing secret (shown only now): {created.secret}")
+
+
+@webhook_cli.command("list")
+@with_appcontext
+def webhook_list() -> None:
+    """List the endpoints with their events and state."""
+    endpoints = services.webhook_endpoints()
+    if not endpoints:
+        click.echo("No webhook endpoints yet.")
+    for e in endpoints:
+        state = "active" if e.active else f"disabled: {e.disabled_reason}"
+        failures = f", {e.consecutive_failures} failed attempts in a row" if e.active and e.consecutive_failures else ""
+        click.echo(f"{e.id:>4}  {e.url}  [{', '.join(e.event_types)}]  {state}{failures}")
+
+
+@webhook_cli.command("disable")
+@click.argument("endpoint_id", type=click.IntRange(min=1))
+@with_appcontext
+def webhook_disable(endpoint_id: int) -> None:
+    """Stop sending events to endpoint ENDPOINT_ID (enable it again in the admin)."""
+    try:
+        endpoint = services.set_webhook_endpoint_active(endpoint_id, False, reason="Disabled from the command line.")
+    except LearningContractError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"Disabled webhook endpoint {endpoint.id}: {endpoint.url}")

@@ -72,6 +72,13 @@ DEFAULTS: dict[str, str | int | bool | tuple[int, ...] | None] = {
     "API": False,
     "API_AUTH_LIMIT": "30 per 10 minutes",
     "API_IDEMPOTENCY_WAIT": 10,
+    # Webhooks (the [webhooks] extra): seconds a receiver has to answer one POST (the whole attempt);
+    # consecutive failed attempts (no success in between) after which an endpoint is disabled; whether
+    # endpoints may name private, loopback or link-local addresses (off: the LMS server must not be a way into
+    # its own network).
+    "WEBHOOK_TIMEOUT": 10,
+    "WEBHOOK_MAX_FAILURES": 20,
+    "WEBHOOK_ALLOW_PRIVATE": False,
 }
 
 

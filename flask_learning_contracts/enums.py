@@ -57,6 +57,7 @@ class NotificationKind(str, enum.Enum):
     SEAT_ALERT = "seat_alert"  #: to contract admins: seats used reached a threshold
     EXPIRING = "expiring"  #: to contract admins: the contract ends soon
     EXPIRED = "expired"  #: to contract admins: the contract ended with unused seats
+    WEBHOOK = "webhook"  #: an event POSTed to one webhook endpoint (see ``services.webhooks``)
 
     @property
     def label(self) -> str:
@@ -119,6 +120,7 @@ _KIND_LABELS = {
     NotificationKind.SEAT_ALERT: _l("Seats alert"),
     NotificationKind.EXPIRING: _l("Contract ending soon"),
     NotificationKind.EXPIRED: _l("Contract ended with unused seats"),
+    NotificationKind.WEBHOOK: _l("Webhook"),
 }
 _DELIVERY_LABELS = {
     DeliveryStatus.PENDING: _l("Waiting to be sent"),
@@ -126,4 +128,31 @@ _DELIVERY_LABELS = {
     DeliveryStatus.SENT: _l("Sent"),
     DeliveryStatus.FAILED: _l("Failed"),
     DeliveryStatus.SKIPPED: _l("Not sent"),
+}
+
+
+class WebhookEvent(str, enum.Enum):
+    """The events a webhook endpoint can subscribe to (SPEC § Integration API)."""
+
+    CONTRACT_CREATED = "contract.created"
+    CONTRACT_UPDATED = "contract.updated"
+    INVITATION_CREATED = "invitation.created"
+    INVITATION_REVOKED = "invitation.revoked"
+    CODE_REDEEMED = "code.redeemed"
+    ENROLLMENT_CREATED = "enrollment.created"
+    SEATS_THRESHOLD = "seats.threshold"
+
+    @property
+    def label(self) -> str:
+        return str(_EVENT_LABELS[self])
+
+
+_EVENT_LABELS = {
+    WebhookEvent.CONTRACT_CREATED: _l("A contract was created"),
+    WebhookEvent.CONTRACT_UPDATED: _l("A contract was edited"),
+    WebhookEvent.INVITATION_CREATED: _l("A learner was invited"),
+    WebhookEvent.INVITATION_REVOKED: _l("An invitation was revoked"),
+    WebhookEvent.CODE_REDEEMED: _l("A learner redeemed the invitation code"),
+    WebhookEvent.ENROLLMENT_CREATED: _l("A learner enrolled in an activity"),
+    WebhookEvent.SEATS_THRESHOLD: _l("Seats used reached an alert threshold"),
 }

@@ -180,3 +180,16 @@ class IdempotencyKeyInProgress(LearningContractError):
 
     default_message = "A request with this Idempotency-Key is still in progress. Retry in a moment."
     http_status = 409
+
+
+class WebhooksUnavailable(LearningContractError):
+    """Webhooks need the optional ``standardwebhooks`` package (the ``[webhooks]`` extra) to sign events."""
+
+    default_message = ("Webhooks need the standardwebhooks package: "
+                       "pip install 'flask-learning-contracts[webhooks]'.")
+    http_status = 501
+
+
+class WebhookEndpointNotFound(LearningContractError):
+    default_message = "This webhook endpoint no longer exists."
+    http_status = 404

@@ -445,6 +445,8 @@ KEYED_SQL = "dedupe_key IS NOT NULL"
 FAILED_SQL = "status = 'failed'"
 #: Notifications about a contract rather than one invitation (the contract-admin alerts).
 ALERTS_SQL = "invitation_id IS NULL"
+#: Webhook deliveries (a notification of kind "webhook" has its endpoint).
+WEBHOOK_SQL = "endpoint_id IS NOT NULL"
 
 
 class Notification(_Row):
@@ -476,8 +478,11 @@ class Notification(_Row):
     next_attempt_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, nullable=False)
     sent_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, nullable=False, default=utcnow)
-    #: What the notice was created with (the learner page link, a threshold, the end date …).
+    #: What the notice was created with (the learner page link, a threshold, the end date …); a webhook's event.
     payload: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, nullable=True)
+    #: Webhook deliveries (kind "webhook"): the endpoint the event is POSTed to (no foreign key, like the
+    #: contract: deleting an endpoint deletes its deliveries).
+    endpoint_id: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
 
     @declared_attr.directive
     def __table_args__(cls) -> Any:
@@ -495,12 +500,47 @@ class Notification(_Row):
                      postgresql_where=sa.text(ALERTS_SQL)),
             sa.Index("ix_lc_notification_failed", "contract_id", sqlite_where=sa.text(FAILED_SQL),
                      postgresql_where=sa.text(FAILED_SQL)),
+            sa.Index("ix_lc_notification_endpoint", "endpoint_id", sqlite_where=sa.text(WEBHOOK_SQL),
+                     postgresql_where=sa.text(WEBHOOK_SQL)),
             sa.CheckConstraint("attempts >= 0", name="ck_lc_notification_attempts"),
             {"info": INFO},
         )
 
     def __repr__(self) -> str:
         return f"<Notification {self.kind.value} to {self.recipient!r} {self.status.value}>"
+
+
+class WebhookEndpoint(_Row):
+    """A URL that receives the events it subscribed to, signed with its secret (Standard Webhooks).
+
+    ``events`` holds the chosen event types between commas (``",contract.created,code.redeemed,"``) so that
+    the one statement a service call spends on webhooks can pick the subscribers with a ``LIKE``. After
+    ``LEARNING_CONTRACTS_WEBHOOK_MAX_FAILURES`` consecutive failed attempts it is disabled (``active`` false,
+    ``disabled_reason`` says why) until an admin enables it again.
+    """
+
+    __tablename__ = "lc_webhook_endpoint"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(sa.String(320), nullable=False)
+    #: ``whsec_`` + base64 of 32 random bytes.
+    secret: Mapped[str] = mapped_column(sa.String(100), nullable=False)
+    events: Mapped[str] = mapped_column(sa.String(500), nullable=False)
+    active: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    consecutive_failures: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, nullable=False, default=utcnow)
+
+    @property
+    def event_types(self) -> list[str]:
+        """The subscribed event types, in the order they were chosen."""
+        return [event for event in self.events.split(",") if event]
+
+    @declared_attr.directive
+    def __table_args__(cls) -> Any:
+        return (NEVER_REUSED_IDS,)
+
+    def __repr__(self) -> str:
+        return f"<WebhookEndpoint {self.id} {self.url!r}>"
 
 
 class InviteRun(_Row):
@@ -601,6 +641,7 @@ class Models:
     InviteRun: type[InviteRun]
     ApiKey: type[ApiKey]
     IdempotencyKey: type[IdempotencyKey]
+    WebhookEndpoint: type[WebhookEndpoint]
     host: HostTables
     #: Statements of the hot paths, built once per set of models (see ``services._core.statement``).
     statements: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
@@ -671,6 +712,7 @@ def build_models(db: Any, user_model: type[Any], activity_model: type[Any]) -> M
         InviteRun=mapped(InviteRun),
         ApiKey=mapped(ApiKey),
         IdempotencyKey=mapped(IdempotencyKey),
+        WebhookEndpoint=mapped(WebhookEndpoint),
         host=host,
     )
     _BUILT[id(metadata)] = built

@@ -87,7 +87,7 @@ def test_host_without_flask_admin_gets_one_of_ours(tmp_path):
         admins = app.extensions["admin"]
         state = app.extensions["learning_contracts"]
         assert len(admins) == 1 and state.admin is admins[0]
-        assert [v.endpoint for v in admins[0]._views] == ["admin", "lc_contract"]
+        assert [v.endpoint for v in admins[0]._views] == ["admin", "lc_contract", "lc_contract_webhooks"]
         client = manager_client(app)
         assert client.get("/admin/").status_code == 200
         assert "Learning Contracts" in text(client.get(url()))
@@ -113,6 +113,8 @@ def test_admin_passed_explicitly_with_configured_category_name_and_endpoint(tmp_
         client = manager_client(app)
         page = client.get("/backoffice/learning-contracts/")
         assert page.status_code == 200 and "Sales" in text(page)
+        hooks = next(v for v in admin._views if v.endpoint == "deals_webhooks")  # the Webhooks screen beside it
+        assert hooks.category == "Sales" and client.get("/backoffice/learning-contracts-webhooks/").status_code == 200
 
 
 def test_registering_twice_on_one_admin_adds_the_view_once(tmp_path):
@@ -123,7 +125,8 @@ def test_registering_twice_on_one_admin_adds_the_view_once(tmp_path):
         state = app.extensions["learning_contracts"]
         again = register_admin(app, state, state.admin)
         assert again is state.admin
-        assert [v.endpoint for v in state.admin._views].count("lc_contract") == 1
+        endpoints = [v.endpoint for v in state.admin._views]
+        assert endpoints.count("lc_contract") == endpoints.count("lc_contract_webhooks") == 1
 
 
 def test_login_redirect_uses_the_hosts_login_view(tmp_path):

@@ -341,7 +341,9 @@ def test_bulk_invite_writes_its_notifications_with_one_statement_per_batch(app, 
 
     @sa.event.listens_for(db.engine, "before_cursor_execute")
     def record(conn, cursor, statement, parameters, context, executemany):
-        if "lc_notification" in statement:
+        # (The webhook events' own statement, which inserts nothing without subscribers, is counted by
+        # tests/test_services_webhooks.py.)
+        if "lc_notification" in statement and "lc_webhook_endpoint" not in statement:
             statements.append(statement.split()[0])
 
     try:

@@ -211,7 +211,23 @@ def _csrf_refused(form: FlaskForm) -> bool:
 # ---------------------------------------------------------------------------------------------
 # the view
 # ---------------------------------------------------------------------------------------------
-class ContractViewBase(ModelView):
+class ManagersOnly:
+    """Flask-Admin access for the people who manage contracts (``ContractRules.can_manage_contracts``):
+    anonymous visitors go to the login, others get a 403."""
+
+    def is_accessible(self) -> bool:
+        return may_manage()
+
+    def inaccessible_callback(self, name: str, **kwargs: object) -> ResponseReturnValue:
+        if not current_user.is_authenticated:
+            manager = getattr(current_app, "login_manager", None)
+            # Flask-Login ships no types: a redirect to the login view, or what the host's unauthorized handler returns
+            response: ResponseReturnValue = manager.unauthorized() if manager is not None else abort(401)
+            return response
+        return abort(403)
+
+
+class ContractViewBase(ManagersOnly, ModelView):
     """The contract model view's configuration and the plumbing its pages share (see :class:`ContractView`)."""
 
     form_base_class = FlaskForm
@@ -333,17 +349,6 @@ class ContractViewBase(ModelView):
         self._refresh_filters_cache()  # the host's groups may have changed since the last request
         response: ResponseReturnValue | None = super()._handle_view(name, **kwargs)
         return response
-
-    def is_accessible(self) -> bool:
-        return may_manage()
-
-    def inaccessible_callback(self, name: str, **kwargs: object) -> ResponseReturnValue:
-        if not current_user.is_authenticated:
-            manager = getattr(current_app, "login_manager", None)
-            # Flask-Login ships no types: a redirect to the login view, or what the host's unauthorized handler returns
-            response: ResponseReturnValue = manager.unauthorized() if manager is not None else abort(401)
-            return response
-        return abort(403)
 
     # -- small helpers ------------------------------------------------------------------------
     def _contract(self, contract_id: object) -> Contract:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, TypeAlias
 
 from flask_wtf import FlaskForm
-from wtforms import fields, validators
+from wtforms import fields, validators, widgets
 
 from ..enums import ContractType
 from ..i18n import _l
@@ -105,3 +105,13 @@ class ImportActivitiesForm(FlaskForm):
 
 class UserForm(FlaskForm):
     user_id = fields.HiddenField(validators=[validators.InputRequired()])
+
+
+class WebhookEndpointForm(FlaskForm):
+    """A new webhook endpoint: the receiver's URL and the events it subscribes to."""
+
+    url = fields.URLField(_l("Receiver URL"), [validators.InputRequired(), validators.Length(max=320)],
+                          description=_l("Where the events are POSTed (http:// or https://)."))
+    events = fields.SelectMultipleField(_l("Events"), choices=[], validate_choice=True,
+                                        widget=widgets.ListWidget(prefix_label=False),
+                                        option_widget=widgets.CheckboxInput())

@@ -24,6 +24,7 @@ from .activity_pages import ActivityPages
 from .base import PICKER_SIZE, STATIC_FOLDER, TEMPLATES, _actor, _csrf_refused, _load_users, _page_arg, _report, _state
 from .display import DISPLAY
 from .invitation_pages import InvitationPages
+from .webhook_pages import WebhookView
 
 if TYPE_CHECKING:
     from ..models import Contract
@@ -227,6 +228,12 @@ def add_admin_views(app: Flask, state: LearningContractsState, admin: Admin | No
         admin.add_view(ApiKeyView(name=_l("API keys"), category=_configured_label(
             app, "ADMIN_CATEGORY", _l("Activities and Learning")), endpoint="lc_api_keys",
             url="learning-contracts-api-keys"))
+    hooks_endpoint = f"{endpoint}_webhooks"
+    if not any(getattr(view, "endpoint", None) == hooks_endpoint for view in admin._views):
+        admin.add_view(WebhookView(
+            name=_l("Webhooks"), category=_configured_label(app, "ADMIN_CATEGORY", _l("Activities and Learning")),
+            endpoint=hooks_endpoint, url=f"{config_value('ADMIN_URL', app) or 'learning-contracts'}-webhooks",
+            static_folder=STATIC_FOLDER))
     state.admin = admin
     return admin
 

@@ -46,6 +46,8 @@ from .notifications import (DeliveryReport, count_failed_notifications, count_in
 from .privacy import ForgetReport, forget_deleted_user, forget_user
 from .redemption import redeem_code, regenerate_code
 from .schedule import ScheduleReport, remind_outstanding, reminded_message, run_schedule
+from .webhooks import (NewEndpoint, create_webhook_endpoint, delete_webhook_endpoint, get_webhook_endpoint,
+                       retry_webhook_delivery, set_webhook_endpoint_active, webhook_deliveries, webhook_endpoints)
 from .reports import (DeletionImpact, InvitationExportRow, InvitationPage, SeatSummary, contracts_for_admin,
                       deletion_impact, history, invitation_export_rows, invitation_page, seat_summaries, seat_summary)
 
@@ -74,6 +76,9 @@ __all__ = [
     "count_failed_notifications", "delivery_states", "run_schedule", "ScheduleReport", "remind_outstanding",
     "sweep_notifications", "enqueue_delivery", "retried_message", "count_invitations_with_failed_email",
     "failed_deliveries", "reminded_message",
+    # webhooks
+    "create_webhook_endpoint", "NewEndpoint", "webhook_endpoints", "get_webhook_endpoint", "set_webhook_endpoint_active",
+    "delete_webhook_endpoint", "webhook_deliveries", "retry_webhook_delivery",
     # reports and checks
     "seat_summary", "seat_summaries", "SeatSummary", "history", "invitation_page", "InvitationPage",
     "invitation_export_rows", "InvitationExportRow", "deletion_impact", "DeletionImpact", "contracts_for_admin",

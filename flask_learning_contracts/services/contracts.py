@@ -8,10 +8,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from .. import errors, signals
-from ..enums import ContractType
+from ..enums import ContractType, NotificationKind, WebhookEvent
 from ..i18n import _, _n
 from ..models import ALERTS_SQL, Contract
 from ..rules import HostUser
+from . import webhooks
 from ._core import (_actor_fields, _after_commit, _app, _describe, _lock_contract, _m, _now, _record, _rowcount,
                     _rules, _session, _state, transactional)
 from .redemption import _new_invitation_code
@@ -192,6 +193,7 @@ def create_contract(
                                     "Created %(type)s contract %(code)s with %(num)s seats.", contract.seats,
                                     type=contract.contract_type.label, code=contract.code),
             actor=actor)
+    webhooks.record_event(WebhookEvent.CONTRACT_CREATED, contract.id, {"contract": webhooks.contract_data(contract)})
     app = _app()
     _after_commit(lambda: signals.contract_created.send(app, contract=contract, actor=actor))
     return contract
@@ -218,11 +220,12 @@ def update_contract(contract: Contract, *, actor: HostUser | None = None, **chan
     changes = {k: v for k, v in changes.items() if k != "contract_type"}
     fields = _clean_fields(changes, current=contract)
     model = _m().Contract
-    described = []
+    described, changed = [], {}
     for name, value in fields.items():
         old = getattr(contract, name)
         if old != value:
             described.append(f"{name.replace('_', ' ')}: {_describe(old) or '—'} → {_describe(value) or '—'}")
+            changed[name] = {"from": webhooks.jsonable(old), "to": webhooks.jsonable(value)}
     if not described:
         return contract
     if "seats" in fields:
@@ -240,6 +243,8 @@ def update_contract(contract: Contract, *, actor: HostUser | None = None, **chan
         setattr(contract, name, value)
     contract.updated_at = _now()
     _session().flush()
+    webhooks.record_event(WebhookEvent.CONTRACT_UPDATED, contract.id,
+                          {"contract": webhooks.contract_ref(contract), "changes": changed})
     _session().expire(contract)
     _record(contract, "edited", _("Edited %(changes)s.", changes="; ".join(described)), actor=actor)
     return contract
@@ -258,7 +263,9 @@ def delete_contract(contract: Contract, *, actor: HostUser | None = None) -> Non
     session.execute(sa.delete(m.InvitationActivity).where(m.InvitationActivity.invitation_id.in_(invitation_ids)))
     notification = m.Notification.__table__.c  # by its invitations, then its alerts (see the table's indexes)
     session.execute(sa.delete(m.Notification).where(notification.invitation_id.in_(invitation_ids)))
-    session.execute(sa.delete(m.Notification).where(notification.contract_id == cid, sa.text(ALERTS_SQL)))
+    # (Webhook deliveries stay: what they announced happened, and their receivers still expect them.)
+    session.execute(sa.delete(m.Notification).where(notification.contract_id == cid, sa.text(ALERTS_SQL),
+                                                    notification.kind != NotificationKind.WEBHOOK.value))
     for table in (m.Enrollment, m.Seat, m.Invitation, m.ContractActivity, m.ContractAdmin, m.InviteRun):
         session.execute(sa.delete(table).where(table.contract_id == cid).execution_options(synchronize_session=False))
     session.execute(sa.delete(m.Contract).where(m.Contract.id == cid).execution_options(synchronize_session=False))

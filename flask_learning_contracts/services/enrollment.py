@@ -10,10 +10,11 @@ from flask import current_app
 from sqlalchemy import exc as sa_exc, orm as sa_orm
 
 from .. import errors, signals
-from ..enums import ContractState, ContractType, InvitationStatus
+from ..enums import ContractState, ContractType, InvitationStatus, WebhookEvent
 from ..i18n import _, _n
 from ..models import Contract, Enrollment, Models
 from ..rules import ActivityRef, HostKey, HostUser
+from . import webhooks
 from ._core import (_activity_title, _actor_fields, _after_commit, _app, _Conflict, _is_transient, _last_attempt, LIVE,
                     _m, _normalize_email, _now, _record_separately, _revoked_for, _rules, _session, _state,
                     _statement, _today, transactional)
@@ -352,6 +353,11 @@ def _enroll(user: HostUser, contract: Contract, activity: ActivityRef) -> Enroll
         _enrollment_failed(failure, user, error)
     except Exception as error:  # noqa: BLE001 - any host failure refuses the enrollment
         _enrollment_failed(failure, user, error)
+    webhooks.record_event(WebhookEvent.ENROLLMENT_CREATED, failure.contract_id, {
+        "enrollment": {"id": outcome.enrollment_id, "activity_id": webhooks.jsonable(aid), "seat_used": outcome.seat_taken,
+                       "created_at": webhooks.jsonable(now)},
+        "learner": {"id": webhooks.jsonable(uid), "email": email}, "invitation": {"id": invitation_id},
+        "contract": webhooks.contract_ref(contract)})
     if outcome.seat_taken:
         alert_if_threshold_reached(contract)  # seats alert when this seat reached a threshold (same transaction)
     # The rows were written with Core: hand the caller a persistent Enrollment without reading it back, and

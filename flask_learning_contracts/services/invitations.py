@@ -10,10 +10,11 @@ from sqlalchemy import orm as sa_orm
 
 from .. import errors, signals
 from ..config import config_value
-from ..enums import ContractType, DeliveryStatus, InvitationStatus, ResendOutcome
+from ..enums import ContractType, DeliveryStatus, InvitationStatus, ResendOutcome, WebhookEvent
 from ..i18n import _
 from ..models import Contract, Invitation
 from ..rules import ActivityRef, HostActivity, HostUser
+from . import webhooks
 from ._core import (_activity_title, _after_commit, _app, _Conflict, LIVE, _lock_contract, _m, _normalize_email, _now,
                     _record, _record_separately, _rowcount, _rules, _session, _state, _statement, transactional)
 from .access import _ensure_active
@@ -151,12 +152,17 @@ def _check_resend(invitation: Invitation) -> None:
 def revoke(invitation: Invitation, *, actor: HostUser | None = None) -> Invitation:
     """Revoke an invitation whose learner has no enrollment through the contract. The record stays."""
     _lock_contract(invitation.contract)
-    m = _m()
+    m, now = _m(), _now()
+    # What the webhook event says, read before the row changes under the loaded object.
+    event = {"invitation": {"id": invitation.id, "email": invitation.email,
+                            "user_id": webhooks.jsonable(invitation.user_id), "status": InvitationStatus.REVOKED.value,
+                            "revoked_at": webhooks.jsonable(now)},
+             "contract": webhooks.contract_ref(invitation.contract)}
     # Invitation.can_be_revoked, decided atomically (a concurrent enrollment or revoke wins or loses cleanly).
     result = _session().execute(
         sa.update(m.Invitation)
         .where(m.Invitation.id == invitation.id, m.Invitation.status != LIVE, m.Invitation.enrolled_count == 0)
-        .values(status=InvitationStatus.REVOKED, revoked_at=_now())
+        .values(status=InvitationStatus.REVOKED, revoked_at=now)
         .execution_options(synchronize_session=False)
     )
     _session().expire(invitation)
@@ -166,6 +172,7 @@ def revoke(invitation: Invitation, *, actor: HostUser | None = None) -> Invitati
         raise errors.RevokeNotAllowed()
     _record(invitation.contract, "revoked", _("Revoked the invitation of %(email)s.", email=invitation.email),
             actor=actor, invitation=invitation)
+    webhooks.record_event(WebhookEvent.INVITATION_REVOKED, event["contract"]["id"], event)
     app = _app()
     _after_commit(lambda: signals.invitation_revoked.send(app, invitation=invitation, actor=actor))
     return invitation

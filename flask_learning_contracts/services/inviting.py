@@ -17,10 +17,11 @@ from sqlalchemy import orm as sa_orm
 
 from .. import errors, signals
 from ..config import config_value
-from ..enums import ContractType, DeliveryStatus, InvitationStatus
+from ..enums import ContractType, DeliveryStatus, InvitationStatus, WebhookEvent
 from ..i18n import _, _n
 from ..models import Contract, EnumString
 from ..rules import ActivityRef, ContractRules, HostKey, HostUser
+from . import webhooks
 from ._core import (
     _BATCH,
     LIVE,
@@ -209,6 +210,9 @@ def _invite_candidates(contract: Contract, candidates: Iterable[_Candidate], act
     created_ids: list[tuple[InviteResult, int]] = []
     notices: list[Claim] = []
     link = learner_link()
+    # The invitation.created webhook events, from the rows as written (sent by one statement at the end).
+    events: list[dict[str, Any]] = []
+    ref, activity_json = webhooks.contract_ref(contract), [webhooks.jsonable(a) for a in activity_ids]
     pending_candidates = iter(candidates)
     while batch := list(itertools.islice(pending_candidates, _BATCH)):
         unique_batch = []
@@ -265,6 +269,10 @@ def _invite_candidates(contract: Contract, candidates: Iterable[_Candidate], act
                                                                        status=status.label)
         pairs = [(result, id_by_email[row["email"]]) for row, result in zip(rows, results)
                  if row["email"] in id_by_email]
+        events += [{"invitation": {"id": id_by_email[row["email"]], "email": row["email"],
+                                   "user_id": webhooks.jsonable(row["user_id"]), "status": row["status"].value,
+                                   "activity_ids": activity_json}, "contract": ref}
+                   for row in rows if row["email"] in id_by_email]
         for row, result in skipped:
             report.add(result)
         if not pairs:
@@ -292,6 +300,7 @@ def _invite_candidates(contract: Contract, candidates: Iterable[_Candidate], act
                    reg=len(report.invited), unreg=len(report.not_registered), dup=len(report.already_invited),
                    bad=len(report.invalid)),
                 actor=actor)
+    webhooks.record_events(WebhookEvent.INVITATION_CREATED, contract.id, events)
     app, contract_id, contract_code = _app(), contract.id, contract.code
     deliver_after_commit(notices, lambda outcomes: _report_failures(contract_id, contract_code, created_ids, report,
                                                                     outcomes, actor))

@@ -28,7 +28,7 @@ from ..i18n import _, _n
 from ..messages import Message
 from ..models import FAILED_SQL, Contract, Invitation, Notification
 from ..rules import HostUser, overrides_invitation_hooks
-from . import outbox
+from . import outbox, webhook_http
 from ._core import (_BATCH, _actor_fields, _after_commit, _app, _format_date, _m, _normalize_email, _now, _one_of,
                     _rules, _session, _state, _today, transactional)
 from .outbox import Claim, Outcome
@@ -187,6 +187,10 @@ def _send_chunk(claims: Sequence[Claim], contracts: dict[int, Contract] | None =
     ``send_notification(s)`` (hosts written before notifications existed keep working unchanged: new
     invitations through ``send_invitations`` in one call per chunk, resends and reminders through
     ``send_invitation(…, resend=True)``); everything else is rendered and handed to ``send_notifications``."""
+    hooks = [c for c in claims if c.kind is NotificationKind.WEBHOOK]
+    if hooks:  # webhook deliveries are POSTed to their endpoints; the rest are e-mails
+        claims = [c for c in claims if c.kind is not NotificationKind.WEBHOOK]
+        return webhook_http.send_webhooks(hooks) + (_send_chunk(claims, contracts) if claims else [])
     m, session, rules = _m(), _session(), _rules()
     compat = overrides_invitation_hooks(rules)
     contracts = {} if contracts is None else contracts  # the caller's, kept across the chunks of one delivery
@@ -273,8 +277,10 @@ def _finish(outcomes: list[Outcome]) -> outbox.Finished:
     resent = [o.claim for o in outcomes if o.status is DeliveryStatus.SENT and o.claim.kind is NotificationKind.RESEND]
     if resent:
         _mark_resent(resent)
-    if finished.gave_up:
-        _record_gave_up(finished.gave_up)
+    webhook_http.record_endpoint_outcomes(outcomes)
+    gave_up = [o for o in finished.gave_up if o.claim.kind is not NotificationKind.WEBHOOK]
+    if gave_up:  # (a webhook's failures show on its endpoint and in the Webhook deliveries view)
+        _record_gave_up(gave_up)
     return finished
 
 
@@ -463,10 +469,12 @@ def retry_notifications(contract: Contract, ids: Sequence[int] | None = None, *,
 
 
 def failed_notifications(contract: Contract, *, limit: int = 100) -> list[Notification]:
-    """The contract's notifications that could not be sent (status Failed), newest first."""
+    """The contract's notifications that could not be sent (status Failed), newest first (webhook deliveries
+    are listed with their endpoints instead)."""
     m = _m()
     return list(_session().execute(
-        sa.select(m.Notification).where(m.Notification.contract_id == contract.id, sa.text(FAILED_SQL))
+        sa.select(m.Notification).where(m.Notification.contract_id == contract.id, sa.text(FAILED_SQL),
+                                        m.Notification.kind != NotificationKind.WEBHOOK)
         .order_by(m.Notification.id.desc()).limit(limit)).scalars())
 
 
@@ -474,7 +482,8 @@ def count_failed_notifications(contract: Contract) -> int:
     m = _m()
     return int(_session().execute(
         sa.select(sa.func.count()).select_from(m.Notification)
-        .where(m.Notification.contract_id == contract.id, sa.text(FAILED_SQL))
+        .where(m.Notification.contract_id == contract.id, sa.text(FAILED_SQL),
+               m.Notification.kind != NotificationKind.WEBHOOK)
     ).scalar_one())
 
 

@@ -45,6 +45,7 @@ class Claim(NamedTuple):
     #: Written by the transaction this process just committed, from the invitee's address then: a new
     #: invitation's notice (a bulk invite loads no learner again to check where it goes)
     fresh: bool = False
+    endpoint_id: int | None = None  #: the endpoint of a webhook delivery
 
 
 class Outcome(NamedTuple):
@@ -74,14 +75,16 @@ def birth_state(now: dt.datetime) -> dict[str, Any]:
     return {"status": DeliveryStatus.PENDING, "attempts": 0, "next_attempt_at": now}
 
 
-def _returned(m: Models) -> tuple[sa.Column[Any], ...]:
+def returned(m: Models) -> tuple[sa.Column[Any], ...]:
+    """The columns of lc_notification a claim is built from (``RETURNING`` them)."""
     c = m.Notification.__table__.c
-    return c.id, c.kind, c.contract_id, c.invitation_id, c.recipient, c.attempts, c.payload
+    return c.id, c.kind, c.contract_id, c.invitation_id, c.recipient, c.attempts, c.payload, c.endpoint_id
 
 
-def _claims(result: sa.Result[Any]) -> list[Claim]:
-    return [Claim(r.id, NotificationKind(r.kind), r.contract_id, r.invitation_id, r.recipient, r.attempts, r.payload)
-            for r in result.all()]
+def claims_from(result: sa.Result[Any]) -> list[Claim]:
+    """The claims of the rows a statement returned (:func:`returned`)."""
+    return [Claim(r.id, NotificationKind(r.kind), r.contract_id, r.invitation_id, r.recipient, r.attempts, r.payload,
+                  endpoint_id=r.endpoint_id) for r in result.all()]
 
 
 def _invitation_notices_statement(m: Models, postgresql: bool) -> sa.Insert:
@@ -172,10 +175,10 @@ def insert_notices(rows: list[dict[str, Any]]) -> list[Claim]:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
     stmt = (dialect_insert(table)
             .on_conflict_do_nothing(index_elements=["dedupe_key"], index_where=sa.text(KEYED_SQL))
-            .returning(*_returned(m)))
+            .returning(*returned(m)))
     claims: list[Claim] = []
     for start in range(0, len(rows), _BATCH):
-        claims += _claims(session.connection().execute(stmt.values(rows[start:start + _BATCH])))
+        claims += claims_from(session.connection().execute(stmt.values(rows[start:start + _BATCH])))
     return claims
 
 
@@ -209,8 +212,8 @@ def reclaim_by_keys(keys: Sequence[str], now: dt.datetime) -> list[Claim]:
     stmt = (sa.update(n).where(n.c.dedupe_key.in_(list(keys)), takeable)
             .values(status=state["status"].value, attempts=attempts, next_attempt_at=state["next_attempt_at"],
                     last_error=None)
-            .returning(*_returned(m)))
-    return _claims(_session().connection().execute(stmt))
+            .returning(*returned(m)))
+    return claims_from(_session().connection().execute(stmt))
 
 
 @transactional
@@ -235,17 +238,17 @@ def claim_due(limit: int, ids: Sequence[int] | None = None) -> list[Claim]:
         return (sa.update(n).where(n.c.id.in_(sa.select(candidates.c.id)), due)
                 .values(status=DeliveryStatus.SENDING.value, attempts=n.c.attempts + 1,
                         next_attempt_at=sa.bindparam("p_lease"))
-                .returning(*_returned(m)))
+                .returning(*returned(m)))
 
     params = {"p_now": now, "p_lease": _lease_until(now), "p_limit": limit}
     if ids is None:
-        return _claims(_session().connection().execute(_statement("claim_due", build), params))
+        return claims_from(_session().connection().execute(_statement("claim_due", build), params))
     m = _m()
     n = m.Notification.__table__
     stmt = (sa.update(n).where(_one_of(n.c.id, list(ids)), sa.text(DUE_SQL), n.c.next_attempt_at <= now)
             .values(status=DeliveryStatus.SENDING.value, attempts=n.c.attempts + 1, next_attempt_at=params["p_lease"])
-            .returning(*_returned(m)))
-    return _claims(_session().connection().execute(stmt))[:limit]
+            .returning(*returned(m)))
+    return claims_from(_session().connection().execute(stmt))[:limit]
 
 
 @transactional
@@ -341,16 +344,17 @@ def next_due() -> dt.datetime | None:
 
 
 def reset_failed(contract_id: int, ids: Sequence[int] | None, now: dt.datetime) -> list[Claim]:
-    """Give failed notifications of a contract (``ids``, or all) a fresh set of attempts, due now (claimed at
-    once in immediate mode); return them."""
+    """Give failed notifications of a contract (``ids``, or all; not its webhook deliveries, retried from their
+    endpoint's list) a fresh set of attempts, due now (claimed at once in immediate mode); return them."""
     m = _m()
     n = m.Notification.__table__
     state = birth_state(now)
-    where: list[sa.ColumnElement[bool]] = [n.c.contract_id == contract_id, sa.literal_column(FAILED_SQL, sa.Boolean)]
+    where: list[sa.ColumnElement[bool]] = [n.c.contract_id == contract_id, sa.literal_column(FAILED_SQL, sa.Boolean),
+                                           n.c.kind != NotificationKind.WEBHOOK.value]
     if ids is not None:
         where.append(n.c.id.in_(list(ids)))
     stmt = (sa.update(n).where(*where)
             .values(status=state["status"].value, attempts=state["attempts"], next_attempt_at=state["next_attempt_at"])
-            .returning(*_returned(m)))
-    return _claims(_session().connection().execute(stmt))
+            .returning(*returned(m)))
+    return claims_from(_session().connection().execute(stmt))
 

@@ -34,7 +34,7 @@ from collections.abc import Callable, Collection
 
 import sqlalchemy as sa
 
-from ..enums import DeliveryStatus, InvitationStatus
+from ..enums import DeliveryStatus, InvitationStatus, NotificationKind
 from ..i18n import _
 from ..rules import HostKey, HostUser
 from ._core import _m, _normalize_email, _now, _record, _rowcount, _session, _state, transactional
@@ -174,7 +174,23 @@ def _scrub_notifications(invitation_ids: list[int], emails: set[str], placeholde
     session = _session()
     session.execute(sa.update(note).where(sa.or_(*clauses), note.c.status.in_(waiting))
                     .values(status=DeliveryStatus.SKIPPED, last_error=_("The person was forgotten.")))
-    session.execute(sa.update(note).where(sa.or_(*clauses)).values(recipient=placeholder, payload=None))
+    session.execute(sa.update(note).where(sa.or_(*clauses), note.c.kind != NotificationKind.WEBHOOK.value)
+                    .values(recipient=placeholder, payload=None))
+    _scrub_webhook_events(emails)
+
+
+def _scrub_webhook_events(emails: set[str]) -> None:
+    """Webhook events naming one of ``emails`` (their payload holds it as a JSON string): those not sent yet
+    never will be (deleted); sent ones keep their delivery record without the payload. (What a receiver
+    already got is the receiver's to forget.)"""
+    if not emails:
+        return
+    note, session = _m().Notification.__table__, _session()
+    text = sa.cast(note.c.payload, sa.Text)
+    naming = sa.and_(note.c.kind == NotificationKind.WEBHOOK.value,
+                     sa.or_(*[text.contains(f'"{email}"', autoescape=True) for email in sorted(emails)]))
+    session.execute(sa.delete(note).where(naming, note.c.status != DeliveryStatus.SENT.value))
+    session.execute(sa.update(note).where(naming).values(payload=sa.null()))
 
 
 def _drop_invite_runs(contracts: set[int]) -> None:

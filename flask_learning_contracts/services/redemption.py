@@ -6,10 +6,11 @@ import datetime as dt
 import sqlalchemy as sa
 
 from .. import codes, errors, signals
-from ..enums import ContractType, InvitationStatus
+from ..enums import ContractType, InvitationStatus, WebhookEvent
 from ..i18n import _
 from ..models import Contract, Invitation
 from ..rules import HostUser
+from . import webhooks
 from ._core import (_after_commit, _app, LIVE, _lock_contract, _m, _normalize_email, _now, _record, _revoked_for,
                     _rowcount, _rules, _session, _state, transactional)
 from .access import _ensure_active
@@ -113,6 +114,10 @@ def redeem_code(user: HostUser, code: str) -> Invitation:
     if first_time:
         _record(contract, "code_redeemed", _("%(email)s redeemed the invitation code.", email=invitation.email),
                 actor=user, invitation=invitation)
+        webhooks.record_event(WebhookEvent.CODE_REDEEMED, contract.id, {
+            "invitation": {"id": invitation.id, "email": invitation.email, "user_id": webhooks.jsonable(st.user_id(user)),
+                           "status": invitation.status.value, "code_redeemed_at": webhooks.jsonable(now)},
+            "contract": webhooks.contract_ref(contract)})
         app = _app()
         _after_commit(lambda: signals.code_redeemed.send(app, invitation=invitation, user=user))
     return invitation

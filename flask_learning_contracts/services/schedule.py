@@ -18,11 +18,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..config import config_numbers
-from ..enums import ContractState, InvitationStatus, NotificationKind
+from ..enums import ContractState, InvitationStatus, NotificationKind, WebhookEvent
 from ..i18n import _, _n
 from ..models import KEYED_SQL, Contract, Models
 from ..rules import HostUser
-from . import outbox
+from . import outbox, webhooks
 from ._core import (_actor_fields, _format_date, _is_postgresql, _m, _now, _record, _rules, _session, _today,
                     transactional)
 from .access import _ensure_active
@@ -64,8 +64,8 @@ def _upsert_from_select(m: Models, select: sa.Select[Any]) -> list[Claim]:
                "next_attempt_at", "created_at", "payload"]
     stmt = (dialect_insert(table).from_select(columns, select)
             .on_conflict_do_nothing(index_elements=["dedupe_key"], index_where=sa.text(KEYED_SQL))
-            .returning(*outbox._returned(m)))
-    return outbox._claims(_session().connection().execute(stmt))
+            .returning(*outbox.returned(m)))
+    return outbox.claims_from(_session().connection().execute(stmt))
 
 
 def _reminder_select(m: Models, key_prefix: str, key_suffix: str, payload: dict[str, Any], now: dt.datetime,
@@ -268,6 +268,8 @@ def alert_if_threshold_reached(contract: Contract) -> None:
     if not crossed:
         return
     now = _now()
+    webhooks.record_event(WebhookEvent.SEATS_THRESHOLD, contract.id, {
+        "contract": webhooks.contract_ref(contract), "threshold": crossed[-1], "seats": seats, "seats_used": used})
     rows = _alert_rows(contract, NotificationKind.SEAT_ALERT, f"seats:{contract.id}:{seats}:{crossed[-1]}",
                        {"threshold": crossed[-1], "seats": seats, "used": used}, now)
     claims = outbox.insert_notices(rows)
