@@ -229,22 +229,12 @@ def test_non_2xx_answers_fail_the_attempt(app, db, m, receiver, make_contract, a
     assert row.status is DeliveryStatus.PENDING and row.last_error.startswith(error)
 
 
-def test_a_receiver_that_hangs_times_out(app, db, m, receiver, make_contract):
-    app.config["LEARNING_CONTRACTS_WEBHOOK_TIMEOUT"] = 0.5
-    subscribe(receiver, ["contract.created"])
-    receiver.hang = 3
-    started = time.monotonic()
-    make_contract()
-    assert time.monotonic() - started < 2.5
-    [row] = deliveries(db, m)
-    assert row.status is DeliveryStatus.PENDING and row.last_error == "No answer: no answer within 0.5 seconds"
-
-
-def test_a_receiver_trickling_its_answer_is_cut_off_at_the_timeout(app, db, m, receiver, make_contract):
-    """Each byte comes well within the socket timeout, but the attempt as a whole has WEBHOOK_TIMEOUT."""
+@pytest.mark.parametrize("slow", [{"hang": 3}, {"trickle": 0.2}], ids=["hangs", "trickles its headers"])
+def test_a_receiver_that_hangs_or_trickles_is_cut_off_at_the_timeout(app, db, m, receiver, make_contract, slow):
+    """A trickling receiver sends each byte well within a socket timeout: the attempt as a whole is bounded."""
     app.config["LEARNING_CONTRACTS_WEBHOOK_TIMEOUT"] = 1
     subscribe(receiver, ["contract.created"])
-    receiver.trickle = 0.2
+    receiver.hang, receiver.trickle = slow.get("hang", 0), slow.get("trickle", 0)
     started = time.monotonic()
     make_contract()
     assert time.monotonic() - started < 3

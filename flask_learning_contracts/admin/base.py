@@ -211,6 +211,12 @@ def _csrf_refused(form: FlaskForm) -> bool:
 # ---------------------------------------------------------------------------------------------
 # the view
 # ---------------------------------------------------------------------------------------------
+def with_language(html: str) -> str:
+    """``html`` with ``<html lang="…">``: screen readers pick their voice from it (Flask-Admin's own base
+    template opens with a bare ``<html>``; a host's admin base template that sets it is kept)."""
+    return _BARE_HTML.sub(lambda m: f'{m.group(1)}<html lang="{language()}">', html, count=1)
+
+
 class ManagersOnly:
     """Flask-Admin access for the people who manage contracts (``ContractRules.can_manage_contracts``):
     anonymous visitors go to the login, others get a 403."""
@@ -300,9 +306,7 @@ class ContractViewBase(ManagersOnly, ModelView):
         kwargs.setdefault("_", _)
         kwargs.setdefault("ngettext", _n)
         kwargs.setdefault("statuses", list(InvitationStatus))
-        html: str = super().render(template, **kwargs)
-        # Screen readers pick their voice from <html lang>; a host's own admin base template that sets it is kept.
-        return _BARE_HTML.sub(lambda m: f'{m.group(1)}<html lang="{language()}">', html, count=1)
+        return with_language(super().render(template, **kwargs))
 
     @property
     def extra_css(self) -> list[str]:

@@ -17,7 +17,7 @@ from .. import errors, services
 from ..enums import WebhookEvent
 from ..i18n import _, _n
 from . import forms
-from .base import TEMPLATES, ManagersOnly, _report, _safe_next
+from .base import TEMPLATES, ManagersOnly, _report, _safe_next, with_language
 from .display import DISPLAY
 
 
@@ -29,8 +29,7 @@ class WebhookView(ManagersOnly, BaseView):
         kwargs.setdefault("_", _)
         kwargs.setdefault("ngettext", _n)
         kwargs.setdefault("action_form", forms.ActionForm())
-        html: str = super().render(template, **kwargs)
-        return html
+        return with_language(super().render(template, **kwargs))
 
     def _form(self) -> forms.WebhookEndpointForm:
         form = forms.WebhookEndpointForm()

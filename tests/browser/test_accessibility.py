@@ -170,6 +170,21 @@ def test_every_admin_page_passes_axe_and_fits_a_phone(page: Page, live_server, l
     audit.check("admin-delete-confirm")
     page.goto(f"{live_server}{ADMIN}999999/")
     audit.check("admin-404")
+    hooks = f"{live_server}{ADMIN.rstrip('/')}-webhooks/"
+    page.goto(hooks)
+    audit.check("admin-webhooks")
+    page.get_by_label("Receiver URL").fill("https://hooks.example.com/lms")
+    page.get_by_text("A contract was created (contract.created)").click()  # the custom checkbox's label
+    page.get_by_role("button", name="Add endpoint").click()
+    expect(page.locator("#lc-webhook-secret")).to_be_visible()
+    audit.check("admin-webhook-created")
+    page.goto(hooks)
+    audit.check("admin-webhooks-listed")
+    page.goto(hooks + "deliveries/")
+    audit.check("admin-webhook-deliveries")
+    page.goto(hooks)
+    page.get_by_role("button", name="Delete").click()  # leave the shared example app without endpoints
+    expect(page.get_by_text("No webhook endpoints yet.")).to_be_visible()
     login("ben@example.com")
     page.goto(f"{base}/")
     audit.check("admin-403")
