@@ -209,7 +209,9 @@ def _send_chunk(claims: Sequence[Claim], contracts: dict[int, Contract] | None =
     can_send = rules.can_send_notifications()
     for claim in claims:
         contract, invitation = contracts.get(claim.contract_id), invitations.get(claim.invitation_id or -1)
-        claim, no_address = _readdress(claim, invitation)
+        no_address = None
+        if not claim.fresh:  # (a bulk invite's 10,000 new notices skip the call)
+            claim, no_address = _readdress(claim, invitation)
         reason = _stale(claim, contract, invitation) or no_address
         if reason is not None:
             outcomes.append(Outcome(claim, DeliveryStatus.SKIPPED, reason))
