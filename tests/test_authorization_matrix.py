@@ -284,6 +284,9 @@ CASES = [
     Case("learning_contracts.manage_invitation", "POST", _minv(), contract_admins_of_a(302),
          lambda w: {"activities": [str(w.courses[1].id)]}, big_in_form=302),
     Case("learning_contracts.manage_resend", "POST", _minv("/resend"), contract_admins_of_a(302)),
+    # Nothing failed in this world: the allowed POST retries nothing (the refusals are what is checked here).
+    Case("learning_contracts.manage_retry", "POST", _m("/notifications/1/retry"), contract_admins_of_a(302),
+         changes=False),
     Case("learning_contracts.manage_revoke", "GET", _minv("/revoke"), contract_admins_of_a(200)),
     Case("learning_contracts.manage_revoke", "POST", _minv("/revoke"), contract_admins_of_a(302)),
 ]

@@ -120,6 +120,11 @@ def test_dashboard_retry_needs_the_token_and_the_contract(app, flaky, db, m, con
                               data={"csrf_token": token(dashboard, f"{MANAGE}/{contract.id}")})
     assert response.status_code == 404  # not one of the boss's contracts
     assert flaky.messages == [] and _notification_of(db, m, "olga@example.com").status is DeliveryStatus.FAILED
+    for huge in (2**31, 2**63, 10**30):  # no notification can have it: nothing to retry, never an error page
+        response = dashboard.post(f"{MANAGE}/{contract.id}/notifications/{huge}/retry",
+                                  data={"csrf_token": token(dashboard, f"{MANAGE}/{contract.id}")},
+                                  follow_redirects=True)
+        assert response.status_code == 200 and "Nothing to retry" in read(response)
 
 
 # ---------------------------------------------------------------------------------------------

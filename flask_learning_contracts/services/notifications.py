@@ -29,6 +29,7 @@ from ..messages import Message
 from ..models import FAILED_SQL, Contract, Invitation, Notification
 from ..rules import HostUser, overrides_invitation_hooks
 from . import outbox, webhook_http
+from .access import parse_key
 from ._core import (_BATCH, _actor_fields, _after_commit, _app, _format_date, _m, _normalize_email, _now, _one_of,
                     _rules, _session, _state, _today, transactional)
 from .outbox import Claim, Outcome
@@ -212,7 +213,9 @@ def _send_chunk(claims: Sequence[Claim], contracts: dict[int, Contract] | None =
     can_send = rules.can_send_notifications()
     for claim in claims:
         contract, invitation = contracts.get(claim.contract_id), invitations.get(claim.invitation_id or -1)
-        claim, no_address = _readdress(claim, invitation)
+        no_address = None
+        if not claim.fresh:  # (a bulk invite's 10,000 new notices skip the call)
+            claim, no_address = _readdress(claim, invitation)
         reason = _stale(claim, contract, invitation) or no_address
         if reason is not None:
             outcomes.append(Outcome(claim, DeliveryStatus.SKIPPED, reason))
@@ -464,7 +467,13 @@ def _retry(contract: Contract, ids: Sequence[int] | None, actor: HostUser | None
 def retry_notifications(contract: Contract, ids: Sequence[int] | None = None, *,
                         actor: HostUser | None = None) -> int:
     """Give the failed notifications of ``contract`` (``ids``, or all) a fresh set of attempts; immediate mode
-    sends them at once. Returns how many were retried."""
+    sends them at once. Returns how many were retried (an id no notification can have retries nothing)."""
+    if ids is not None:
+        column = _m().Notification.id
+        keys: list[Any] = [key for key in (parse_key(column, raw) for raw in ids) if key is not None]
+        if not keys:
+            return 0
+        ids = keys
     return len(_retry(contract, ids, actor))
 
 

@@ -139,7 +139,7 @@ def invitation_claims(contract_id: int, rows: Sequence[tuple[int, int, str]], pa
                       ) -> list[Claim]:
     """The claims of new "invitation" notifications from ``(notification id, invitation id, e-mail)`` rows."""
     kind, attempts = NotificationKind.INVITATION, 1 if immediate() else 0
-    return [Claim(nid, kind, contract_id, iid, email, attempts, payload, fresh=True) for nid, iid, email in rows]
+    return [Claim(nid, kind, contract_id, iid, email, attempts, payload, False, True) for nid, iid, email in rows]
 
 
 def insert_invitation_notices(contract_id: int, invitations: Sequence[tuple[int, str]], now: dt.datetime,
@@ -158,7 +158,7 @@ def insert_invitation_notices(contract_id: int, invitations: Sequence[tuple[int,
     stmt = _statement(f"invitation_notices_{'pg' if postgresql else 'other'}",
                       lambda m: _invitation_notices_statement(m, postgresql))
     kind, attempts = NotificationKind.INVITATION, state["attempts"]
-    return [Claim(nid, kind, contract_id, iid, email, attempts, payload, fresh=True)
+    return [Claim(nid, kind, contract_id, iid, email, attempts, payload, False, True)
             for nid, iid, email in _session().connection().execute(stmt, params).all()]
 
 
