@@ -25,6 +25,13 @@ except ImportError:  # pragma: no cover - the default here
     pass
 else:  # pragma: no cover - exercised only where Flask-Babel is installed
     _babel_gettext, _babel_lazy_gettext, _babel_ngettext = _gettext, _lazy_gettext, _ngettext
+_babel_format_decimal: Callable[..., str] | None = None
+try:  # pragma: no cover - exercised only where Flask-Babel is installed
+    from flask_babel import format_decimal as _format_decimal
+except ImportError:  # pragma: no cover - the default here
+    pass
+else:  # pragma: no cover - exercised only where Flask-Babel is installed
+    _babel_format_decimal = _format_decimal
 try:  # pragma: no cover - exercised only where Flask-Babel is installed
     from flask_babel import LazyString as _LazyString
 except ImportError:  # pragma: no cover - the default here
@@ -59,9 +66,30 @@ def _l(text: str, **variables: object) -> str:
     return text % variables if variables else text
 
 
+def _count(num: int) -> str:
+    """``num`` as a count is read: ``20,000`` (the locale's digit grouping with Flask-Babel), as the pages'
+    own figures show it, so a sentence never says "Invited 20000 learners" under a "20,000"."""
+    if _babel_format_decimal is not None:
+        try:
+            return _babel_format_decimal(num)
+        except (KeyError, RuntimeError):  # no Babel configured on this app / outside a request
+            pass
+    return f"{num:,}"
+
+
+class _Count(int):
+    """A count that picks the plural form as the number it is and reads, in ``%(num)s``, with its digits
+    grouped (Flask-Babel's ``ngettext`` takes ``num`` as the one value for both)."""
+
+    def __str__(self) -> str:
+        return _count(int(self))
+
+
 def _n(singular: str, plural: str, num: int, **variables: object) -> str:
     """Translate a count now: ``singular`` when ``num`` is 1, else ``plural`` (a catalogue's own plural
-    rules with Flask-Babel); ``%(num)s`` and the other variables are interpolated."""
+    rules with Flask-Babel); ``%(num)s`` (the count with its digits grouped, see :func:`_count`) and the other
+    variables are interpolated."""
+    num = _Count(num)
     if _babel_ngettext is not None:
         try:
             return _babel_ngettext(singular, plural, num, **variables)
