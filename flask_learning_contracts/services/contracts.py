@@ -11,6 +11,7 @@ from .. import errors, signals
 from ..enums import ContractType
 from ..i18n import _, _n
 from ..models import ALERTS_SQL, Contract
+from ..records import ContractRecord
 from ..rules import HostUser
 from ._core import (_actor_fields, _after_commit, _app, _describe, _lock_contract, _m, _now, _record, _rowcount,
                     _rules, _session, _state, transactional)
@@ -181,8 +182,9 @@ def create_contract(
                                     "Created %(type)s contract %(code)s with %(num)s seats.", contract.seats,
                                     type=contract.contract_type.label, code=contract.code),
             actor=actor)
-    app = _app()
-    _after_commit(lambda: signals.contract_created.send(app, contract=contract, actor=actor))
+    if signals.contract_created.receivers:
+        app, record = _app(), ContractRecord.of(contract)
+        _after_commit(lambda: signals.contract_created.send(app, contract=record, actor=actor))
     return contract
 
 

@@ -13,14 +13,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
-from sqlalchemy import orm as sa_orm
 
 from .. import errors, signals
 from ..config import config_value
 from ..enums import ContractType, DeliveryStatus, InvitationStatus
 from ..i18n import _, _n
 from ..models import Contract, EnumString
-from ..rules import ActivityRef, ContractRules, HostKey, HostUser
+from ..records import ContractRecord, InvitationRecord
+from ..rules import ActivityRef, ContractRules, HostKey, HostUser, overrides_invitation_hooks
 from ._core import (
     _BATCH,
     LIVE,
@@ -175,6 +175,12 @@ def _invite_candidates(contract: Contract, candidates: Iterable[_Candidate], act
     invited_by, invited_by_id = inviter["actor_name"], inviter["actor_id"]
     seen: dict[str, int | None] = {}
     created_ids: list[tuple[InviteResult, int]] = []
+    # Records of the new invitations for the host's invitation hooks and the signal receivers, built from the
+    # rows written (only when someone takes them: a host with the default hooks and no receiver pays nothing).
+    records: dict[int, InvitationRecord] | None = None
+    if overrides_invitation_hooks(st.rules) or signals.invitation_created.receivers:
+        records, contract_record = {}, ContractRecord.of(contract)
+        voucher_ids = tuple(activity_ids)
     notices: list[Claim] = []
     link = learner_link()
     pending_candidates = iter(candidates)
@@ -244,6 +250,13 @@ def _invite_candidates(contract: Contract, candidates: Iterable[_Candidate], act
             result.invitation_id = iid
             report.add(result)
             created_ids.append((result, iid))
+        if records is not None:
+            for row in rows:
+                new_id = id_by_email.get(row["email"])
+                if new_id is not None:
+                    records[new_id] = InvitationRecord(new_id, contract_record.id, row["email"], row["status"],
+                                                    row["require_code"], row["user_id"], now, invited_by,
+                                                    contract_record, None, voucher_ids)
     if created_ids and not notices:
         # SQLite: the notifications of every new invitation by one INSERT … SELECT over the range of their ids
         # (this transaction holds SQLite's only write lock, so the range holds only them).
@@ -260,8 +273,9 @@ def _invite_candidates(contract: Contract, candidates: Iterable[_Candidate], act
                 actor=actor)
     app, contract_id, contract_code = _app(), contract.id, contract.code
     deliver_after_commit(notices, lambda outcomes: _report_failures(contract_id, contract_code, created_ids, report,
-                                                                    outcomes, actor))
-    _after_commit(lambda: _signal_new(app, contract_id, created_ids, actor))
+                                                                    outcomes, actor), known=records)
+    if records:
+        _after_commit(lambda: _signal_new(app, records, actor))
     return report
 
 
@@ -377,25 +391,11 @@ def _report_failures(contract_id: int, contract_code: str, created: list[tuple[I
                          "automatically): %(sample)s", n=len(failures), sample=sample), actor=actor)
 
 
-def _signal_new(app: Flask, contract_id: int, created: list[tuple[InviteResult, int]], actor: HostUser | None) -> None:
-    """After the invite committed: ``invitation_created`` for each new invitation (loaded only if someone listens)."""
-    if not created or not signals.invitation_created.receivers:
-        return
-    m, session = _m(), _session()
-    ids = sorted(iid for _result, iid in created)
-    wanted = set(ids)
-    for start in range(0, len(ids), _BATCH):
-        chunk = ids[start:start + _BATCH]
-        # A key range (two parameters) rather than a 500-item IN list: the new ids of one bulk insert are
-        # nearly contiguous, and rows of other invites in the range are filtered out here. All share one
-        # contract, so ``invitation.contract`` comes from the identity map instead of a join per batch.
-        for invitation in session.execute(
-            sa.select(m.Invitation)
-            .where(m.Invitation.contract_id == contract_id, m.Invitation.id.between(chunk[0], chunk[-1]))
-            .order_by(m.Invitation.id).options(sa_orm.lazyload(m.Invitation.contract))
-        ).scalars():
-            if invitation.id in wanted:
-                signals.invitation_created.send(app, invitation=invitation, actor=actor)
+def _signal_new(app: Flask, records: dict[int, InvitationRecord], actor: HostUser | None) -> None:
+    """After the invite committed: ``invitation_created`` for each new invitation, in id order, with its record."""
+    if signals.invitation_created.receivers:
+        for iid in sorted(records):
+            signals.invitation_created.send(app, invitation=records[iid], actor=actor)
 
 
 @transactional

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -25,6 +26,7 @@ from ..config import config_value
 from ..enums import ContractState, DeliveryStatus, InvitationStatus, NotificationKind
 from ..i18n import _, _n
 from ..messages import Message
+from ..records import ContractRecord, InvitationRecord
 from ..models import FAILED_SQL, Contract, Invitation, Notification
 from ..rules import HostUser, overrides_invitation_hooks
 from . import outbox
@@ -106,7 +108,7 @@ def _deliverable(address: str) -> bool:
     return address.count("@") == 1 and 3 <= len(address) <= 320 and _UNDELIVERABLE.search(address) is None
 
 
-def _stale(claim: Claim, contract: Contract | None, invitation: Invitation | None) -> str | None:
+def _stale(claim: Claim, contract: Contract | None, invitation: Invitation | InvitationRecord | None) -> str | None:
     """Why ``claim`` should not be sent any more (its subject changed since it was written), or ``None``."""
     payload, kind = claim.payload or {}, claim.kind
     if contract is None:
@@ -144,13 +146,16 @@ def _error_text(error: BaseException) -> str:
 # ---------------------------------------------------------------------------------------------
 # sending
 # ---------------------------------------------------------------------------------------------
-def _send_chunk(claims: Sequence[Claim], contracts: dict[int, Contract] | None = None) -> list[Outcome]:
+def _send_chunk(claims: Sequence[Claim], contracts: dict[int, Contract] | None = None,
+                known: Mapping[int, InvitationRecord] | None = None) -> list[Outcome]:
     """Send one chunk of claimed notifications through the host's hooks; the outcome of each.
 
     Learner notifications go to the host's own ``send_invitation(s)`` when it overrides them and not
     ``send_notification(s)`` (hosts written before notifications existed keep working unchanged: new
     invitations through ``send_invitations`` in one call per chunk, resends and reminders through
-    ``send_invitation(…, resend=True)``); everything else is rendered and handed to ``send_notifications``."""
+    ``send_invitation(…, resend=True)``), as immutable :class:`InvitationRecord` s: ``known`` ones (built by the
+    invite that just wrote them) as they are, the others read with one Core query per chunk; everything else
+    is rendered and handed to ``send_notifications``."""
     m, session, rules = _m(), _session(), _rules()
     compat = overrides_invitation_hooks(rules)
     contracts = {} if contracts is None else contracts  # the caller's, kept across the chunks of one delivery
@@ -159,15 +164,15 @@ def _send_chunk(claims: Sequence[Claim], contracts: dict[int, Contract] | None =
         contracts.update({c.id: c for c in session.execute(sa.select(m.Contract).where(
             _one_of(m.Contract.__table__.c.id, missing))).scalars()})
     invitation_ids = sorted({c.invitation_id for c in claims if c.invitation_id is not None})
-    invitations: dict[int, Invitation] = {}
-    if invitation_ids:
+    invitations: Mapping[int, Invitation | InvitationRecord] = {}
+    if invitation_ids and compat:
+        invitations = _invitation_records(invitation_ids, contracts, known or {})
+    elif invitation_ids:
         query = (sa.select(m.Invitation).where(outbox.id_filter(m.Invitation.__table__.c.id, invitation_ids))
-                 .options(sa_orm.lazyload(m.Invitation.contract)))
-        if not compat:
-            query = query.options(sa_orm.selectinload(m.Invitation.user))
+                 .options(sa_orm.lazyload(m.Invitation.contract), sa_orm.selectinload(m.Invitation.user)))
         invitations = {i.id: i for i in session.execute(query).scalars()}
     outcomes: list[Outcome] = []
-    new_invitations: list[tuple[Claim, Invitation]] = []
+    new_invitations: list[tuple[Claim, InvitationRecord]] = []
     messages: list[tuple[Claim, Message]] = []
     can_send = rules.can_send_notifications()
     for claim in claims:
@@ -177,17 +182,19 @@ def _send_chunk(claims: Sequence[Claim], contracts: dict[int, Contract] | None =
             outcomes.append(Outcome(claim, DeliveryStatus.SKIPPED, reason))
             continue
         assert contract is not None
-        if claim.kind.is_for_learner and compat and invitation is not None:
+        if claim.kind.is_for_learner and isinstance(invitation, InvitationRecord):
+            record = invitation
             if claim.kind is NotificationKind.INVITATION:
-                new_invitations.append((claim, invitation))
+                new_invitations.append((claim, record))
             else:
-                outcomes.append(_attempt(claim, lambda: rules.send_invitation(invitation, resend=True)))
+                outcomes.append(_attempt(claim, functools.partial(rules.send_invitation, record, resend=True)))
             continue
         if not can_send:
             outcomes.append(Outcome(claim, DeliveryStatus.SKIPPED, _(
                 "Nowhere to send it: set up Flask-Mailman or override ContractRules.send_notification.")))
             continue
         try:
+            assert not isinstance(invitation, InvitationRecord)  # records only in compat mode, learner kinds
             messages.append((claim, _render(claim, contract, invitation)))
         except Exception as error:  # noqa: BLE001 - a broken template fails this message, not the pass
             current_app.logger.exception("Could not render the %s notification %s", claim.kind.value, claim.id)
@@ -199,6 +206,34 @@ def _send_chunk(claims: Sequence[Claim], contracts: dict[int, Contract] | None =
         outcomes += _send_group(messages, lambda group: rules.send_notifications([msg for _c, msg in group]),
                                 lambda item: getattr(item, "notification_id", None), lambda pair: pair[0].id)
     return outcomes
+
+
+def _invitation_records(ids: list[int], contracts: dict[int, Contract], known: Mapping[int, InvitationRecord]
+                        ) -> dict[int, InvitationRecord]:
+    """The records of invitations ``ids``: the ``known`` ones as built at write time, the others read with one
+    Core query of their columns (and one of their activities), never as ORM objects."""
+    records = {iid: known[iid] for iid in ids if iid in known}
+    wanted = [iid for iid in ids if iid not in known]
+    if not wanted:
+        return records
+    m, session = _m(), _session()
+    inv, ia = m.Invitation.__table__.c, m.InvitationActivity.__table__.c
+    rows = session.execute(sa.select(inv.id, inv.contract_id, inv.email, inv.status, inv.require_code, inv.user_id,
+                                     inv.invited_at, inv.invited_by, inv.code_redeemed_at)
+                           .where(outbox.id_filter(inv.id, wanted))).all()
+    activities: dict[int, list[Any]] = defaultdict(list)
+    for iid, aid in session.execute(sa.select(ia.invitation_id, ia.activity_id)
+                                    .where(outbox.id_filter(ia.invitation_id, wanted))
+                                    .order_by(ia.invitation_id, ia.activity_id)):
+        activities[iid].append(aid)
+    contract_records = {cid: ContractRecord.of(c) for cid, c in contracts.items()
+                        if cid in {row.contract_id for row in rows}}
+    for row in rows:
+        records[row.id] = InvitationRecord(
+            row.id, row.contract_id, row.email, InvitationStatus(row.status), row.require_code, row.user_id,
+            row.invited_at, row.invited_by, contract_records[row.contract_id], row.code_redeemed_at,
+            tuple(activities.get(row.id, ())))
+    return records
 
 
 def _attempt(claim: Claim, send: Callable[[], object]) -> Outcome:
@@ -276,8 +311,9 @@ def _history(contract_id: int, action: str, message: str, *, invitation_id: int 
                                                  "actor_name", "action", "message"], select))
 
 
-def deliver_claimed(claims: Sequence[Claim]) -> list[Outcome]:
-    """Deliver notifications this process claimed, chunk by chunk, and record each outcome.
+def deliver_claimed(claims: Sequence[Claim], known: Mapping[int, InvitationRecord] | None = None) -> list[Outcome]:
+    """Deliver notifications this process claimed, chunk by chunk, and record each outcome (``known``: records
+    of invitations the caller just wrote, handed to the host's invitation hooks without reading them back).
 
     Outcomes are recorded at the end, or every second of a long run (so a crash re-sends at most about a
     second of messages: delivery is at least once); the lease is renewed when a run outlasts half of it."""
@@ -291,7 +327,7 @@ def deliver_claimed(claims: Sequence[Claim]) -> list[Outcome]:
         if time.monotonic() - started > lease / 2:
             chunk = outbox.extend_lease(chunk)
             contracts.clear()
-        done = _send_chunk(chunk, contracts)
+        done = _send_chunk(chunk, contracts, known)
         outcomes += done
         unrecorded += done
         if time.monotonic() - last_record > 1.0:
@@ -303,7 +339,8 @@ def deliver_claimed(claims: Sequence[Claim]) -> list[Outcome]:
     return outcomes
 
 
-def deliver_after_commit(claims: list[Claim], done: Callable[[list[Outcome]], None] | None = None) -> None:
+def deliver_after_commit(claims: list[Claim], done: Callable[[list[Outcome]], None] | None = None,
+                         known: Mapping[int, InvitationRecord] | None = None) -> None:
     """After the running service transaction commits: deliver ``claims`` now (immediate mode; ``done`` then
     gets the outcomes), or hand them to RQ (queued mode with ``RQ_REDIS_URL``). A delivery that breaks is
     logged and left to the lease: it never undoes what was committed."""
@@ -317,7 +354,7 @@ def deliver_after_commit(claims: list[Claim], done: Callable[[list[Outcome]], No
 
     def run() -> None:
         try:
-            outcomes = deliver_claimed(claims)
+            outcomes = deliver_claimed(claims, known)
         except Exception:  # noqa: BLE001 - the rows stay claimed; a later pass takes them over after the lease
             _session().rollback()
             app.logger.exception("Delivering %s notifications failed; they will be retried", len(claims))

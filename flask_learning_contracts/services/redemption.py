@@ -9,8 +9,9 @@ from .. import codes, errors, signals
 from ..enums import ContractType, InvitationStatus
 from ..i18n import _
 from ..models import Contract, Invitation
+from ..records import ContractRecord
 from ..rules import HostUser
-from ._core import (_after_commit, _app, LIVE, _lock_contract, _m, _normalize_email, _now, _record, _revoked_for,
+from ._core import (_after_commit, _app, _invitation_record, LIVE, _lock_contract, _m, _normalize_email, _now, _record, _revoked_for,
                     _rowcount, _rules, _session, _state, transactional)
 from .access import _ensure_active
 from .activities import _activity_ids
@@ -113,6 +114,7 @@ def redeem_code(user: HostUser, code: str) -> Invitation:
     if first_time:
         _record(contract, "code_redeemed", _("%(email)s redeemed the invitation code.", email=invitation.email),
                 actor=user, invitation=invitation)
-        app = _app()
-        _after_commit(lambda: signals.code_redeemed.send(app, invitation=invitation, user=user))
+        if signals.code_redeemed.receivers:
+            app, record = _app(), _invitation_record(invitation, ContractRecord.of(contract))
+            _after_commit(lambda: signals.code_redeemed.send(app, invitation=record, user=user))
     return invitation
