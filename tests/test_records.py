@@ -20,6 +20,7 @@ from flask_learning_contracts import (
 from . import host
 from .conftest import invite_one
 from .notify_support import use_rules
+from .views_support import count_queries
 
 VOUCHER, SUBSCRIPTION = ContractType.VOUCHER, ContractType.SUBSCRIPTION
 
@@ -81,7 +82,8 @@ def test_a_host_reading_model_attributes_in_send_invitation_works_unchanged(db, 
     contract = make_contract(VOUCHER, title="Acme", activities=courses, require_invitation_code=True)
     known = make_user("known@example.com")
     contract.id, known.id  # noqa: B018 - loaded as a request has them
-    report = services.invite(contract, users=[known], emails=["new@example.org"],
+    with count_queries(db) as statements:
+        report = services.invite(contract, users=[known], emails=["new@example.org"],
                                  activities=[courses[1]])
     ids = {r.email: r.invitation_id for r in report.invited + report.not_registered}
     assert sorted(old_host.jobs, key=lambda j: j["to"]) == [
@@ -95,6 +97,10 @@ def test_a_host_reading_model_attributes_in_send_invitation_works_unchanged(db, 
     assert record.activity_ids == (courses[1].id,) and record.user_id in (known.id, None)
     with pytest.raises(dataclasses.FrozenInstanceError):
         record.email = "other@example.org"  # type: ignore[misc]
+    # Built from the rows written: nothing read the new invitations back to hand them to the hook.
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT") and "lc_invitation." in s
+             and "FROM lc_invitation" in s and "lc_notification" not in s]
+    assert reads == [], reads
 
 
 def test_a_resend_reaches_the_old_hook_as_a_record_read_by_columns(db, old_host, make_contract, make_user, courses):

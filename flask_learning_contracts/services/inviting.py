@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import functools
 import itertools
+import json
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -18,7 +19,7 @@ from .. import errors, signals
 from ..config import config_value
 from ..enums import ContractType, DeliveryStatus, InvitationStatus
 from ..i18n import _, _n
-from ..models import Contract, EnumString
+from ..models import Contract, EnumString, Models
 from ..records import ContractRecord, InvitationRecord
 from ..rules import ActivityRef, ContractRules, HostKey, HostUser, overrides_invitation_hooks
 from ._core import (
@@ -36,6 +37,7 @@ from ._core import (
     _record_separately,
     _session,
     _state,
+    _statement,
     transactional,
 )
 from .access import _ensure_active
@@ -332,11 +334,12 @@ def _insert_invitations(rows: list[dict[str, Any]], notice: tuple[int, dt.dateti
         written = session.connection().execute(combined, params).all()
         return ({email: iid for _nid, iid, email in written},
                 invitation_claims(contract_id, [tuple(row) for row in written], payload))
+    if dialect == "sqlite" and session.get_bind().dialect.insert_returning:  # SQLite 3.35+
+        return _insert_sqlite_returning(rows), None
     if dialect == "sqlite":
-        # The driver's own executemany (no RETURNING: a multi-row VALUES statement would be built in Python),
-        # then the rows that went in are the newest ``rowcount`` ids: SQLite lets one writer in at a time and
-        # this transaction holds that lock from its first write to its commit, and a new row's id is the
-        # table's largest plus one, so nobody else's rows can be among them.
+        # Older SQLite: the driver's own executemany, then the rows that went in are the newest ``rowcount`` ids:
+        # SQLite lets one writer in at a time and this transaction holds that lock from its first write to its
+        # commit, and a new row's id is the table's largest plus one, so nobody else's rows can be among them.
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
         conn = session.connection()
@@ -348,6 +351,42 @@ def _insert_invitations(rows: list[dict[str, Any]], notice: tuple[int, dt.dateti
     # Other databases: a plain insert (a conflict with a concurrent invite rolls back and the call is retried).
     stmt = sa.insert(table).returning(table.c.id, table.c.email)  # pragma: no cover
     return {email: iid for iid, email in session.connection().execute(stmt, rows)}, None  # pragma: no cover
+
+
+#: The columns that differ between the rows of one batch (the others are the same for every row of an invite).
+_VARYING = ("user_id", "email", "status")
+
+
+def _sqlite_insert_statement(m: Models, constant: tuple[str, ...]) -> Any:
+    """SQLite: ``INSERT INTO lc_invitation … SELECT … FROM json_each(:p_rows) … ON CONFLICT DO NOTHING RETURNING
+    id, email``: the varying columns of the whole batch travel as one JSON array of rows (the SQLite form of
+    PostgreSQL's ``unnest`` of arrays), the constant ones as single parameters."""
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    table = m.Invitation.__table__
+    rows = sa.func.json_each(sa.bindparam("p_rows", type_=sa.String)).table_valued("value").alias("r")
+    picked = [sa.type_coerce(sa.func.json_extract(rows.c.value, f"$[{i}]"), sa.String) for i in range(len(_VARYING))]
+    select = sa.select(*(sa.bindparam(f"p_{name}", type_=table.c[name].type) for name in constant), *picked) \
+        .select_from(rows).where(sa.true())  # WHERE: SQLite reads "ON CONFLICT" after a bare FROM as a join's ON
+    return (sqlite_insert(table).from_select([*constant, *_VARYING], select).on_conflict_do_nothing()
+            .returning(table.c.id, table.c.email))
+
+
+def _insert_sqlite_returning(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Insert one batch of invitation rows on SQLite 3.35+ in one statement that returns the new rows' ids
+    (:func:`_sqlite_insert_statement`); rows a live invitation already covers are skipped. E-mail → new id."""
+    conn, table = _session().connection(), _m().Invitation.__table__
+    constant = tuple(name for name in rows[0] if name not in _VARYING)
+    converters = []
+    for name in _VARYING:
+        process = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        converters.append((name, functools.cache(process) if process is not None else None))
+    varying = [[row[name] if convert is None else convert(row[name]) for name, convert in converters]
+               for row in rows]
+    statement = _statement("invite_sqlite_" + ",".join(constant), lambda m: _sqlite_insert_statement(m, constant))
+    params = {f"p_{name}": rows[0][name] for name in constant}
+    params["p_rows"] = json.dumps(varying)
+    return {email: iid for iid, email in conn.execute(statement, params)}
 
 
 def _executemany_converted(conn: sa.Connection, statement: sa.Insert, table: sa.Table,

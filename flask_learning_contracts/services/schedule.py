@@ -244,8 +244,8 @@ def alert_if_threshold_reached(contract: Contract, counter: tuple[int, int] | No
         return
     if counter is None:
         con = _m().Contract.__table__.c
-        counter = _session().connection().execute(
-            sa.select(con.seats_used, con.seats).where(con.id == contract.id)).one()._tuple()
+        counter = tuple(_session().connection().execute(
+            sa.select(con.seats_used, con.seats).where(con.id == contract.id)).one())
     used, seats = counter
     crossed = [t for t in thresholds if used * 100 >= t * seats > (used - 1) * 100]
     if not crossed:
