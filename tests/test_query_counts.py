@@ -144,7 +144,7 @@ def test_one_enrollment_costs_the_same_queries_however_full_the_contract(db, mak
     services.invite(contract, users=users)
     counts, reads = [], []
     for i, user in enumerate(users):
-        user.id, contract.id, courses[0].title  # noqa: B018 - loaded as the learner page has them
+        user.id, contract.id, courses[0].title  # loaded as the learner page has them
         with counting(db) as statements:
             services.enroll(user, contract, courses[0])
         if i in (0, 59):
