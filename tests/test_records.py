@@ -57,25 +57,6 @@ def old_host(app):
     return use_rules(app, OldHost())
 
 
-@pytest.fixture
-def received():
-    connected = []
-
-    def listen(signal):
-        calls = []
-
-        def receiver(sender, **kwargs):
-            calls.append(kwargs)
-
-        signal.connect(receiver, weak=False)
-        connected.append((signal, receiver))
-        return calls
-
-    yield listen
-    for signal, receiver in connected:
-        signal.disconnect(receiver)
-
-
 def test_a_host_reading_model_attributes_in_send_invitation_works_unchanged(db, m, old_host, make_contract,
                                                                             make_user, make_course):
     courses = [make_course(), make_course()]
@@ -133,22 +114,23 @@ def test_signals_carry_records_of_what_was_written(db, m, make_contract, make_us
     enrolled, seats, revoked = (received(signals.enrollment_created), received(signals.seat_used),
                                 received(signals.invitation_revoked))
     contract = make_contract(VOUCHER, title="Acme", seats=5, activities=courses, require_invitation_code=True)
-    [c] = created
+    [(_s, c, _p)] = created
     assert isinstance(c["contract"], ContractRecord) and (c["contract"].id, c["contract"].title) == (contract.id, "Acme")
 
     learner, other = make_user(), make_user()
     services.invite(contract, users=[learner, other], activities=courses[:2])
-    assert sorted(kw["invitation"].email for kw in invited) == sorted([learner.email_address, other.email_address])
-    assert all(isinstance(kw["invitation"], InvitationRecord) and kw["invitation"].contract.title == "Acme"
-               and kw["invitation"].activity_ids == tuple(sorted(c.id for c in courses[:2])) for kw in invited)
+    records = [kw["invitation"] for _s, kw, _p in invited]
+    assert sorted(i.email for i in records) == sorted([learner.email_address, other.email_address])
+    assert all(isinstance(i, InvitationRecord) and i.contract.title == "Acme"
+               and i.activity_ids == tuple(sorted(c.id for c in courses[:2])) for i in records)
 
     services.redeem_code(learner, contract.invitation_code)
-    [r] = redeemed
+    [(_s, r, _p)] = redeemed
     assert isinstance(r["invitation"], InvitationRecord) and r["user"] is learner
     assert r["invitation"].status is InvitationStatus.ACCEPTED and r["invitation"].code_redeemed_at is not None
 
     enrollment = services.enroll(learner, contract, courses[0])
-    [e], [s] = enrolled, seats
+    [(_s, e, _p)], [(_s, s, _p)] = enrolled, seats
     record = e["enrollment"]
     assert isinstance(record, EnrollmentRecord) and e["user"] is learner and e["seat_used"] is True
     assert (record.id, record.contract_id, record.invitation_id, record.user_id, record.activity_id, record.seat_used) \
@@ -157,6 +139,6 @@ def test_signals_carry_records_of_what_was_written(db, m, make_contract, make_us
 
     other_invitation = db.session.execute(sa.select(m.Invitation).where(m.Invitation.user_id == other.id)).scalar_one()
     services.revoke(other_invitation)
-    [v] = revoked
+    [(_s, v, _p)] = revoked
     assert isinstance(v["invitation"], InvitationRecord) and v["invitation"].status is InvitationStatus.REVOKED
     assert v["invitation"].id == other_invitation.id
