@@ -229,6 +229,8 @@ def _invitation_records(ids: list[int], contracts: dict[int, Contract], known: M
     contract_records = {cid: ContractRecord.of(c) for cid, c in contracts.items()
                         if cid in {row.contract_id for row in rows}}
     for row in rows:
+        if row.contract_id not in contract_records:  # its contract was deleted since: the claim is stale
+            continue
         records[row.id] = InvitationRecord(
             row.id, row.contract_id, row.email, InvitationStatus(row.status), row.require_code, row.user_id,
             row.invited_at, row.invited_by, contract_records[row.contract_id], row.code_redeemed_at,
