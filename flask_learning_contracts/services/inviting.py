@@ -334,20 +334,8 @@ def _insert_invitations(rows: list[dict[str, Any]], notice: tuple[int, dt.dateti
         written = session.connection().execute(combined, params).all()
         return ({email: iid for _nid, iid, email in written},
                 invitation_claims(contract_id, [tuple(row) for row in written], payload))
-    if dialect == "sqlite" and session.get_bind().dialect.insert_returning:  # SQLite 3.35+
+    if dialect == "sqlite":  # 3.35+, as the outbox's RETURNING needs anyway
         return _insert_sqlite_returning(rows), None
-    if dialect == "sqlite":
-        # Older SQLite: the driver's own executemany, then the rows that went in are the newest ``rowcount`` ids:
-        # SQLite lets one writer in at a time and this transaction holds that lock from its first write to its
-        # commit, and a new row's id is the table's largest plus one, so nobody else's rows can be among them.
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        conn = session.connection()
-        inserted = _executemany_converted(conn, sqlite_insert(table).on_conflict_do_nothing(), table, rows)
-        if not inserted:
-            return {}, None
-        newest = sa.select(table.c.id, table.c.email).order_by(table.c.id.desc()).limit(inserted)
-        return {email: iid for iid, email in conn.execute(newest)}, None
     # Other databases: a plain insert (a conflict with a concurrent invite rolls back and the call is retried).
     stmt = sa.insert(table).returning(table.c.id, table.c.email)  # pragma: no cover
     return {email: iid for iid, email in session.connection().execute(stmt, rows)}, None  # pragma: no cover
@@ -387,25 +375,6 @@ def _insert_sqlite_returning(rows: list[dict[str, Any]]) -> dict[str, int]:
     params = {f"p_{name}": rows[0][name] for name in constant}
     params["p_rows"] = json.dumps(varying)
     return {email: iid for iid, email in conn.execute(statement, params)}
-
-
-def _executemany_converted(conn: sa.Connection, statement: sa.Insert, table: sa.Table,
-                           rows: list[dict[str, Any]]) -> int:
-    """Run ``statement`` once per row through the driver's ``executemany``, with each column's bind conversion
-    (dates to text, enums to their value…) done once per distinct value instead of once per row and column:
-    a bulk invite repeats the same timestamps, status and flags in every row. Returns the rows written."""
-    columns = list(rows[0])
-    compiled = statement.compile(dialect=conn.dialect, column_keys=columns)
-    order = compiled.positiontup
-    if order is None or sorted(order) != sorted(columns):  # pragma: no cover - a named-parameter driver
-        return conn.execute(statement, rows).rowcount
-    converters = []
-    for name in order:
-        process = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-        converters.append((name, functools.cache(process) if process is not None else None))
-    values = [tuple(row[name] if convert is None else convert(row[name]) for name, convert in converters)
-              for row in rows]
-    return conn.exec_driver_sql(compiled.string, values).rowcount
 
 
 def _report_failures(contract_id: int, contract_code: str, created: list[tuple[InviteResult, int]],
