@@ -19,7 +19,7 @@ def table(report):
             flo, tiny = median(r["floor"]), median(r["floor_minimal"])
             for name, times in r["module"].items():
                 mod = median(times)
-                lines.append(f"| {db_name} | invite_csv {N_INVITE:,} e-mails (½ existing users), host {HOSTS[name]} "
+                lines.append(f"| {db_name} | invite_csv {r.get('n', N_INVITE):,} e-mails (½ existing users), host {HOSTS[name]} "
                              f"vs Core executemany into lc_invitation | {mod:.3f} s | {flo:.3f} s | "
                              f"**{mod / flo:.2f}×** | {r['queries'][name]} per call |")
                 lines.append(f"| {db_name} | the same vs Core executemany into the minimal table | {mod:.3f} s | "

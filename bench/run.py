@@ -2,7 +2,7 @@
 """Performance benchmark of flask-learning-contracts, against floors measured in the same run.
 
     .venv/bin/python bench/run.py [--database-url postgresql+psycopg://…] [--repeat 3] \
-        [--json bench/results/latest.json] [--only invite,enroll,concurrent,pages] [--no-sqlite]
+        [--json bench/results/latest.json] [--only invite,enroll,concurrent,pages] [--no-sqlite] [--invite-size N]
 
 Always runs on a fresh SQLite file (a temp directory); with ``--database-url`` also on that PostgreSQL
 database (every table of it is dropped and recreated: use a scratch database such as ``lc_bench``).
@@ -69,10 +69,11 @@ def run_backend(name, url, args, report):
     results = report.setdefault(name, {})
     only = set(args.only.split(",")) if args.only else {"invite", "mail", "memory", "enroll", "concurrent", "pages"}
     if "invite" in only:
-        r = scenario_invite(apps, args.repeat)
+        r = scenario_invite(apps, args.repeat, n=args.invite_size)
+        r["n"] = args.invite_size
         results["invite"] = r
         for host_name, times in r["module"].items():
-            print(f"  invite {N_INVITE:,} host {host_name}: module {median(times):.3f}s floor {median(r['floor']):.3f}s "
+            print(f"  invite {args.invite_size:,} host {host_name}: module {median(times):.3f}s floor {median(r['floor']):.3f}s "
                   f"({median(times) / median(r['floor']):.2f}x) minimal floor {median(r['floor_minimal']):.3f}s "
                   f"({median(times) / median(r['floor_minimal']):.2f}x) queries {r['queries'][host_name]}", flush=True)
     if "mail" in only:
@@ -128,6 +129,8 @@ def main(argv=None):
     parser.add_argument("--users", type=int, default=20_000, help="learners in the host's users table")
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite run")
     parser.add_argument("--hosts", help="comma-separated hosts of invite/enroll: ours,hooks (default both)")
+    parser.add_argument("--invite-size", type=int, default=N_INVITE,
+                        help="e-mails per bulk invite (half of them existing users: needs --users ≥ half)")
     args = parser.parse_args(argv)
 
     report = {"machine": machine_info(args.database_url), "repeat": args.repeat,

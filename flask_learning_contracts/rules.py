@@ -19,12 +19,13 @@ from flask import current_app
 from . import codes
 from .config import config_value
 from .messages import Message
+from .records import ContractRecord, InvitationRecord
 
 if TYPE_CHECKING:
     from flask import Request
     from flask_sqlalchemy import SQLAlchemy
 
-    from .models import Contract, Invitation, Models
+    from .models import Contract, Models
 
 #: A host primary key: an integer, a string such as a 26-character ULID, a UUID …
 HostKey: TypeAlias = Hashable
@@ -227,8 +228,9 @@ class ContractRules(Generic[UserT, ActivityT]):
         return None
 
     # -- host enrollment --------------------------------------------------------------------------
-    def enroll_in_activity(self, user: UserT, activity: ActivityT, contract: Contract) -> None:
-        """Enroll ``user`` in ``activity`` in the host LMS.
+    def enroll_in_activity(self, user: UserT, activity: ActivityT, contract: ContractRecord) -> None:
+        """Enroll ``user`` in ``activity`` in the host LMS (``user`` and ``activity`` are the host's own objects the
+        caller passed; ``contract`` is the immutable record of the contract, with the seat just taken counted).
 
         Runs inside the same database transaction as the seat: add rows with ``db.session`` and do not
         commit. Raise any exception to refuse; then no seat is used and nothing is kept.
@@ -288,11 +290,13 @@ class ContractRules(Generic[UserT, ActivityT]):
         emails = (self.user_email(admin) for admin in contract.admins)
         return sorted({email.strip().lower() for email in emails if email and email.strip()})
 
-    def send_invitation(self, invitation: Invitation, resend: bool = False) -> None:
-        """Notify the learner of ``invitation`` yourself (include the contract's code when
-        ``invitation.require_code``); ``resend`` is true for a resend or a reminder. Send it to
-        ``invitation.email``: for an invitation linked to a learner it holds the learner's address now
-        (:meth:`user_email`) for this call, even when the invitation was made for an address they no longer have.
+    def send_invitation(self, invitation: InvitationRecord, resend: bool = False) -> None:
+        """Notify the learner of ``invitation`` yourself (include the contract's code,
+        ``invitation.contract.invitation_code``, when ``invitation.require_code``); ``resend`` is true for a resend
+        or a reminder. ``invitation`` is an immutable record (``id``, ``email``, ``status``, ``contract_id``,
+        ``contract`` …), not an ORM object. Send it to ``invitation.email``: for an invitation linked to a learner
+        it holds the learner's address now (:meth:`user_email`), even when the invitation was made for an address
+        they no longer have.
 
         Only called when you override it (or ``send_invitations``) and not ``send_notification``: then the
         invitation, resend and reminder notifications come here instead of the shipped e-mails. Called after
@@ -300,7 +304,7 @@ class ContractRules(Generic[UserT, ActivityT]):
         the invitation stays. Default: nothing (the shipped e-mails go through ``send_notification``).
         """
 
-    def send_invitations(self, invitations: Iterable[Invitation]) -> list[tuple[Invitation, Exception]]:
+    def send_invitations(self, invitations: Iterable[InvitationRecord]) -> list[tuple[InvitationRecord, Exception]]:
         """Batch form of ``send_invitation`` for new invitations (up to 500 at a time); returns the
         ``(invitation, error)`` pairs that failed."""
         failures = []

@@ -142,3 +142,23 @@ def in_another_request(app, work):
     if "error" in outcome:
         raise outcome["error"]
     return outcome.get("value")
+
+
+@pytest.fixture
+def received():
+    """``received(signal, probe=None)`` starts recording ``signal``; each call is (sender, kwargs, probe())."""
+    connected = []
+
+    def listen(signal, probe=None):
+        calls = []
+
+        def receiver(sender, **kwargs):
+            calls.append((sender, kwargs, probe(kwargs) if probe else None))
+
+        signal.connect(receiver, weak=False)
+        connected.append((signal, receiver))
+        return calls
+
+    yield listen
+    for signal, receiver in connected:
+        signal.disconnect(receiver)

@@ -152,26 +152,6 @@ def committed(db, model, *where) -> int:
         return connection.execute(sa.select(sa.func.count()).select_from(model).where(*where)).scalar_one()
 
 
-@pytest.fixture
-def received():
-    """``received(signal, probe=None)`` starts recording ``signal``; each call is (sender, kwargs, probe())."""
-    connected = []
-
-    def listen(signal, probe=None):
-        calls = []
-
-        def receiver(sender, **kwargs):
-            calls.append((sender, kwargs, probe(kwargs) if probe else None))
-
-        signal.connect(receiver, weak=False)
-        connected.append((signal, receiver))
-        return calls
-
-    yield listen
-    for signal, receiver in connected:
-        signal.disconnect(receiver)
-
-
 def test_contract_created_is_sent_after_commit(app, db, m, make_user, received):
     admin = make_user(manager=True)
     calls = received(signals.contract_created, lambda kw: committed(db, m.Contract, m.Contract.id == kw["contract"].id))

@@ -185,7 +185,7 @@ def test_a_sender_that_dies_after_the_commit_is_taken_over_once_its_lease_runs_o
     """The invite committed its notifications "sending" under this process's lease, then the process died
     before sending (simulated: the after-commit delivery never runs). Nothing is lost and nothing is sent
     twice: other senders leave the rows alone until the lease ends, then one of them sends them."""
-    monkeypatch.setattr(inviting, "deliver_after_commit", lambda claims, done=None: None)
+    monkeypatch.setattr(inviting, "deliver_after_commit", lambda claims, done=None, known=None: None)
     contract = make_contract(ContractType.VOUCHER, activities=courses)
     services.invite(contract, users=[make_user("ana@example.com"), make_user("ben@example.com")])
     assert [n.status for n in rows(db, m)] == [DeliveryStatus.SENDING] * 2 and rules.sent == []

@@ -20,6 +20,7 @@ from ..config import config_value
 from ..enums import ContractType, InvitationStatus
 from ..i18n import _, _l
 from ..models import Contract, Invitation, Models
+from ..records import ContractRecord, InvitationRecord
 from ..rules import ActivityRef, ContractRules, HostUser
 from ..state import LearningContractsState, current_state
 
@@ -314,3 +315,18 @@ def _one_of(expression: sa.ColumnElement[Any], values: list[Any]) -> sa.ColumnEl
         item_type = sa.String() if isinstance(expression.type, sa.types.NullType) else expression.type
         return expression == sa.any_(sa.bindparam(None, list(values), type_=ARRAY(item_type)))
     return expression.in_(values)
+
+
+def _invitation_record(invitation: Invitation, contract: ContractRecord | None = None) -> InvitationRecord:
+    """The immutable record of ``invitation`` as the running transaction left it (for a signal sent after the
+    commit): its columns, its contract's record (``contract``, else built from the loaded contract) and, for a
+    Voucher invitation, its activity ids (one query of ids)."""
+    contract = contract or ContractRecord.of(invitation.contract)
+    activity_ids: tuple[Any, ...] = ()
+    if contract.contract_type is ContractType.VOUCHER:
+        ia = _m().InvitationActivity.__table__.c
+        activity_ids = tuple(_session().execute(sa.select(ia.activity_id).where(ia.invitation_id == invitation.id)
+                                                .order_by(ia.activity_id)).scalars())
+    return InvitationRecord(invitation.id, invitation.contract_id, invitation.email, invitation.status,
+                            invitation.require_code, invitation.user_id, invitation.invited_at, invitation.invited_by,
+                            contract, invitation.code_redeemed_at, activity_ids)

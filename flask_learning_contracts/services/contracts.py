@@ -11,6 +11,7 @@ from .. import errors, signals
 from ..enums import ContractType, NotificationKind, WebhookEvent
 from ..i18n import _, _n
 from ..models import ALERTS_SQL, Contract
+from ..records import ContractRecord
 from ..rules import HostUser
 from . import webhooks
 from ._core import (_actor_fields, _after_commit, _app, _describe, _lock_contract, _m, _now, _record, _rowcount,
@@ -194,8 +195,9 @@ def create_contract(
                                     type=contract.contract_type.label, code=contract.code),
             actor=actor)
     webhooks.record_event(WebhookEvent.CONTRACT_CREATED, contract.id, {"contract": webhooks.contract_data(contract)})
-    app = _app()
-    _after_commit(lambda: signals.contract_created.send(app, contract=contract, actor=actor))
+    if signals.contract_created.receivers:
+        app, record = _app(), ContractRecord.of(contract)
+        _after_commit(lambda: signals.contract_created.send(app, contract=record, actor=actor))
     return contract
 
 

@@ -3,16 +3,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import Flask, current_app
 from sqlalchemy import exc as sa_exc, orm as sa_orm
 
 from .. import errors, signals
 from ..enums import ContractState, ContractType, InvitationStatus, WebhookEvent
 from ..i18n import _, _n
 from ..models import Contract, Enrollment, Models
+from ..records import ContractRecord, EnrollmentRecord
 from ..rules import ActivityRef, HostKey, HostUser
 from . import webhooks
 from ._core import (_activity_title, _actor_fields, _after_commit, _app, _Conflict, _is_transient, _last_attempt, LIVE,
@@ -108,6 +110,9 @@ class _SeatOutcome:
     invitation_id: int | None  # the learner's invitation, when it passed every check and was locked
     seat_taken: bool
     enrollment_id: int | None
+    #: The contract's counter and seats as the seat's UPDATE left them (``None``: no seat taken, or not returned).
+    seats_used: int | None = None
+    seats: int | None = None
 
 
 def _lock_statement(m: Models, voucher: bool) -> sa.Update:
@@ -148,7 +153,8 @@ def _enrollment_writes(m: Models, voucher: bool) -> sa.Select[Any]:
     if not voucher:
         needed_select = needed_select.where(~_subscription_seat(m).exists())
     needed = needed_select.cte("needed")
-    taken = _take_seat(m).where(sa.exists(needed.select())).returning(con.c.id).cte("taken")
+    taken = (_take_seat(m).where(sa.exists(needed.select())).returning(con.c.id, con.c.seats_used, con.c.seats)
+             .cte("taken"))
     seat_row = (sa.insert(seat)
                 .from_select(["contract_id", "user_id", "activity_id", "created_at"],
                              sa.select(taken.c.id, param("p_u", seat.c.user_id),
@@ -173,7 +179,9 @@ def _enrollment_writes(m: Models, voucher: bool) -> sa.Select[Any]:
                                       param("p_actor_name", hist.c.actor_name)))
                .returning(hist.c.id).cte("history"))
     return (sa.select(sa.select(locked.c.id).scalar_subquery().label("invitation_id"), seat_used.label("seat_taken"),
-                      sa.select(enrolled.c.id).scalar_subquery().label("enrollment_id"))
+                      sa.select(enrolled.c.id).scalar_subquery().label("enrollment_id"),
+                      sa.select(taken.c.seats_used).scalar_subquery().label("seats_used"),
+                      sa.select(taken.c.seats).scalar_subquery().label("seats"))
             .add_cte(seat_row, history))
 
 
@@ -206,7 +214,7 @@ def _write_enrollment(conn: sa.Connection, contract: Contract, user: HostUser, u
             "p_message_seat": _enrollment_message(email, title, True),
             "p_message_free": _enrollment_message(email, title, False),
             "p_actor_id": actor["actor_id"], "p_actor_name": str(actor["actor_name"])}).one()
-        return _SeatOutcome(row.invitation_id, row.seat_taken, row.enrollment_id)
+        return _SeatOutcome(row.invitation_id, row.seat_taken, row.enrollment_id, row.seats_used, row.seats)
 
     if conn.dialect.update_returning:  # SQLite 3.35+
         invitation_id = conn.execute(_statement(f"lock_{kind}_returning", lambda m: _lock_statement(m, voucher)
@@ -220,8 +228,15 @@ def _write_enrollment(conn: sa.Connection, contract: Contract, user: HostUser, u
     if invitation_id is None:
         return _SeatOutcome(None, False, None)
     seat_needed = voucher or not _holds_subscription_seat(conn, contract.id, uid)
+    counter: tuple[int, int] | None = None
     if seat_needed:
-        if conn.execute(_statement("take_seat", _take_seat), params).rowcount != 1:
+        if conn.dialect.update_returning:  # the counter as this UPDATE left it: no read for the seats alert
+            taken = conn.execute(_statement("take_seat_returning", lambda m: _take_seat(m).returning(
+                m.Contract.__table__.c.seats_used, m.Contract.__table__.c.seats)), params).first()
+            if taken is None:
+                return _SeatOutcome(invitation_id, False, None)
+            counter = (taken[0], taken[1])
+        elif conn.execute(_statement("take_seat", _take_seat), params).rowcount != 1:
             return _SeatOutcome(invitation_id, False, None)
         conn.execute(_statement("insert_seat", lambda m: sa.insert(m.Seat.__table__)), {
             "contract_id": contract.id, "user_id": uid, "created_at": now, "activity_id": aid if voucher else None})
@@ -231,7 +246,7 @@ def _write_enrollment(conn: sa.Connection, contract: Contract, user: HostUser, u
     conn.execute(_statement("insert_history", lambda m: sa.insert(m.HistoryEntry.__table__)), {
         "at": now, "contract_id": contract.id, "contract_code": contract.code, "action": "enrolled",
         "message": _enrollment_message(email, title, seat_needed), "invitation_id": invitation_id, **actor})
-    return _SeatOutcome(invitation_id, seat_needed, enrollment_id)
+    return _SeatOutcome(invitation_id, seat_needed, enrollment_id, *(counter or (None, None)))
 
 
 def _ensure_not_enrolled_by_host(user: HostUser, activity: ActivityRef) -> None:
@@ -342,8 +357,11 @@ def _enroll(user: HostUser, contract: Contract, activity: ActivityRef) -> Enroll
     # The host enrollment, in the same transaction. What a failure report needs is read now: a failed flush
     # leaves the session unusable until it is rolled back, and every loaded attribute expired.
     failure = _FailedEnrollment(contract.id, contract.code, invitation_id, email, title)
+    # The hook and the signals get the contract's record, with the counter the seat's UPDATE returned.
+    record = ContractRecord.of(contract, **({} if outcome.seats_used is None else
+                                            {"seats_used": outcome.seats_used, "seats": outcome.seats}))
     try:
-        st.rules.enroll_in_activity(user, activity_obj, contract)
+        st.rules.enroll_in_activity(user, activity_obj, record)
         session.flush()
     except errors.LearningContractError:
         raise
@@ -358,8 +376,8 @@ def _enroll(user: HostUser, contract: Contract, activity: ActivityRef) -> Enroll
                        "created_at": webhooks.jsonable(now)},
         "learner": {"id": webhooks.jsonable(uid), "email": email}, "invitation": {"id": invitation_id},
         "contract": webhooks.contract_ref(contract)})
-    if outcome.seat_taken:
-        alert_if_threshold_reached(contract)  # seats alert when this seat reached a threshold (same transaction)
+    if outcome.seat_taken:  # seats alert when this seat reached a threshold (same transaction)
+        alert_if_threshold_reached(contract, None if outcome.seats_used is None else (record.seats_used, record.seats))
     # The rows were written with Core: hand the caller a persistent Enrollment without reading it back, and
     # let loaded copies of the contract and invitation reload their counters.
     enrollment = m.Enrollment(id=outcome.enrollment_id, contract_id=contract.id, invitation_id=invitation_id,
@@ -370,15 +388,17 @@ def _enroll(user: HostUser, contract: Contract, activity: ActivityRef) -> Enroll
     loaded = session.identity_map.get(sa_orm.util.identity_key(m.Invitation, invitation_id))
     if loaded is not None:
         session.expire(loaded)
-    app, seat_used = _app(), outcome.seat_taken
-
-    def _send() -> None:
-        signals.enrollment_created.send(app, enrollment=enrollment, user=user, seat_used=seat_used)
-        if seat_used:
-            signals.seat_used.send(app, contract=contract, user=user, enrollment=enrollment)
-
-    _after_commit(_send)
+    if signals.enrollment_created.receivers or (outcome.seat_taken and signals.seat_used.receivers):
+        _after_commit(functools.partial(_signal_enrollment, _app(), user, EnrollmentRecord(
+            outcome.enrollment_id, record.id, invitation_id, uid, aid, outcome.seat_taken, now, record)))
     return enrollment
+
+
+def _signal_enrollment(app: Flask, user: HostUser, enrollment: EnrollmentRecord) -> None:
+    """After the enrollment committed: ``enrollment_created``, and ``seat_used`` when it took a seat."""
+    signals.enrollment_created.send(app, enrollment=enrollment, user=user, seat_used=enrollment.seat_used)
+    if enrollment.seat_used:
+        signals.seat_used.send(app, contract=enrollment.contract, user=user, enrollment=enrollment)
 
 
 @dataclasses.dataclass

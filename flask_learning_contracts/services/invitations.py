@@ -15,7 +15,7 @@ from ..i18n import _
 from ..models import Contract, Invitation
 from ..rules import ActivityRef, HostActivity, HostUser
 from . import webhooks
-from ._core import (_activity_title, _after_commit, _app, _Conflict, LIVE, _lock_contract, _m, _normalize_email, _now,
+from ._core import (_activity_title, _after_commit, _app, _Conflict, _invitation_record, LIVE, _lock_contract, _m, _normalize_email, _now,
                     _record, _record_separately, _rowcount, _rules, _session, _state, _statement, transactional)
 from .access import _ensure_active
 from .activities import _activity_ids, _contract_activity_ids, _load_activities
@@ -173,8 +173,9 @@ def revoke(invitation: Invitation, *, actor: HostUser | None = None) -> Invitati
     _record(invitation.contract, "revoked", _("Revoked the invitation of %(email)s.", email=invitation.email),
             actor=actor, invitation=invitation)
     webhooks.record_event(WebhookEvent.INVITATION_REVOKED, event["contract"]["id"], event)
-    app = _app()
-    _after_commit(lambda: signals.invitation_revoked.send(app, invitation=invitation, actor=actor))
+    if signals.invitation_revoked.receivers:
+        app, record = _app(), _invitation_record(invitation)
+        _after_commit(lambda: signals.invitation_revoked.send(app, invitation=record, actor=actor))
     return invitation
 
 

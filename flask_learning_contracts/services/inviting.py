@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import functools
 import itertools
+import json
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -13,14 +14,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
-from sqlalchemy import orm as sa_orm
 
 from .. import errors, signals
 from ..config import config_value
 from ..enums import ContractType, DeliveryStatus, InvitationStatus, WebhookEvent
 from ..i18n import _, _n
-from ..models import Contract, EnumString
-from ..rules import ActivityRef, ContractRules, HostKey, HostUser
+from ..models import Contract, EnumString, Models
+from ..records import ContractRecord, InvitationRecord
+from ..rules import ActivityRef, ContractRules, HostKey, HostUser, overrides_invitation_hooks
 from . import webhooks
 from ._core import (
     _BATCH,
@@ -37,6 +38,7 @@ from ._core import (
     _record_separately,
     _session,
     _state,
+    _statement,
     transactional,
 )
 from .access import _ensure_active
@@ -208,6 +210,12 @@ def _invite_candidates(contract: Contract, candidates: Iterable[_Candidate], act
     invited_by, invited_by_id = inviter["actor_name"], inviter["actor_id"]
     seen: dict[str, int | None] = {}
     created_ids: list[tuple[InviteResult, int]] = []
+    # Records of the new invitations for the host's invitation hooks and the signal receivers, built from the
+    # rows written (only when someone takes them: a host with the default hooks and no receiver pays nothing).
+    records: dict[int, InvitationRecord] | None = None
+    if overrides_invitation_hooks(st.rules) or signals.invitation_created.receivers:
+        records, contract_record = {}, ContractRecord.of(contract)
+        voucher_ids = tuple(activity_ids)
     notices: list[Claim] = []
     link = learner_link()
     # The invitation.created webhook events, from the rows as written (sent by one statement at the end).
@@ -286,6 +294,13 @@ def _invite_candidates(contract: Contract, candidates: Iterable[_Candidate], act
             result.invitation_id = iid
             report.add(result)
             created_ids.append((result, iid))
+        if records is not None:
+            for row in rows:
+                new_id = id_by_email.get(row["email"])
+                if new_id is not None:
+                    records[new_id] = InvitationRecord(new_id, contract_record.id, row["email"], row["status"],
+                                                    row["require_code"], row["user_id"], now, invited_by,
+                                                    contract_record, None, voucher_ids)
     if created_ids and not notices:
         # SQLite: the notifications of every new invitation by one INSERT … SELECT over the range of their ids
         # (this transaction holds SQLite's only write lock, so the range holds only them).
@@ -303,8 +318,9 @@ def _invite_candidates(contract: Contract, candidates: Iterable[_Candidate], act
     webhooks.record_events(WebhookEvent.INVITATION_CREATED, contract.id, events)
     app, contract_id, contract_code = _app(), contract.id, contract.code
     deliver_after_commit(notices, lambda outcomes: _report_failures(contract_id, contract_code, created_ids, report,
-                                                                    outcomes, actor))
-    _after_commit(lambda: _signal_new(app, contract_id, created_ids, actor))
+                                                                    outcomes, actor), known=records)
+    if records:
+        _after_commit(lambda: _signal_new(app, records, actor))
     return report
 
 
@@ -361,41 +377,47 @@ def _insert_invitations(rows: list[dict[str, Any]], notice: tuple[int, dt.dateti
         written = session.connection().execute(combined, params).all()
         return ({email: iid for _nid, iid, email in written},
                 invitation_claims(contract_id, [tuple(row) for row in written], payload))
-    if dialect == "sqlite":
-        # The driver's own executemany (no RETURNING: a multi-row VALUES statement would be built in Python),
-        # then the rows that went in are the newest ``rowcount`` ids: SQLite lets one writer in at a time and
-        # this transaction holds that lock from its first write to its commit, and a new row's id is the
-        # table's largest plus one, so nobody else's rows can be among them.
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        conn = session.connection()
-        inserted = _executemany_converted(conn, sqlite_insert(table).on_conflict_do_nothing(), table, rows)
-        if not inserted:
-            return {}, None
-        newest = sa.select(table.c.id, table.c.email).order_by(table.c.id.desc()).limit(inserted)
-        return {email: iid for iid, email in conn.execute(newest)}, None
+    if dialect == "sqlite":  # 3.35+, as the outbox's RETURNING needs anyway
+        return _insert_sqlite_returning(rows), None
     # Other databases: a plain insert (a conflict with a concurrent invite rolls back and the call is retried).
     stmt = sa.insert(table).returning(table.c.id, table.c.email)  # pragma: no cover
     return {email: iid for iid, email in session.connection().execute(stmt, rows)}, None  # pragma: no cover
 
 
-def _executemany_converted(conn: sa.Connection, statement: sa.Insert, table: sa.Table,
-                           rows: list[dict[str, Any]]) -> int:
-    """Run ``statement`` once per row through the driver's ``executemany``, with each column's bind conversion
-    (dates to text, enums to their value…) done once per distinct value instead of once per row and column:
-    a bulk invite repeats the same timestamps, status and flags in every row. Returns the rows written."""
-    columns = list(rows[0])
-    compiled = statement.compile(dialect=conn.dialect, column_keys=columns)
-    order = compiled.positiontup
-    if order is None or sorted(order) != sorted(columns):  # pragma: no cover - a named-parameter driver
-        return conn.execute(statement, rows).rowcount
+#: The columns that differ between the rows of one batch (the others are the same for every row of an invite).
+_VARYING = ("user_id", "email", "status")
+
+
+def _sqlite_insert_statement(m: Models, constant: tuple[str, ...]) -> Any:
+    """SQLite: ``INSERT INTO lc_invitation … SELECT … FROM json_each(:p_rows) … ON CONFLICT DO NOTHING RETURNING
+    id, email``: the varying columns of the whole batch travel as one JSON array of rows (the SQLite form of
+    PostgreSQL's ``unnest`` of arrays), the constant ones as single parameters."""
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    table = m.Invitation.__table__
+    rows = sa.func.json_each(sa.bindparam("p_rows", type_=sa.String)).table_valued("value").alias("r")
+    picked = [sa.type_coerce(sa.func.json_extract(rows.c.value, f"$[{i}]"), sa.String) for i in range(len(_VARYING))]
+    select = sa.select(*(sa.bindparam(f"p_{name}", type_=table.c[name].type) for name in constant), *picked) \
+        .select_from(rows).where(sa.true())  # WHERE: SQLite reads "ON CONFLICT" after a bare FROM as a join's ON
+    return (sqlite_insert(table).from_select([*constant, *_VARYING], select).on_conflict_do_nothing()
+            .returning(table.c.id, table.c.email))
+
+
+def _insert_sqlite_returning(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Insert one batch of invitation rows on SQLite 3.35+ in one statement that returns the new rows' ids
+    (:func:`_sqlite_insert_statement`); rows a live invitation already covers are skipped. E-mail → new id."""
+    conn, table = _session().connection(), _m().Invitation.__table__
+    constant = tuple(name for name in rows[0] if name not in _VARYING)
     converters = []
-    for name in order:
+    for name in _VARYING:
         process = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
         converters.append((name, functools.cache(process) if process is not None else None))
-    values = [tuple(row[name] if convert is None else convert(row[name]) for name, convert in converters)
-              for row in rows]
-    return conn.exec_driver_sql(compiled.string, values).rowcount
+    varying = [[row[name] if convert is None else convert(row[name]) for name, convert in converters]
+               for row in rows]
+    statement = _statement("invite_sqlite_" + ",".join(constant), lambda m: _sqlite_insert_statement(m, constant))
+    params = {f"p_{name}": rows[0][name] for name in constant}
+    params["p_rows"] = json.dumps(varying)
+    return {email: iid for iid, email in conn.execute(statement, params)}
 
 
 def _report_failures(contract_id: int, contract_code: str, created: list[tuple[InviteResult, int]],
@@ -420,25 +442,11 @@ def _report_failures(contract_id: int, contract_code: str, created: list[tuple[I
                          "automatically): %(sample)s", n=len(failures), sample=sample), actor=actor)
 
 
-def _signal_new(app: Flask, contract_id: int, created: list[tuple[InviteResult, int]], actor: HostUser | None) -> None:
-    """After the invite committed: ``invitation_created`` for each new invitation (loaded only if someone listens)."""
-    if not created or not signals.invitation_created.receivers:
-        return
-    m, session = _m(), _session()
-    ids = sorted(iid for _result, iid in created)
-    wanted = set(ids)
-    for start in range(0, len(ids), _BATCH):
-        chunk = ids[start:start + _BATCH]
-        # A key range (two parameters) rather than a 500-item IN list: the new ids of one bulk insert are
-        # nearly contiguous, and rows of other invites in the range are filtered out here. All share one
-        # contract, so ``invitation.contract`` comes from the identity map instead of a join per batch.
-        for invitation in session.execute(
-            sa.select(m.Invitation)
-            .where(m.Invitation.contract_id == contract_id, m.Invitation.id.between(chunk[0], chunk[-1]))
-            .order_by(m.Invitation.id).options(sa_orm.lazyload(m.Invitation.contract))
-        ).scalars():
-            if invitation.id in wanted:
-                signals.invitation_created.send(app, invitation=invitation, actor=actor)
+def _signal_new(app: Flask, records: dict[int, InvitationRecord], actor: HostUser | None) -> None:
+    """After the invite committed: ``invitation_created`` for each new invitation, in id order, with its record."""
+    if signals.invitation_created.receivers:
+        for iid in sorted(records):
+            signals.invitation_created.send(app, invitation=records[iid], actor=actor)
 
 
 @transactional
@@ -484,5 +492,8 @@ def _primary_key_column(model: type[Any]) -> sa.Column[Any]:
 def _valid_email(email: str) -> bool:
     """A plausible address: one ``@``, a dot in the domain, and no control, invisible or direction-changing
     character (such an address can never match an account, and may display as another one)."""
-    return (3 <= len(email) <= 320 and bool(_EMAIL_RE.match(email))
-            and not any(unicodedata.category(char) in {"Cc", "Cf", "Co", "Cs", "Zl", "Zp", "Zs"} for char in email))
+    if not (3 <= len(email) <= 320 and _EMAIL_RE.match(email)):
+        return False
+    if email.isascii() and email.isprintable():  # the common case, at C speed: no control character, and the
+        return True                              # pattern already refused blanks
+    return not any(unicodedata.category(char) in {"Cc", "Cf", "Co", "Cs", "Zl", "Zp", "Zs"} for char in email)

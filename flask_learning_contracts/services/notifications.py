@@ -10,22 +10,23 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from flask import Flask, current_app, has_request_context, url_for
 from sqlalchemy import orm as sa_orm
-from sqlalchemy.orm.attributes import set_committed_value
 
 from ..codes import format_code
 from ..config import config_value
 from ..enums import ContractState, DeliveryStatus, InvitationStatus, NotificationKind
 from ..i18n import _, _n
 from ..messages import Message
+from ..records import ContractRecord, InvitationRecord
 from ..models import FAILED_SQL, Contract, Invitation, Notification
 from ..rules import HostUser, overrides_invitation_hooks
 from . import outbox, webhook_http
@@ -130,12 +131,33 @@ def _may_have_moved(claim: Claim) -> bool:
     return claim.kind.is_for_learner and not claim.fresh
 
 
-def _readdress(claim: Claim, invitation: Invitation | None) -> tuple[Claim, str | None]:
-    """``claim`` addressed to the learner's current address (:func:`recipient_of`) when it is about a linked
-    invitation, and why it cannot be sent when the learner has no address now (else ``None``)."""
+def _current_addresses(claims: Sequence[Claim], invitations: Mapping[int, Invitation | InvitationRecord]
+                       ) -> dict[int, str]:
+    """The learner's address now (:func:`recipient_of`) of each linked invitation a claim of ``claims`` is about
+    and may have moved: records' learners read with one query, ORM invitations' from their loaded ``user``."""
+    wanted = {c.invitation_id for c in claims if c.invitation_id is not None and _may_have_moved(c)}
+    linked = [i for iid, i in invitations.items() if iid in wanted and i.user_id is not None]
+    user_ids = list({i.user_id for i in linked if isinstance(i, InvitationRecord)})
+    users: dict[Any, HostUser] = {}
+    if user_ids:
+        st = _state()
+        users = {st.user_id(u): u for u in _session().execute(
+            sa.select(st.user_model).where(_one_of(st.user_pk_column, user_ids))).scalars()}
+    addresses = {}
+    for invitation in linked:
+        user = users.get(invitation.user_id) if isinstance(invitation, InvitationRecord) else invitation.user
+        addresses[invitation.id] = _normalize_email(_rules().user_email(user) or "") if user is not None else ""
+    return addresses
+
+
+def _readdress(claim: Claim, invitation: Invitation | InvitationRecord | None, addresses: Mapping[int, str]
+               ) -> tuple[Claim, str | None]:
+    """``claim`` addressed to the learner's current address (``addresses``, from :func:`_current_addresses`)
+    when it is about a linked invitation, and why it cannot be sent when the learner has no address now (else
+    ``None``)."""
     if invitation is None or invitation.user_id is None or not _may_have_moved(claim):
         return claim, None
-    address = recipient_of(invitation)
+    address = addresses.get(invitation.id, "")
     if not address:
         return claim, no_address_reason()
     if address != claim.recipient:
@@ -143,7 +165,7 @@ def _readdress(claim: Claim, invitation: Invitation | None) -> tuple[Claim, str 
     return claim, None
 
 
-def _stale(claim: Claim, contract: Contract | None, invitation: Invitation | None) -> str | None:
+def _stale(claim: Claim, contract: Contract | None, invitation: Invitation | InvitationRecord | None) -> str | None:
     """Why ``claim`` should not be sent any more (its subject changed since it was written), or ``None``."""
     payload, kind = claim.payload or {}, claim.kind
     if contract is None:
@@ -181,17 +203,20 @@ def _error_text(error: BaseException) -> str:
 # ---------------------------------------------------------------------------------------------
 # sending
 # ---------------------------------------------------------------------------------------------
-def _send_chunk(claims: Sequence[Claim], contracts: dict[int, Contract] | None = None) -> list[Outcome]:
+def _send_chunk(claims: Sequence[Claim], contracts: dict[int, Contract] | None = None,
+                known: Mapping[int, InvitationRecord] | None = None) -> list[Outcome]:
     """Send one chunk of claimed notifications through the host's hooks; the outcome of each.
 
     Learner notifications go to the host's own ``send_invitation(s)`` when it overrides them and not
     ``send_notification(s)`` (hosts written before notifications existed keep working unchanged: new
     invitations through ``send_invitations`` in one call per chunk, resends and reminders through
-    ``send_invitation(…, resend=True)``); everything else is rendered and handed to ``send_notifications``."""
+    ``send_invitation(…, resend=True)``), as immutable :class:`InvitationRecord` s: ``known`` ones (built by the
+    invite that just wrote them) as they are, the others read with one Core query per chunk; everything else
+    is rendered and handed to ``send_notifications``."""
     hooks = [c for c in claims if c.kind is NotificationKind.WEBHOOK]
     if hooks:  # webhook deliveries are POSTed to their endpoints; the rest are e-mails
         claims = [c for c in claims if c.kind is not NotificationKind.WEBHOOK]
-        return webhook_http.send_webhooks(hooks) + (_send_chunk(claims, contracts) if claims else [])
+        return webhook_http.send_webhooks(hooks) + (_send_chunk(claims, contracts, known) if claims else [])
     m, session, rules = _m(), _session(), _rules()
     compat = overrides_invitation_hooks(rules)
     contracts = {} if contracts is None else contracts  # the caller's, kept across the chunks of one delivery
@@ -200,41 +225,44 @@ def _send_chunk(claims: Sequence[Claim], contracts: dict[int, Contract] | None =
         contracts.update({c.id: c for c in session.execute(sa.select(m.Contract).where(
             _one_of(m.Contract.__table__.c.id, missing))).scalars()})
     invitation_ids = sorted({c.invitation_id for c in claims if c.invitation_id is not None})
-    invitations: dict[int, Invitation] = {}
-    if invitation_ids:
+    invitations: Mapping[int, Invitation | InvitationRecord] = {}
+    if invitation_ids and compat:
+        invitations = _invitation_records(invitation_ids, contracts, known or {})
+    elif invitation_ids:
         query = (sa.select(m.Invitation).where(outbox.id_filter(m.Invitation.__table__.c.id, invitation_ids))
-                 .options(sa_orm.lazyload(m.Invitation.contract)))
-        if not compat or any(_may_have_moved(c) for c in claims):  # names, or addresses now
-            query = query.options(sa_orm.selectinload(m.Invitation.user))
+                 .options(sa_orm.lazyload(m.Invitation.contract), sa_orm.selectinload(m.Invitation.user)))
         invitations = {i.id: i for i in session.execute(query).scalars()}
+    addresses = _current_addresses(claims, invitations)
     outcomes: list[Outcome] = []
-    new_invitations: list[tuple[Claim, Invitation]] = []
+    new_invitations: list[tuple[Claim, InvitationRecord]] = []
     messages: list[tuple[Claim, Message]] = []
     can_send = rules.can_send_notifications()
     for claim in claims:
         contract, invitation = contracts.get(claim.contract_id), invitations.get(claim.invitation_id or -1)
         no_address = None
         if not claim.fresh:  # (a bulk invite's 10,000 new notices skip the call)
-            claim, no_address = _readdress(claim, invitation)
+            claim, no_address = _readdress(claim, invitation, addresses)
         reason = _stale(claim, contract, invitation) or no_address
         if reason is not None:
             outcomes.append(Outcome(claim, DeliveryStatus.SKIPPED, reason))
             continue
         assert contract is not None
-        if claim.kind.is_for_learner and compat and invitation is not None:
-            if invitation.user_id is not None and invitation.email != claim.recipient:
+        if claim.kind.is_for_learner and isinstance(invitation, InvitationRecord):
+            record = invitation
+            if record.user_id is not None and record.email != claim.recipient:
                 # the host's hook reads ``invitation.email``: it holds the learner's address now (never written)
-                set_committed_value(invitation, "email", claim.recipient)
+                record = dataclasses.replace(record, email=claim.recipient)
             if claim.kind is NotificationKind.INVITATION:
-                new_invitations.append((claim, invitation))
+                new_invitations.append((claim, record))
             else:
-                outcomes.append(_attempt(claim, lambda: rules.send_invitation(invitation, resend=True)))
+                outcomes.append(_attempt(claim, functools.partial(rules.send_invitation, record, resend=True)))
             continue
         if not can_send:
             outcomes.append(Outcome(claim, DeliveryStatus.SKIPPED, _(
                 "Nowhere to send it: set up Flask-Mailman or override ContractRules.send_notification.")))
             continue
         try:
+            assert not isinstance(invitation, InvitationRecord)  # records only in compat mode, learner kinds
             messages.append((claim, _render(claim, contract, invitation)))
         except Exception as error:  # noqa: BLE001 - a broken template fails this message, not the pass
             current_app.logger.exception("Could not render the %s notification %s", claim.kind.value, claim.id)
@@ -246,6 +274,36 @@ def _send_chunk(claims: Sequence[Claim], contracts: dict[int, Contract] | None =
         outcomes += _send_group(messages, lambda group: rules.send_notifications([msg for _c, msg in group]),
                                 lambda item: getattr(item, "notification_id", None), lambda pair: pair[0].id)
     return outcomes
+
+
+def _invitation_records(ids: list[int], contracts: dict[int, Contract], known: Mapping[int, InvitationRecord]
+                        ) -> dict[int, InvitationRecord]:
+    """The records of invitations ``ids``: the ``known`` ones as built at write time, the others read with one
+    Core query of their columns (and one of their activities), never as ORM objects."""
+    records = {iid: known[iid] for iid in ids if iid in known}
+    wanted = [iid for iid in ids if iid not in known]
+    if not wanted:
+        return records
+    m, session = _m(), _session()
+    inv, ia = m.Invitation.__table__.c, m.InvitationActivity.__table__.c
+    rows = session.execute(sa.select(inv.id, inv.contract_id, inv.email, inv.status, inv.require_code, inv.user_id,
+                                     inv.invited_at, inv.invited_by, inv.code_redeemed_at)
+                           .where(outbox.id_filter(inv.id, wanted))).all()
+    activities: dict[int, list[Any]] = defaultdict(list)
+    for iid, aid in session.execute(sa.select(ia.invitation_id, ia.activity_id)
+                                    .where(outbox.id_filter(ia.invitation_id, wanted))
+                                    .order_by(ia.invitation_id, ia.activity_id)):
+        activities[iid].append(aid)
+    contract_records = {cid: ContractRecord.of(c) for cid, c in contracts.items()
+                        if cid in {row.contract_id for row in rows}}
+    for row in rows:
+        if row.contract_id not in contract_records:  # its contract was deleted since: the claim is stale
+            continue
+        records[row.id] = InvitationRecord(
+            row.id, row.contract_id, row.email, InvitationStatus(row.status), row.require_code, row.user_id,
+            row.invited_at, row.invited_by, contract_records[row.contract_id], row.code_redeemed_at,
+            tuple(activities.get(row.id, ())))
+    return records
 
 
 def _attempt(claim: Claim, send: Callable[[], object]) -> Outcome:
@@ -325,8 +383,9 @@ def _history(contract_id: int, action: str, message: str, *, invitation_id: int 
                                                  "actor_name", "action", "message"], select))
 
 
-def deliver_claimed(claims: Sequence[Claim]) -> list[Outcome]:
-    """Deliver notifications this process claimed, chunk by chunk, and record each outcome.
+def deliver_claimed(claims: Sequence[Claim], known: Mapping[int, InvitationRecord] | None = None) -> list[Outcome]:
+    """Deliver notifications this process claimed, chunk by chunk, and record each outcome (``known``: records
+    of invitations the caller just wrote, handed to the host's invitation hooks without reading them back).
 
     Outcomes are recorded at the end, or every second of a long run (so a crash re-sends at most about a
     second of messages: delivery is at least once); the lease is renewed when a run outlasts half of it."""
@@ -340,7 +399,7 @@ def deliver_claimed(claims: Sequence[Claim]) -> list[Outcome]:
         if time.monotonic() - started > lease / 2:
             chunk = outbox.extend_lease(chunk)
             contracts.clear()
-        done = _send_chunk(chunk, contracts)
+        done = _send_chunk(chunk, contracts, known)
         outcomes += done
         unrecorded += done
         if time.monotonic() - last_record > 1.0:
@@ -352,7 +411,8 @@ def deliver_claimed(claims: Sequence[Claim]) -> list[Outcome]:
     return outcomes
 
 
-def deliver_after_commit(claims: list[Claim], done: Callable[[list[Outcome]], None] | None = None) -> None:
+def deliver_after_commit(claims: list[Claim], done: Callable[[list[Outcome]], None] | None = None,
+                         known: Mapping[int, InvitationRecord] | None = None) -> None:
     """After the running service transaction commits: deliver ``claims`` now (immediate mode; ``done`` then
     gets the outcomes), or hand them to RQ (queued mode with ``RQ_REDIS_URL``). A delivery that breaks is
     logged and left to the lease: it never undoes what was committed."""
@@ -366,7 +426,7 @@ def deliver_after_commit(claims: list[Claim], done: Callable[[list[Outcome]], No
 
     def run() -> None:
         try:
-            outcomes = deliver_claimed(claims)
+            outcomes = deliver_claimed(claims, known)
         except Exception:  # noqa: BLE001 - the rows stay claimed; a later pass takes them over after the lease
             _session().rollback()
             app.logger.exception("Delivering %s notifications failed; they will be retried", len(claims))

@@ -9,9 +9,11 @@ from .. import codes, errors, signals
 from ..enums import ContractType, InvitationStatus, WebhookEvent
 from ..i18n import _
 from ..models import Contract, Invitation
+from ..records import ContractRecord
 from ..rules import HostUser
 from . import webhooks
-from ._core import (_after_commit, _app, LIVE, _lock_contract, _m, _normalize_email, _now, _record, _revoked_for,
+from ._core import (_after_commit, _app, _invitation_record, LIVE, _lock_contract, _m, _normalize_email, _now, _record,
+                    _revoked_for,
                     _rowcount, _rules, _session, _state, transactional)
 from .access import _ensure_active
 from .activities import _activity_ids
@@ -118,6 +120,7 @@ def redeem_code(user: HostUser, code: str) -> Invitation:
             "invitation": {"id": invitation.id, "email": invitation.email, "user_id": webhooks.jsonable(st.user_id(user)),
                            "status": invitation.status.value, "code_redeemed_at": webhooks.jsonable(now)},
             "contract": webhooks.contract_ref(contract)})
-        app = _app()
-        _after_commit(lambda: signals.code_redeemed.send(app, invitation=invitation, user=user))
+        if signals.code_redeemed.receivers:
+            app, record = _app(), _invitation_record(invitation, ContractRecord.of(contract))
+            _after_commit(lambda: signals.code_redeemed.send(app, invitation=record, user=user))
     return invitation

@@ -250,20 +250,23 @@ def reminded_message(contract: Contract, reminded: int) -> str:
     return said
 
 
-def alert_if_threshold_reached(contract: Contract) -> None:
+def alert_if_threshold_reached(contract: Contract, counter: tuple[int, int] | None = None) -> None:
     """Called by the enrollment that just took a seat of ``contract``, in its transaction: if that seat made
     seats used reach a ``SEAT_ALERTS`` threshold, write the alert (the highest threshold reached by this seat).
 
-    Seats are taken one at a time under the contract row's lock, so exactly one enrollment sees each value of
-    the counter: many enrollments crossing a threshold together create one alert, and a rolled-back enrollment
-    takes its alert with it. One extra query per seat taken; none when ``SEAT_ALERTS`` is empty."""
+    ``counter`` is ``(seats_used, seats)`` as the seat's own UPDATE returned them (PostgreSQL, SQLite 3.35+);
+    without it they are read (one query per seat taken). Seats are taken one at a time under the contract
+    row's lock, so exactly one enrollment sees each value of the counter: many enrollments crossing a threshold
+    together create one alert, and a rolled-back enrollment takes its alert with it. Nothing is read when
+    ``SEAT_ALERTS`` is empty; the recipients (``alert_recipients``) only when a threshold was crossed."""
     thresholds = config_numbers("SEAT_ALERTS")
     if not thresholds:
         return
-    m = _m()
-    con = m.Contract.__table__.c
-    used, seats = _session().connection().execute(
-        sa.select(con.seats_used, con.seats).where(con.id == contract.id)).one()
+    if counter is None:
+        con = _m().Contract.__table__.c
+        counter = tuple(_session().connection().execute(
+            sa.select(con.seats_used, con.seats).where(con.id == contract.id)).one())
+    used, seats = counter
     crossed = [t for t in thresholds if used * 100 >= t * seats > (used - 1) * 100]
     if not crossed:
         return
