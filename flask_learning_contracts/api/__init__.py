@@ -71,7 +71,10 @@ def _principal() -> ApiPrincipal:
 def _body(op: Operation) -> BaseModel | None:
     if op.body is None:
         return None
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # nested past the parser's depth: not JSON this API can take (silent misses it)
+        raise _BadJson() from None
     if data is None and request.get_data():
         raise _BadJson()
     try:
