@@ -70,8 +70,9 @@ def test_group_picker_errors_filter_and_404(page, live_server, login, width):
 
 
 @pytest.mark.parametrize("width", [1366, 390])
-def test_api_keys_and_webhooks_pages_fit_the_screen(page, live_server, live_app, login, width):
-    """The admin's API keys page stacks its rows like the Webhooks page does: at 390 px nothing scrolls sideways."""
+def test_api_docs_api_keys_and_webhooks_pages_fit_the_screen(page, live_server, live_app, login, width):
+    """The API docs page and the admin's API keys page (whose rows stack like the Webhooks page's) fit a
+    390 px screen: nothing scrolls sideways."""
     from flask_learning_contracts import services
 
     with live_app.app_context():
@@ -80,7 +81,7 @@ def test_api_keys_and_webhooks_pages_fit_the_screen(page, live_server, live_app,
                                                                                             "contracts:write"])
     page.set_viewport_size({"width": width, "height": 900})
     login("admin@example.com")
-    for name, url in [("api-keys", "/admin/learning-contracts-api-keys/"),
+    for name, url in [("api-docs", "/learning-contracts/api/v1/docs"), ("api-keys", "/admin/learning-contracts-api-keys/"),
                       ("webhooks", "/admin/learning-contracts-webhooks/")]:
         page.goto(live_server + url)
         expect(page.get_by_role("heading", level=1)).to_be_visible()
