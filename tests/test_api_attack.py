@@ -157,3 +157,14 @@ def test_revoked_key_refused(api_app):
     services.revoke_api_key(services.find_api_key(prefix))
     host.db.session.remove()
     assert client.get("/contracts").status_code == 401
+
+
+def test_nul_characters_are_refused_as_invalid_input_on_every_database(api):
+    """PostgreSQL cannot store U+0000 in text: a NUL in a path, query or body is a 422, never a 500."""
+    nul_body = api.put("/contracts/by-external/shop/o1", purchase(title="x\u0000y"))
+    assert nul_body.status_code == 422 and nul_body.mimetype == "application/problem+json"
+    nul_path = api.put("/contracts/by-external/shop/a%00b", purchase())
+    assert nul_path.status_code == 422 and nul_path.get_json()["errors"][0]["pointer"] == "/external_id"
+    assert api.get("/contracts?external_id=%00").status_code == 422
+    assert api.get("/contracts?source=shop%00").status_code == 422
+    assert api.get("/contracts").get_json()["items"] == []

@@ -28,6 +28,7 @@ from ..views.ratelimit import CodeAttemptLimiter
 from .openapi import Operation, build_document, schema_name, type_text
 from .problems import bad_json, domain_problem, problem, problem_body, register_problem_handlers, schema_problem
 from .routes import OPERATIONS
+from .schemas import has_nul
 
 __all__ = ["API_KEY", "OPERATIONS", "register_api"]
 
@@ -138,6 +139,9 @@ def _dispatch(op: Operation, params: dict[str, str]) -> Response:
             raise errors.PermissionDenied(_("This API key lacks the %(scope)s scope.", scope=op.scope))
         key = _idempotency_key() if op.method in {"POST", "PUT"} else None
         body, query = _body(op), _query(op)
+        for name, value in params.items():
+            if has_nul(value):
+                raise errors.ValidationError(_("The URL must not contain a NUL character."), field=name)
     except _Refused as refused:
         return refused.response
     except _BadJson:
