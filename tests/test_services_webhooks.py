@@ -395,3 +395,13 @@ def test_a_name_rebound_to_loopback_after_the_check_is_not_posted_to(app, db, m,
         [row] = deliveries(db, m)
         assert receiver.requests == 0
         assert calls and row.last_error and "private or local" not in row.last_error
+
+
+@pytest.mark.parametrize("url", ["http://2130706433/hooks", "http://0x7f000001/hooks", "http://0177.0.0.1/hooks",
+                                 "http://127.1/hooks", "http://0xa9fea9fe/latest/meta-data"])
+def test_numeric_spellings_of_private_addresses_are_refused_when_the_endpoint_is_created(app, url):
+    """Decimal, hex, octal and short forms that the resolver reads as 127.0.0.1 (or 169.254.169.254) are literal
+    addresses: refused at once, not only when the first delivery resolves them."""
+    with pytest.raises(errors.ValidationError) as caught:
+        services.create_webhook_endpoint(url, ["contract.created"])
+    assert caught.value.field == "url"

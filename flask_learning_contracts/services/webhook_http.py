@@ -70,6 +70,17 @@ def _forbidden_address(address: str) -> bool:
             or ip.is_reserved or ip.is_unspecified)
 
 
+def _numeric_host(host: str) -> str:
+    """``host`` as an address when it is one in any spelling the resolver accepts (``2130706433``, ``0x7f000001``,
+    ``0177.0.0.1``, ``127.1`` all mean 127.0.0.1), else ``host`` unchanged."""
+    if host and all(ch in "0123456789abcdefxABCDEFX." for ch in host) and host[0].isdigit():
+        try:
+            return socket.inet_ntoa(socket.inet_aton(host))
+        except OSError:
+            pass
+    return host
+
+
 def url_problem(url: str, *, resolve: bool) -> str | None:
     """Why ``url`` cannot receive webhooks, or ``None``: http or https only, a host, no user name or
     password, at most :data:`URL_LENGTH` characters; unless ``LEARNING_CONTRACTS_WEBHOOK_ALLOW_PRIVATE``, no
@@ -101,7 +112,7 @@ def _checked(url: str, *, resolve: bool) -> tuple[str | None, str | None]:
     host = parts.hostname
     private = _("Webhooks cannot be sent to a private or local address (%(host)s).", host=host)
     try:
-        literal = _forbidden_address(host)
+        literal = _forbidden_address(_numeric_host(host))
     except ValueError:
         literal = None
     if literal or host == "localhost" or host.endswith(".localhost"):
