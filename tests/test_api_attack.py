@@ -172,3 +172,29 @@ def test_nul_characters_are_refused_as_invalid_input_on_every_database(api):
     assert api.get("/contracts?external_id=%00").status_code == 422
     assert api.get("/contracts?source=shop%00").status_code == 422
     assert api.get("/contracts").get_json()["items"] == []
+
+
+def test_a_key_with_another_keys_secret_is_refused(api_app):
+    first, second = new_key(name="a"), new_key(name="b")
+    forged = "_".join(first.split("_")[:2]) + "_" + second.split("_", 2)[2]
+    assert Api(api_app, forged).get("/contracts").status_code == 401
+
+
+def test_a_full_page_of_contracts_costs_a_fixed_number_of_statements(api, api_app):
+    from .views_support import count_queries
+
+    def statements(n):
+        for i in range(n):
+            made = api.put(f"/contracts/by-external/q{n}/o{i}", purchase(contract_type="subscription"))
+            assert made.status_code == 201
+            course = host.Course(title=f"C{n}-{i}")
+            host.db.session.add(course)
+            host.db.session.commit()
+            api.post(f"/contracts/{made.get_json()['id']}/activities", {"activities": [str(course.id)]})
+        with count_queries(host.db) as sent:
+            page = api.get(f"/contracts?source=q{n}&limit=200")
+        assert len(page.get_json()["items"]) == n
+        return len(sent)
+
+    few, many = statements(2), statements(20)
+    assert many == few, (few, many)
