@@ -198,3 +198,18 @@ def test_a_full_page_of_contracts_costs_a_fixed_number_of_statements(api, api_ap
 
     few, many = statements(2), statements(20)
     assert many == few, (few, many)
+
+
+def test_cli_key_names_and_webhook_urls_with_control_characters_are_refused(api_app):
+    runner = api_app.test_cli_runner()
+    for name in ["sh\x00op", "x" * 101, "   "]:
+        made = runner.invoke(args=["contracts", "api-key", "create", name, "--scope", "contracts:read"])
+        assert made.exit_code != 0 and made.exception is None or isinstance(made.exception, SystemExit), made.output
+    assert services.api_keys() == []
+    revoked = runner.invoke(args=["contracts", "api-key", "revoke", "no\x00such"])
+    assert revoked.exit_code != 0 and (revoked.exception is None or isinstance(revoked.exception, SystemExit))
+
+
+def test_a_token_whose_prefix_is_not_hex_is_refused_without_a_look_up(api_app):
+    for token in ["lc_\x00aaaaaaaaaaa_secret", "lc_ééééééééééé_secret", "lc_AAAAAAAAAAAA_secret"]:
+        assert services.authenticate_api_key(token) is None
