@@ -89,10 +89,10 @@ def url_problem(url: str, *, resolve: bool) -> str | None:
     return _checked(url, resolve=resolve)[0]
 
 
-def _checked(url: str, *, resolve: bool) -> tuple[str | None, str | None]:
-    """``(problem, address)``: what :func:`url_problem` says, and with ``resolve`` the address the name resolved
+def _checked(url: str, *, resolve: bool) -> tuple[str | None, tuple[str, ...] | None]:
+    """``(problem, addresses)``: what :func:`url_problem` says, and with ``resolve`` the addresses the name resolved
     to when checked (``None`` for a literal address or when private ones are allowed). The sender connects to
-    that address, not to a second look-up: a name re-bound to 127.0.0.1 between check and connection (DNS
+    those addresses, not to a second look-up: a name re-bound to 127.0.0.1 between check and connection (DNS
     rebinding) reaches nothing private."""
     if len(url) > URL_LENGTH:
         return _("The URL is longer than %(num)s characters.", num=URL_LENGTH), None
@@ -126,13 +126,14 @@ def _checked(url: str, *, resolve: bool) -> tuple[str | None, str | None]:
             return _("The host name %(host)s could not be resolved.", host=host), None
         if not found or any(_forbidden_address(address) for address in found):
             return private, None
-        return None, found[0]
+        return None, tuple(dict.fromkeys(found))
     return None, None
 
 
-def _post(url: str, body: bytes, headers: dict[str, str], timeout: float, address: str | None = None) -> str | None:
-    """POST ``body``; ``None`` when the receiver answered 2xx, else why the attempt failed. With ``address``
-    the connection goes to that (checked) address; the URL's host name still names the site (``Host`` and TLS
+def _post(url: str, body: bytes, headers: dict[str, str], timeout: float,
+          addresses: tuple[str, ...] | None = None) -> str | None:
+    """POST ``body``; ``None`` when the receiver answered 2xx, else why the attempt failed. With ``addresses``
+    the connection goes to the first of these (checked) addresses that answers; the URL's host name still names the site (``Host`` and TLS
     server name, certificate check).
 
     ``timeout`` bounds the whole attempt (connecting, sending, the answer's status line and headers): a
@@ -141,9 +142,15 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float, addres
     parts = urllib.parse.urlsplit(url)
     kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     connection = kind(parts.hostname or "", parts.port, timeout=timeout)
-    if address is not None:
+    if addresses:
         def pinned(where: tuple[str, int], timeout: float | None = None, source: Any = None) -> socket.socket:
-            return socket.create_connection((address, where[1]), timeout, source)
+            failed: OSError | None = None
+            for address in addresses:
+                try:
+                    return socket.create_connection((address, where[1]), timeout, source)
+                except OSError as error:
+                    failed = error
+            raise failed or OSError("no address")
 
         connection._create_connection = pinned  # type: ignore[attr-defined]
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -194,7 +201,7 @@ def send_webhooks(claims: Sequence[Claim]) -> list[Outcome]:
     # Failures in a row per endpoint, counted on during this chunk: an endpoint that reaches the limit (or
     # answers 410) gets no more attempts from it (a bulk invite does not wait out 1,000 timeouts of a dead one).
     streak = {e.id: e.consecutive_failures for e in endpoints.values()}
-    problems: dict[int, tuple[str | None, str | None]] = {}
+    problems: dict[int, tuple[str | None, tuple[str, ...] | None]] = {}
     outcomes = []
     for claim in claims:
         endpoint = endpoints.get(claim.endpoint_id or 0)
@@ -206,7 +213,7 @@ def send_webhooks(claims: Sequence[Claim]) -> list[Outcome]:
             continue
         if endpoint.id not in problems:  # checked once per endpoint and chunk (a name resolved once, not per event)
             problems[endpoint.id] = _checked(endpoint.url, resolve=True)
-        problem, address = problems[endpoint.id]
+        problem, addresses = problems[endpoint.id]
         if problem is not None:
             outcomes.append(Outcome(claim, DeliveryStatus.FAILED, problem))
             continue
@@ -220,7 +227,7 @@ def send_webhooks(claims: Sequence[Claim]) -> list[Outcome]:
         headers = {"Content-Type": "application/json", "User-Agent": "flask-learning-contracts webhooks",
                    "webhook-id": msg_id, "webhook-timestamp": str(int(moment.timestamp())),
                    "webhook-signature": signature}
-        error_text = _post(endpoint.url, body.encode("utf-8"), headers, timeout, address)
+        error_text = _post(endpoint.url, body.encode("utf-8"), headers, timeout, addresses)
         streak[endpoint.id] = 0 if error_text is None else limit if error_text.startswith(_GONE) \
             else streak[endpoint.id] + 1
         outcomes.append(Outcome(claim, DeliveryStatus.SENT) if error_text is None
