@@ -95,3 +95,18 @@ def test_cli_adds_lists_and_disables_endpoints(app, db, m):
     assert refused.exit_code == 1 and "Only http:// and https:// URLs" in refused.output
     missing = runner.invoke(args=["contracts", "webhook", "disable", "999"])
     assert missing.exit_code == 1 and "no longer exists" in missing.output
+
+
+def test_add_and_retry_without_the_csrf_token_change_nothing(app, db, m, as_manager, receiver, make_contract):
+    refused = as_manager.post(PAGE, data={"url": receiver.url, "events": ["contract.created"]})
+    assert refused.status_code in (200, 302, 400) and services.webhook_endpoints() == []
+    app.config["LEARNING_CONTRACTS_DELIVERY_ATTEMPTS"] = 1
+    receiver.secret = services.create_webhook_endpoint(receiver.url, ["contract.created"]).secret
+    receiver.status = 500
+    make_contract()
+    [row] = services.webhook_deliveries()
+    receiver.status = 204
+    assert as_manager.post(f"{PAGE}deliveries/{row.id}/retry/").status_code in (302, 400)
+    db.session.expire_all()
+    assert receiver.requests == 1
+    assert db.session.get(m.Notification, row.id).status is DeliveryStatus.FAILED

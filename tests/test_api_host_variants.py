@@ -38,7 +38,34 @@ def _journey(app, db, user_id: str, activity_ids: list[str]) -> None:
     assert [i["user_id"] for i in listed["items"]] == [user_id]
     detail = client.get(f"{API}/contracts/{cid}", headers=headers).get_json()
     assert detail["seat_summary"]["invitations"]["outstanding"] == 1
+    _rest_of_the_operations(client, headers, cid, listed["items"][0]["id"], activity_ids)
     db.session.remove()
+
+
+def _rest_of_the_operations(client, headers, cid, invitation_id, activity_ids) -> None:
+    """Every other operation on the same host: pages, resend, revoke, a replayed Idempotency-Key, and ids the
+    host cannot have (never a 5xx)."""
+    second = client.put(API + "/contracts/by-external/store/43", json=purchase(), headers=headers)
+    assert second.status_code == 201
+    page = client.get(API + "/contracts?limit=1&source=store", headers=headers).get_json()
+    rest = client.get(API + f"/contracts?limit=1&source=store&cursor={page['next_cursor']}", headers=headers)
+    assert rest.status_code == 200 and len({page["items"][0]["id"], rest.get_json()["items"][0]["id"]}) == 2
+    resent = client.post(f"{API}/invitations/{invitation_id}/resend", headers=headers)
+    # the UUID host sets up no mail: the resend is refused with the reason, as a problem
+    assert resent.status_code == 200 or "Nowhere to send it" in resent.get_json()["detail"], resent.get_json()
+    keyed = {**headers, "Idempotency-Key": "revoke-1"}
+    revoked = client.post(f"{API}/invitations/{invitation_id}/revoke", headers=keyed)
+    again = client.post(f"{API}/invitations/{invitation_id}/revoke", headers=keyed)
+    assert revoked.status_code == again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    assert revoked.get_json() == again.get_json() and revoked.get_json()["status"] == "revoked"
+    for bad in ["01ARZ3NDEKTSV4RRFFQ69G5FAV", "9223372036854775808", "x" * 64, "00000000-0000-0000-0000-000000000000"]:
+        for answer in [client.post(f"{API}/contracts/{cid}/activities", json={"activities": [bad]}, headers=headers),
+                       client.post(f"{API}/contracts/{cid}/invitations", json={"user_ids": [bad]}, headers=headers),
+                       client.post(f"{API}/invitations/{bad}/revoke", headers=headers),
+                       client.get(f"{API}/contracts/{bad}", headers=headers)]:
+            assert answer.status_code < 500 and answer.mimetype in ("application/json", "application/problem+json")
+    assert sorted(client.get(f"{API}/contracts/{cid}", headers=headers).get_json()["activities"]) == \
+        sorted(activity_ids)
 
 
 def test_ulid_host(tmp_path):

@@ -88,3 +88,45 @@ def test_upserts_and_an_idempotency_key_raced_by_8_processes(api_app, monkeypatc
     assert _count(m.Invitation, m.Invitation.contract_id == cid) == 10 * ROUNDS
     assert _count(m.HistoryEntry, m.HistoryEntry.contract_id == cid, m.HistoryEntry.action == "invited") == ROUNDS
     assert _count(m.IdempotencyKey) == 2 * ROUNDS  # one per keyed upsert and per invite, whatever the retries
+
+
+def test_an_upsert_raced_with_a_type_change_and_one_idempotency_key_from_two_api_keys(api_app, monkeypatch):
+    """Half the processes buy a voucher, half a subscription for one purchase at once: one contract, of
+    the winner's type; the same type answers 200 and the other 409, never a 5xx. Then two API keys race with the
+    same Idempotency-Key and different bodies: each key gets its own answer (no replay of the other's)."""
+    monkeypatch.setenv("LC_RACE_API", "1")
+    keys = [new_key(name="store"), new_key(name="ams")]
+    url = _release(host.db)
+
+    def typed(worker: int) -> dict:
+        kind = "voucher" if worker % 2 else "subscription"
+        return {"key": keys[0], "calls": [{"method": "PUT", "path": f"{API}/contracts/by-external/shop/typed",
+                                           "json": purchase(contract_type=kind)}]}
+
+    reports = race.run("api_calls", url, WORKERS, typed)
+    assert race.tally(reports) == {"ok": WORKERS}
+    answers = _answers(reports, 0)
+    [winner] = [a for a in answers if a["status"] == 201]
+    won = winner["body"]["contract_type"]
+    for a in answers:
+        same = a["body"].get("contract_type", None) == won if a["status"] == 200 else None
+        assert a["status"] in (200, 201, 409) and (a["status"] != 200 or same), a
+    assert sum(a["status"] == 409 for a in answers) == WORKERS // 2
+    with api_app.app_context():
+        assert _count(services._m().Contract) == 1
+        url = _release(host.db)
+
+    def keyed(worker: int) -> dict:
+        which = worker % 2
+        return {"key": keys[which], "calls": [{"method": "PUT", "path": f"{API}/contracts/by-external/k{which}/one",
+                                               "json": purchase(title=f"By key {which}"),
+                                               "headers": {"Idempotency-Key": "shared-key"}}]}
+
+    reports = race.run("api_calls", url, WORKERS, keyed)
+    assert race.tally(reports) == {"ok": WORKERS}
+    by_key: dict[int, set] = {0: set(), 1: set()}
+    for worker, a in enumerate(_answers(reports, 0)):
+        assert a["status"] == 201, a
+        assert a["body"]["source"] == f"k{worker % 2}" and a["body"]["title"] == f"By key {worker % 2}"
+        by_key[worker % 2].add(a["body"]["id"])
+    assert all(len(ids) == 1 for ids in by_key.values()) and by_key[0] != by_key[1]

@@ -357,3 +357,51 @@ def test_queued_mode_with_rq_queues_a_job_after_the_commit_that_sends_the_event(
         assert receiver.types() == ["contract.created"] and receiver.rejected == []
     finally:
         queue.delete(delete_jobs=True)
+
+
+@pytest.mark.parametrize("url", [
+    "http://100.100.100.200/latest/meta-data",  # shared address space (RFC 6598): a cloud's metadata service
+    "http://[2002:7f00:1::]/hooks",  # 6to4 wrapping 127.0.0.1
+    "http://[2002:a9fe:a9fe::]/hooks",  # 6to4 wrapping 169.254.169.254
+    "http://0.0.0.0/hooks", "http://[::]/hooks",
+])
+def test_addresses_that_are_not_global_are_refused_too(app, url):
+    with pytest.raises(errors.ValidationError) as caught:
+        services.create_webhook_endpoint(url, ["contract.created"])
+    assert caught.value.field == "url"
+
+
+def test_a_name_rebound_to_loopback_after_the_check_is_not_posted_to(app, db, m, make_contract, monkeypatch):
+    """DNS rebinding: the name answers a public address to the check, then 127.0.0.1 to the connection. The
+    sender connects to the address it checked, so the loopback receiver never hears from it."""
+    import socket
+
+    app.config["LEARNING_CONTRACTS_WEBHOOK_TIMEOUT"] = 1
+    with Receiver() as receiver:
+        port = int(receiver.url.rsplit(":", 1)[1].split("/", 1)[0])
+        real = socket.getaddrinfo
+        calls = []
+
+        def rebinding(host, *args, **kwargs):
+            if host != "rebind.example.com":
+                return real(host, *args, **kwargs)
+            calls.append(host)
+            address = "93.184.216.34" if len(calls) == 1 else "127.0.0.1"  # a public address (unreachable here)
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+        services.create_webhook_endpoint(f"http://rebind.example.com:{port}/in", ["contract.created"])
+        monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+        make_contract()
+        [row] = deliveries(db, m)
+        assert receiver.requests == 0
+        assert calls and row.last_error and "private or local" not in row.last_error
+
+
+@pytest.mark.parametrize("url", ["http://2130706433/hooks", "http://0x7f000001/hooks", "http://0177.0.0.1/hooks",
+                                 "http://127.1/hooks", "http://0xa9fea9fe/latest/meta-data"])
+def test_numeric_spellings_of_private_addresses_are_refused_when_the_endpoint_is_created(app, url):
+    """Decimal, hex, octal and short forms that the resolver reads as 127.0.0.1 (or 169.254.169.254) are literal
+    addresses: refused at once, not only when the first delivery resolves them."""
+    with pytest.raises(errors.ValidationError) as caught:
+        services.create_webhook_endpoint(url, ["contract.created"])
+    assert caught.value.field == "url"

@@ -227,7 +227,7 @@ def add_admin_views(app: Flask, state: LearningContractsState, admin: Admin | No
 
         admin.add_view(ApiKeyView(name=_l("API keys"), category=_configured_label(
             app, "ADMIN_CATEGORY", _l("Activities and Learning")), endpoint="lc_api_keys",
-            url="learning-contracts-api-keys"))
+            url="learning-contracts-api-keys", static_folder=STATIC_FOLDER))
     hooks_endpoint = f"{endpoint}_webhooks"
     if not any(getattr(view, "endpoint", None) == hooks_endpoint for view in admin._views):
         admin.add_view(WebhookView(

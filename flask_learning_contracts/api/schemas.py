@@ -17,10 +17,30 @@ Cursor = Annotated[str, StringConstraints(max_length=200)]
 Moment = Annotated[dt.datetime, AfterValidator(lambda v: v if v.tzinfo else v.replace(tzinfo=dt.UTC))]
 
 
+def has_nul(value: Any) -> bool:
+    """Whether ``value`` (a string, or lists and objects of them) holds a NUL character: no text column can keep
+    one (PostgreSQL refuses it outright), so the API refuses it as invalid input instead of failing on it."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(has_nul(v) for v in value)
+    return False
+
+
 class _In(BaseModel):
-    """Request bodies refuse unknown members: a typo (``seat`` for ``seats``) must not pass silently."""
+    """Request bodies refuse unknown members: a typo (``seat`` for ``seats``) must not pass silently; and text
+    with a NUL character anywhere."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        if has_nul(data):
+            raise ValueError("text must not contain NUL (\\u0000) characters")
+        return data
 
 
 class ContractUpsert(_In):

@@ -56,7 +56,7 @@ def _clean_scopes(scopes: list[str] | tuple[str, ...]) -> list[str]:
 def create_api_key(name: str, scopes: list[str] | tuple[str, ...]) -> NewApiKey:
     """Create a key named ``name`` with ``scopes``; return it with its full text (never stored)."""
     name = (name or "").strip()
-    if not name or len(name) > 100:
+    if not name or len(name) > 100 or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
         raise errors.ValidationError(_("Name the key (up to 100 characters)."), field="name")
     chosen = _clean_scopes(scopes)
     prefix, secret = secrets.token_hex(_PREFIX_BYTES), secrets.token_urlsafe(32)
@@ -77,6 +77,8 @@ def find_api_key(name_or_prefix: str) -> ApiKey:
     """The key with this prefix, else the newest live key with this name; ``ValidationError`` when none."""
     m = _m()
     text = (name_or_prefix or "").strip()
+    if "\x00" in text:  # no key has it, and PostgreSQL refuses to compare it
+        raise errors.ValidationError(_("No API key has this name or prefix."), field="key")
     row = _session().execute(sa.select(m.ApiKey).where(m.ApiKey.prefix == text)).scalars().first()
     if row is None:
         row = _session().execute(sa.select(m.ApiKey).where(m.ApiKey.name == text, m.ApiKey.revoked_at.is_(None))
@@ -97,8 +99,9 @@ def revoke_api_key(api_key: ApiKey) -> ApiKey:
 
 def _parse(token: str) -> tuple[str, str] | None:
     parts = token.split("_")
-    if len(parts) < 3 or parts[0] != "lc" or len(parts[1]) != 2 * _PREFIX_BYTES:
-        return None
+    if len(parts) < 3 or parts[0] != "lc" or len(parts[1]) != 2 * _PREFIX_BYTES \
+            or not all(ch in "0123456789abcdef" for ch in parts[1]):
+        return None  # not a key's shape: no look-up at all
     return parts[1], "_".join(parts[2:])
 
 

@@ -56,11 +56,29 @@ def ensure_available() -> None:
 
 
 def _forbidden_address(address: str) -> bool:
+    """Whether ``address`` is no place for a webhook: anything not globally routable (private, loopback,
+    link-local, shared RFC 6598 space such as a cloud's metadata service, reserved …), also when wrapped in an
+    IPv4-mapped or 6to4 IPv6 address."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved
-            or ip.is_unspecified)
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = ip.ipv4_mapped or ip.sixtofour
+        if inner is not None and _forbidden_address(str(inner)):
+            return True
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+    return (not ip.is_global or ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
+            or ip.is_reserved or ip.is_unspecified)
+
+
+def _numeric_host(host: str) -> str:
+    """``host`` as an address when it is one in any spelling the resolver accepts (``2130706433``, ``0x7f000001``,
+    ``0177.0.0.1``, ``127.1`` all mean 127.0.0.1), else ``host`` unchanged."""
+    if host and all(ch in "0123456789abcdefxABCDEFX." for ch in host) and host[0].isdigit():
+        try:
+            return socket.inet_ntoa(socket.inet_aton(host))
+        except OSError:
+            pass
+    return host
 
 
 def url_problem(url: str, *, resolve: bool) -> str | None:
@@ -68,40 +86,55 @@ def url_problem(url: str, *, resolve: bool) -> str | None:
     password, at most :data:`URL_LENGTH` characters; unless ``LEARNING_CONTRACTS_WEBHOOK_ALLOW_PRIVATE``, no
     private, loopback, link-local or reserved address (a literal one, or with ``resolve`` what the name
     resolves to now: the LMS server must not become a way into its own network)."""
+    return _checked(url, resolve=resolve)[0]
+
+
+def _checked(url: str, *, resolve: bool) -> tuple[str | None, tuple[str, ...] | None]:
+    """``(problem, addresses)``: what :func:`url_problem` says, and with ``resolve`` the addresses the name resolved
+    to when checked (``None`` for a literal address or when private ones are allowed). The sender connects to
+    those addresses, not to a second look-up: a name re-bound to 127.0.0.1 between check and connection (DNS
+    rebinding) reaches nothing private."""
     if len(url) > URL_LENGTH:
-        return _("The URL is longer than %(num)s characters.", num=URL_LENGTH)
+        return _("The URL is longer than %(num)s characters.", num=URL_LENGTH), None
     try:
         parts = urllib.parse.urlsplit(url)
         port = parts.port
     except ValueError:
-        return _("This is not a valid URL.")
+        return _("This is not a valid URL."), None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return _("Only http:// and https:// URLs can receive webhooks.")
+        return _("Only http:// and https:// URLs can receive webhooks."), None
     if parts.username or parts.password:
-        return _("Put no user name or password in the URL; receivers verify the signature instead.")
+        return _("Put no user name or password in the URL; receivers verify the signature instead."), None
     if any(ch.isspace() or ord(ch) < 32 for ch in url):
-        return _("This is not a valid URL.")
+        return _("This is not a valid URL."), None
     if config_value("WEBHOOK_ALLOW_PRIVATE"):
-        return None
+        return None, None
     host = parts.hostname
+    private = _("Webhooks cannot be sent to a private or local address (%(host)s).", host=host)
     try:
-        literal = _forbidden_address(host)
+        literal = _forbidden_address(_numeric_host(host))
     except ValueError:
         literal = None
     if literal or host == "localhost" or host.endswith(".localhost"):
-        return _("Webhooks cannot be sent to a private or local address (%(host)s).", host=host)
+        return private, None
     if literal is None and resolve:
+        default_port = 443 if parts.scheme == "https" else 80
         try:
-            found = {info[4][0] for info in socket.getaddrinfo(host, port or 443, proto=socket.IPPROTO_TCP)}
+            found = [str(info[4][0]) for info in socket.getaddrinfo(host, port or default_port,
+                                                                     proto=socket.IPPROTO_TCP)]
         except (OSError, UnicodeError):
-            return _("The host name %(host)s could not be resolved.", host=host)
-        if any(_forbidden_address(str(address)) for address in found):
-            return _("Webhooks cannot be sent to a private or local address (%(host)s).", host=host)
-    return None
+            return _("The host name %(host)s could not be resolved.", host=host), None
+        if not found or any(_forbidden_address(address) for address in found):
+            return private, None
+        return None, tuple(dict.fromkeys(found))
+    return None, None
 
 
-def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> str | None:
-    """POST ``body``; ``None`` when the receiver answered 2xx, else why the attempt failed.
+def _post(url: str, body: bytes, headers: dict[str, str], timeout: float,
+          addresses: tuple[str, ...] | None = None) -> str | None:
+    """POST ``body``; ``None`` when the receiver answered 2xx, else why the attempt failed. With ``addresses``
+    the connection goes to the first of these (checked) addresses that answers; the URL's host name still names the site (``Host`` and TLS
+    server name, certificate check).
 
     ``timeout`` bounds the whole attempt (connecting, sending, the answer's status line and headers): a
     watchdog shuts the socket down when it runs out, so a receiver trickling its answer a byte at a time
@@ -109,6 +142,17 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> str
     parts = urllib.parse.urlsplit(url)
     kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     connection = kind(parts.hostname or "", parts.port, timeout=timeout)
+    if addresses:
+        def pinned(where: tuple[str, int], timeout: float | None = None, source: Any = None) -> socket.socket:
+            failed: OSError | None = None
+            for address in addresses:
+                try:
+                    return socket.create_connection((address, where[1]), timeout, source)
+                except OSError as error:
+                    failed = error
+            raise failed or OSError("no address")
+
+        connection._create_connection = pinned  # type: ignore[attr-defined]
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
     cut_off = threading.Event()
@@ -157,7 +201,7 @@ def send_webhooks(claims: Sequence[Claim]) -> list[Outcome]:
     # Failures in a row per endpoint, counted on during this chunk: an endpoint that reaches the limit (or
     # answers 410) gets no more attempts from it (a bulk invite does not wait out 1,000 timeouts of a dead one).
     streak = {e.id: e.consecutive_failures for e in endpoints.values()}
-    problems: dict[int, str | None] = {}
+    problems: dict[int, tuple[str | None, tuple[str, ...] | None]] = {}
     outcomes = []
     for claim in claims:
         endpoint = endpoints.get(claim.endpoint_id or 0)
@@ -168,8 +212,8 @@ def send_webhooks(claims: Sequence[Claim]) -> list[Outcome]:
             outcomes.append(Outcome(claim, DeliveryStatus.SKIPPED, _("The webhook endpoint is disabled.")))
             continue
         if endpoint.id not in problems:  # checked once per endpoint and chunk (a name resolved once, not per event)
-            problems[endpoint.id] = url_problem(endpoint.url, resolve=True)
-        problem = problems[endpoint.id]
+            problems[endpoint.id] = _checked(endpoint.url, resolve=True)
+        problem, addresses = problems[endpoint.id]
         if problem is not None:
             outcomes.append(Outcome(claim, DeliveryStatus.FAILED, problem))
             continue
@@ -183,7 +227,7 @@ def send_webhooks(claims: Sequence[Claim]) -> list[Outcome]:
         headers = {"Content-Type": "application/json", "User-Agent": "flask-learning-contracts webhooks",
                    "webhook-id": msg_id, "webhook-timestamp": str(int(moment.timestamp())),
                    "webhook-signature": signature}
-        error_text = _post(endpoint.url, body.encode("utf-8"), headers, timeout)
+        error_text = _post(endpoint.url, body.encode("utf-8"), headers, timeout, addresses)
         streak[endpoint.id] = 0 if error_text is None else limit if error_text.startswith(_GONE) \
             else streak[endpoint.id] + 1
         outcomes.append(Outcome(claim, DeliveryStatus.SENT) if error_text is None

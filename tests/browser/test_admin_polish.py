@@ -67,3 +67,23 @@ def test_group_picker_errors_filter_and_404(page, live_server, login, width):
     expect(page.get_by_role("link", name="Go to the learning contracts")).to_be_visible()
     _no_horizontal_scroll(page)
     _shot(page, f"admin-404-{width}")
+
+
+@pytest.mark.parametrize("width", [1366, 390])
+def test_api_docs_api_keys_and_webhooks_pages_fit_the_screen(page, live_server, live_app, login, width):
+    """The API docs page and the admin's API keys page (whose rows stack like the Webhooks page's) fit a
+    390 px screen: nothing scrolls sideways."""
+    from flask_learning_contracts import services
+
+    with live_app.app_context():
+        if not services.api_keys():
+            services.create_api_key("Shop integration with a rather long descriptive name", ["contracts:read",
+                                                                                            "contracts:write"])
+    page.set_viewport_size({"width": width, "height": 900})
+    login("admin@example.com")
+    for name, url in [("api-docs", "/learning-contracts/api/v1/docs"), ("api-keys", "/admin/learning-contracts-api-keys/"),
+                      ("webhooks", "/admin/learning-contracts-webhooks/")]:
+        page.goto(live_server + url)
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+        _shot(page, f"admin-{name}-{width}")
+        _no_horizontal_scroll(page)
