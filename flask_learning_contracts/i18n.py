@@ -50,6 +50,12 @@ def _(text: str, **variables: object) -> str:
     return text % variables if variables else text
 
 
+def N_(text: str) -> str:
+    """Mark ``text`` for extraction into the catalogue and return it untranslated (for class-level defaults, such
+    as the errors' ``default_message``, translated when they are shown)."""
+    return text
+
+
 def _l(text: str, **variables: object) -> str:
     """Translate ``text`` lazily (for module-level labels, form fields, enum names).
 

@@ -23,7 +23,7 @@ def test_the_catalogue_template_is_where_the_package_says():
 
     assert CATALOGUE_TEMPLATE.resolve() == SHIPPED.resolve() and CATALOGUE_TEMPLATE.is_file()
 #: The keywords of flask_learning_contracts/i18n.py (``_`` and the templates' ``ngettext`` are Babel's defaults).
-KEYWORDS = ["-k", "_l", "-k", "_n:1,2"]
+KEYWORDS = ["-k", "_l", "-k", "_n:1,2", "-k", "N_"]
 
 
 def extract(output: Path) -> None:
@@ -55,6 +55,17 @@ def test_extraction_reads_python_lazy_and_plural_keywords_and_templates():
     assert ("Invited %(num)s learner.", "Invited %(num)s learners.") in ids  # _n in Python
     assert "Online course" in ids  # _l in Python
     assert any(isinstance(i, tuple) and "seat" in i[0] for i in ids)
+
+
+def test_every_error_message_is_in_the_catalogue():
+    """The refusals' default messages (``errors.*.default_message``, translated when shown) are extracted too."""
+    from flask_learning_contracts import errors
+
+    ids = message_ids(SHIPPED)
+    defaults = {cls.default_message for cls in vars(errors).values()
+                if isinstance(cls, type) and issubclass(cls, errors.LearningContractError)}
+    assert len(defaults) > 20
+    assert sorted(defaults - ids) == []
 
 
 def test_every_page_and_email_is_translated_under_a_pseudo_locale():
