@@ -56,17 +56,15 @@ def _principal() -> ApiPrincipal:
     principal = current_state().rules.api_principal(request)
     if principal is not None:
         return principal
-    limiter: CodeAttemptLimiter = current_app.extensions[API_KEY].limiter
-    address = request.remote_addr or "unknown"
-    reservation = limiter.reserve(address, address)
-    if reservation is None:
-        raise errors.ApiRateLimited()
     scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
     found = services.authenticate_api_key(token) if scheme.lower() == "bearer" and token else None
-    if found is None:
-        raise errors.NotAuthenticated()  # the attempt stays counted
-    limiter.release(reservation)
-    return found
+    if found is not None:  # a valid key is never refused for other callers' wrong keys from its address
+        return found
+    limiter: CodeAttemptLimiter = current_app.extensions[API_KEY].limiter
+    address = request.remote_addr or "unknown"
+    if limiter.reserve(address, address) is None:
+        raise errors.ApiRateLimited()
+    raise errors.NotAuthenticated()  # the attempt stays counted
 
 
 def _body(op: Operation) -> BaseModel | None:
