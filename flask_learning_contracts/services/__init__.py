@@ -39,10 +39,10 @@ from .integration import (CursorPage, Upserted, contracts_page, invitations_page
                           require_invitation, upsert_contract_by_external)
 from .inviting import InviteReport, InviteResult, invite, split_addresses
 from .learners import ActivityOffer, InvitationOffer, invitation_offers, invitations_for
-from .notifications import (DeliveryReport, count_failed_notifications, count_invitations_with_failed_email,
-                            deliver_notifications, delivery_states, enqueue_delivery, failed_deliveries,
-                            failed_notifications, next_delivery_due, retried_message, retry_notifications,
-                            sweep_notifications)
+from .delivery_states import (count_failed_notifications, count_invitations_with_failed_email, delivery_states,
+                              failed_deliveries, failed_notifications)
+from .notifications import (DeliveryReport, deliver_notifications, enqueue_delivery, next_delivery_due, retried_message,
+                            retry_notifications, sweep_notifications)
 from .privacy import ForgetReport, forget_deleted_user, forget_user
 from .redemption import redeem_code, regenerate_code
 from .schedule import ScheduleReport, remind_outstanding, reminded_message, run_schedule

@@ -19,7 +19,8 @@ from ._core import (_activity_title, _after_commit, _app, _Conflict, _invitation
                     _record, _record_separately, _rowcount, _rules, _session, _state, _statement, transactional)
 from .access import _ensure_active
 from .activities import _activity_ids, _contract_activity_ids, _load_activities
-from .notifications import no_address_reason, recipient_of, request_resend
+from .notifications import request_resend
+from .recipients import no_address_reason, recipient_of
 
 
 @transactional

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -27,13 +26,14 @@ from ..enums import ContractState, DeliveryStatus, InvitationStatus, Notificatio
 from ..i18n import _, _n
 from ..messages import Message
 from ..records import ContractRecord, InvitationRecord
-from ..models import FAILED_SQL, Contract, Invitation, Notification
+from ..models import Contract, Invitation
 from ..rules import HostUser, overrides_invitation_hooks
 from . import outbox, webhook_http
 from .access import parse_key
-from ._core import (_BATCH, _actor_fields, _after_commit, _app, _format_date, _m, _normalize_email, _now, _one_of,
+from ._core import (_BATCH, _actor_fields, _after_commit, _app, _format_date, _m, _now, _one_of,
                     _rules, _session, _state, _today, transactional)
 from .outbox import Claim, Outcome
+from .recipients import _current_addresses, _deliverable, _readdress
 
 _TEMPLATES = "learning_contracts/email/"
 
@@ -96,73 +96,6 @@ def _render(claim: Claim, contract: Contract, invitation: Invitation | None) -> 
     html = env.get_or_select_template(name + ".html").render(context)
     return Message(kind=claim.kind, to=claim.recipient, subject=subject, text=text, html=html,
                    contract_id=contract.id, invitation_id=claim.invitation_id, notification_id=claim.id)
-
-
-#: Blanks, line breaks, control and invisible formatting characters (one C-speed scan per address: a bulk
-#: invite checks 10,000 of them).
-_UNDELIVERABLE = re.compile("[\\s\x00-\x1f\x7f-\x9f\xad\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
-
-
-def _deliverable(address: str) -> bool:
-    """Whether ``address`` can be a recipient: one ``@`` and no blank, control or line-breaking character
-    (an address from a host's user table may hold ``\nBcc: …``; the mailer would refuse it on every retry)."""
-    return address.count("@") == 1 and 3 <= len(address) <= 320 and _UNDELIVERABLE.search(address) is None
-
-
-def recipient_of(invitation: Invitation) -> str:
-    """Where what is sent about ``invitation`` goes: for an invitation linked to a learner, the learner's address
-    now (``ContractRules.user_email``; ``""`` when they have none, or their account is gone), never the address
-    stored on the invitation, which may have passed to someone else since; for one linked to nobody, that
-    stored address (it is the invitee)."""
-    if invitation.user_id is None:
-        return invitation.email
-    user = invitation.user
-    return _normalize_email(_rules().user_email(user) or "") if user is not None else ""
-
-
-def no_address_reason() -> str:
-    """Why nothing is sent to a learner who has no e-mail address now."""
-    return _("The learner has no e-mail address now; add one to their account, then send it again.")
-
-
-def _may_have_moved(claim: Claim) -> bool:
-    """Whether the learner's address may have changed since ``claim`` was written (not when this process has
-    just written it: see ``Claim.fresh``)."""
-    return claim.kind.is_for_learner and not claim.fresh
-
-
-def _current_addresses(claims: Sequence[Claim], invitations: Mapping[int, Invitation | InvitationRecord]
-                       ) -> dict[int, str]:
-    """The learner's address now (:func:`recipient_of`) of each linked invitation a claim of ``claims`` is about
-    and may have moved: records' learners read with one query, ORM invitations' from their loaded ``user``."""
-    wanted = {c.invitation_id for c in claims if c.invitation_id is not None and _may_have_moved(c)}
-    linked = [i for iid, i in invitations.items() if iid in wanted and i.user_id is not None]
-    user_ids = list({i.user_id for i in linked if isinstance(i, InvitationRecord)})
-    users: dict[Any, HostUser] = {}
-    if user_ids:
-        st = _state()
-        users = {st.user_id(u): u for u in _session().execute(
-            sa.select(st.user_model).where(_one_of(st.user_pk_column, user_ids))).scalars()}
-    addresses = {}
-    for invitation in linked:
-        user = users.get(invitation.user_id) if isinstance(invitation, InvitationRecord) else invitation.user
-        addresses[invitation.id] = _normalize_email(_rules().user_email(user) or "") if user is not None else ""
-    return addresses
-
-
-def _readdress(claim: Claim, invitation: Invitation | InvitationRecord | None, addresses: Mapping[int, str]
-               ) -> tuple[Claim, str | None]:
-    """``claim`` addressed to the learner's current address (``addresses``, from :func:`_current_addresses`)
-    when it is about a linked invitation, and why it cannot be sent when the learner has no address now (else
-    ``None``)."""
-    if invitation is None or invitation.user_id is None or not _may_have_moved(claim):
-        return claim, None
-    address = addresses.get(invitation.id, "")
-    if not address:
-        return claim, no_address_reason()
-    if address != claim.recipient:
-        claim = claim._replace(recipient=address, readdressed=True)
-    return claim, None
 
 
 def _stale(claim: Claim, contract: Contract | None, invitation: Invitation | InvitationRecord | None) -> str | None:
@@ -537,65 +470,11 @@ def retry_notifications(contract: Contract, ids: Sequence[int] | None = None, *,
     return len(_retry(contract, ids, actor))
 
 
-def failed_notifications(contract: Contract, *, limit: int = 100) -> list[Notification]:
-    """The contract's notifications that could not be sent (status Failed), newest first (webhook deliveries
-    are listed with their endpoints instead)."""
-    m = _m()
-    return list(_session().execute(
-        sa.select(m.Notification).where(m.Notification.contract_id == contract.id, sa.text(FAILED_SQL),
-                                        m.Notification.kind != NotificationKind.WEBHOOK)
-        .order_by(m.Notification.id.desc()).limit(limit)).scalars())
-
-
-def count_failed_notifications(contract: Contract) -> int:
-    m = _m()
-    return int(_session().execute(
-        sa.select(sa.func.count()).select_from(m.Notification)
-        .where(m.Notification.contract_id == contract.id, sa.text(FAILED_SQL),
-               m.Notification.kind != NotificationKind.WEBHOOK)
-    ).scalar_one())
-
-
 def retried_message(retried: int) -> str:
     """What a Retry click says (the admin's and the dashboard's), after :func:`retry_notifications`."""
     if not retried:
         return _("Nothing to retry: it was already sent or retried.")
     return _n("Retrying %(num)s notification.", "Retrying %(num)s notifications.", retried)
-
-
-def count_invitations_with_failed_email(contract: Contract) -> int:
-    """How many live invitations of ``contract`` have an e-mail that could not be sent (Failed, not retried
-    since): a later reminder that went out does not mean the invitation itself ever arrived."""
-    m = _m()
-    n, inv = m.Notification, m.Invitation
-    return int(_session().execute(
-        sa.select(sa.func.count(sa.distinct(n.invitation_id))).select_from(n)
-        .join(inv, inv.id == n.invitation_id)
-        .where(n.contract_id == contract.id, n.status == DeliveryStatus.FAILED, inv.status != InvitationStatus.REVOKED)
-    ).scalar_one())
-
-
-def _latest_per_invitation(invitation_ids: Sequence[int], *where: sa.ColumnElement[bool]
-                           ) -> dict[int, Notification]:
-    """The latest notification matching ``where`` of each of these invitations (one query)."""
-    if not invitation_ids:
-        return {}
-    n = _m().Notification
-    latest = (sa.select(sa.func.max(n.id)).where(_one_of(n.__table__.c.invitation_id, list(invitation_ids)), *where)
-              .group_by(n.invitation_id).scalar_subquery())
-    rows = _session().execute(sa.select(n).where(n.id.in_(latest))).scalars()
-    return {row.invitation_id: row for row in rows if row.invitation_id is not None}
-
-
-def failed_deliveries(invitation_ids: Sequence[int]) -> dict[int, Notification]:
-    """The latest Failed notification of each of these invitations that has one (one query): shown with Retry
-    even when a later notification of the same invitation (a reminder) went out."""
-    return _latest_per_invitation(invitation_ids, _m().Notification.status == DeliveryStatus.FAILED)
-
-
-def delivery_states(invitation_ids: Sequence[int]) -> dict[int, Notification]:
-    """The latest notification of each of these invitations (one query), for the admin's Invitations tab."""
-    return _latest_per_invitation(invitation_ids)
 
 
 class ResendRequest(NamedTuple):

@@ -40,7 +40,7 @@ class Claim(NamedTuple):
     attempts: int  #: attempts including this one
     payload: dict[str, Any] | None
     #: ``recipient`` is the learner's current address, not the one the row was written with (recorded by
-    #: :func:`finish`): the learner's address changed since (see ``notifications.recipient_of``)
+    #: :func:`finish`): the learner's address changed since (see ``recipients.recipient_of``)
     readdressed: bool = False
     #: Written by the transaction this process just committed, from the invitee's address then: a new
     #: invitation's notice (a bulk invite loads no learner again to check where it goes)

@@ -26,7 +26,8 @@ from . import outbox, webhooks
 from ._core import (_actor_fields, _format_date, _is_postgresql, _m, _now, _record, _rules, _session, _today,
                     transactional)
 from .access import _ensure_active
-from .notifications import _history, count_invitations_with_failed_email, deliver_after_commit, learner_link, site_link
+from .delivery_states import count_invitations_with_failed_email
+from .notifications import _history, deliver_after_commit, learner_link, site_link
 from .outbox import Claim
 
 #: A scheduled reminder missed (no tick ran on its day) is still sent up to this many days late, then never:

@@ -13,86 +13,25 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import enum
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import orm
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
-from .enums import ContractState, ContractType, DeliveryStatus, InvitationStatus, NotificationKind
-
-INFO = {"flask_learning_contracts": True}
-#: Table options of the tables whose integer ids others refer to (history, hosts, links): on SQLite
-#: ``AUTOINCREMENT``, so that an id is never handed out again after its row is deleted (PostgreSQL sequences
-#: never go back anyway). Without it SQLite reuses the id of the newest deleted row.
-NEVER_REUSED_IDS = {"info": INFO, "sqlite_autoincrement": True}
-#: Rows whose status is not Revoked, as SQL (the partial unique indexes of live invitations use it).
-LIVE_SQL = "status != 'revoked'"
-#: Live invitations no account is linked to: the only ones an address identifies. Once linked, an invitation
-#: belongs to the person (``user_id``), whatever address it was sent to: the address may pass to someone else.
-UNLINKED_LIVE_SQL = LIVE_SQL + " AND user_id IS NULL"
-
-#: Contracts that name a purchase elsewhere (both source and external id set): unique per (source, external id).
-EXTERNAL_SQL = "source IS NOT NULL AND external_id IS NOT NULL"
-
-#: Column sort orders: the ``declared_attr`` host key columns are built after the others, and these put them
-#: back where the shipped migrations have them (after the table's own keys, before everything else).
-_OWN_KEYS, _HOST_KEYS = -2, -1
-
-EnumT = TypeVar("EnumT", bound=enum.Enum)
-
-
-class EnumString(sa.types.TypeDecorator[EnumT], Generic[EnumT]):
-    """A Python enum stored as its string value in a plain VARCHAR (portable, migration-friendly)."""
-
-    impl = sa.String(20)
-    cache_ok = True
-
-    def __init__(self, enum_cls: type[EnumT], *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.enum_cls = enum_cls
-
-    def process_bind_param(self, value: EnumT | str | None, dialect: sa.Dialect) -> str | None:
-        if value is None:
-            return None
-        return str(self.enum_cls(value).value)
-
-    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> EnumT | None:
-        return None if value is None else self.enum_cls(value)
-
-
-def utcnow() -> dt.datetime:
-    """Now, as the naive UTC datetime our DateTime columns store."""
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-
-
-@dataclasses.dataclass(frozen=True)
-class HostTables:
-    """The host's user and activity models and their primary-key columns, which our foreign keys copy."""
-
-    user_model: type[Any]
-    activity_model: type[Any]
-    user_pk: sa.Column[Any]
-    activity_pk: sa.Column[Any]
-
-
-class _Row:
-    """What every one of our mapped classes has once built on a metadata."""
-
-    __table__: ClassVar[sa.Table]
-    #: Set on the mapped classes by :func:`build_models`.
-    _lc_host: ClassVar[HostTables]
-
-    if TYPE_CHECKING:
-        # The mapped classes take their columns as keyword arguments (SQLAlchemy's declarative constructor).
-        def __init__(self, **columns: Any) -> None: ...
-
-
-def _host_fk(column: sa.Column[Any], *, nullable: bool = False, primary_key: bool = False) -> Mapped[Any]:
-    """A column referencing a host table's key, with the host's key type."""
-    return mapped_column(column.type, sa.ForeignKey(column), nullable=nullable, primary_key=primary_key,
-                         sort_order=_HOST_KEYS)
+from ..enums import ContractState, ContractType, DeliveryStatus, InvitationStatus, NotificationKind
+# The foundations and the integration tables live in modules of their own; their names stay importable from here.
+from .base import EXTERNAL_SQL as EXTERNAL_SQL
+from .base import INFO as INFO
+from .base import LIVE_SQL as LIVE_SQL
+from .base import NEVER_REUSED_IDS as NEVER_REUSED_IDS
+from .base import UNLINKED_LIVE_SQL as UNLINKED_LIVE_SQL
+from .base import EnumString as EnumString
+from .base import EnumT as EnumT
+from .base import HostTables as HostTables
+from .base import _OWN_KEYS, _host_fk, _Row
+from .base import utcnow as utcnow
+from .integration import ApiKey as ApiKey, IdempotencyKey as IdempotencyKey, WebhookEndpoint as WebhookEndpoint
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -510,39 +449,6 @@ class Notification(_Row):
         return f"<Notification {self.kind.value} to {self.recipient!r} {self.status.value}>"
 
 
-class WebhookEndpoint(_Row):
-    """A URL that receives the events it subscribed to, signed with its secret (Standard Webhooks).
-
-    ``events`` holds the chosen event types between commas (``",contract.created,code.redeemed,"``) so that
-    the one statement a service call spends on webhooks can pick the subscribers with a ``LIKE``. After
-    ``LEARNING_CONTRACTS_WEBHOOK_MAX_FAILURES`` consecutive failed attempts it is disabled (``active`` false,
-    ``disabled_reason`` says why) until an admin enables it again.
-    """
-
-    __tablename__ = "lc_webhook_endpoint"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    url: Mapped[str] = mapped_column(sa.String(320), nullable=False)
-    #: ``whsec_`` + base64 of 32 random bytes.
-    secret: Mapped[str] = mapped_column(sa.String(100), nullable=False)
-    events: Mapped[str] = mapped_column(sa.String(500), nullable=False)
-    active: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=True)
-    disabled_reason: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
-    consecutive_failures: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
-    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, nullable=False, default=utcnow)
-
-    @property
-    def event_types(self) -> list[str]:
-        """The subscribed event types, in the order they were chosen."""
-        return [event for event in self.events.split(",") if event]
-
-    @declared_attr.directive
-    def __table_args__(cls) -> Any:
-        return (NEVER_REUSED_IDS,)
-
-    def __repr__(self) -> str:
-        return f"<WebhookEndpoint {self.id} {self.url!r}>"
-
-
 class InviteRun(_Row):
     """One submission of the invite form: what was submitted, then the per-row report it produced.
 
@@ -569,53 +475,6 @@ class InviteRun(_Row):
     def __table_args__(cls) -> Any:
         return (sa.Index("ix_lc_invite_run_created", "created_at"), sa.Index("ix_lc_invite_run_contract", "contract_id"),
                 {"info": INFO})
-
-
-class ApiKey(_Row):
-    """A key of the integration API: its name, scopes, and the SHA-256 of its secret (never the secret itself).
-
-    ``prefix`` is the public start of the key (``lc_<prefix>_<secret>``), unique, so a request's key is found by
-    one index look-up and then compared by hash in constant time."""
-
-    __tablename__ = "lc_api_key"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(sa.String(100), nullable=False)
-    prefix: Mapped[str] = mapped_column(sa.String(16), nullable=False, unique=True)
-    secret_hash: Mapped[str] = mapped_column(sa.String(64), nullable=False)
-    #: Space-separated scopes (``contracts:read contracts:write invitations:write``).
-    scopes: Mapped[str] = mapped_column(sa.String(200), nullable=False)
-    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, nullable=False, default=utcnow)
-    last_used_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime, nullable=True)
-    revoked_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime, nullable=True)
-    __table_args__: ClassVar[Any] = NEVER_REUSED_IDS
-
-    @property
-    def scope_list(self) -> list[str]:
-        return self.scopes.split()
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.prefix})"
-
-
-class IdempotencyKey(_Row):
-    """One ``Idempotency-Key`` of one API principal: claimed by the first request (an INSERT that only one
-    concurrent request wins), then holding its answer, which retries with the same key get back."""
-
-    __tablename__ = "lc_idempotency_key"
-    principal: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
-    key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
-    #: ``METHOD path`` of the first request (a key names one operation).
-    operation: Mapped[str] = mapped_column(sa.String(500), nullable=False)
-    #: SHA-256 of the method, path and body of the first request.
-    request_hash: Mapped[str] = mapped_column(sa.String(64), nullable=False)
-    #: ``None`` while the first request runs; then its HTTP status.
-    status: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
-    response: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, nullable=True)
-    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, nullable=False, default=utcnow)
-
-    @declared_attr.directive
-    def __table_args__(cls) -> Any:
-        return (sa.Index("ix_lc_idempotency_key_created", "created_at"), {"info": INFO})
 
 
 # ---------------------------------------------------------------------------------------------------------
