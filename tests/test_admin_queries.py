@@ -65,3 +65,38 @@ def test_invitations_tab_query_count_does_not_grow_with_rows(app, make_contract,
     last = _queries(as_manager, page + "?page=2")
     assert text(as_manager.get(page + "?page=2")).count("Course 0") == 500
     assert few == many == last, (few, many, last)
+
+
+def _counting(statements: list[str]) -> int:
+    return sum(1 for s in statements if "count(" in s.lower() and "lc_invitation" in s and "lc_notification" not in s)
+
+
+@pytest.mark.parametrize("page_of", ["admin", "dashboard"])
+def test_the_invitation_list_counts_the_contracts_invitations_once(app, make_contract, make_user, manager,
+                                                                   as_manager, page_of):
+    """Counting a large contract's invitations is the costly part of its page: the per-status counts the page
+    shows give the list's total too, so only an e-mail search counts again; every total stays exact."""
+    contract = make_contract(ContractType.SUBSCRIPTION, code="CNT", seats=50)
+    people = [make_user() for _ in range(3)]
+    services.invite(contract, users=people, emails=[f"nobody{i}@example.org" for i in range(4)])
+    services.revoke(services.invitation_page(contract, search=people[0].email_address).items[0])
+    if page_of == "admin":
+        base = url(f"{contract.id}/invitations")
+    else:
+        services.add_contract_admin(contract, manager)
+        base = f"/learning-contracts/manage/{contract.id}"
+    expected = {"": 7, "?status=not_registered": 4, "?status=outstanding": 2, "?status=revoked": 1,
+                "?status=enrolled": 0, "?q=nobody": 4, "?q=nobody1": 1, "?q=zzz": 0}
+    for query, total in expected.items():
+        as_manager.get(base + query)
+        with count_queries(host.db) as statements:
+            response = as_manager.get(base + query)
+        assert response.status_code == 200, query
+        assert _counting(statements) == (2 if "q=" in query else 1), (query, statements)
+        page = services.invitation_page(contract, search=query.partition("q=")[2] or None,
+                                        status=query.partition("status=")[2] or None)
+        assert page.total == total, query
+        summary = services.seat_summary(contract)
+        counted = services.invitation_page(contract, search=query.partition("q=")[2] or None,
+                                           status=query.partition("status=")[2] or None, counts=summary.by_status)
+        assert counted.total == total and [i.id for i in counted.items] == [i.id for i in page.items], query

@@ -55,9 +55,10 @@ class InvitationPages(ContractViewBase):
     def invitations_view(self, contract_id: int) -> str:
         contract = self._contract(contract_id)
         text, status = self._invitation_filters()
-        page = services.invitation_page(contract, search=text, status=status or None, page=_page_arg())
-        failed = services.failed_notifications(contract, limit=FAILED_SHOWN)
         summary = services.seat_summary(contract)
+        page = services.invitation_page(contract, search=text, status=status or None, page=_page_arg(),
+                                        counts=summary.by_status)
+        failed = services.failed_notifications(contract, limit=FAILED_SHOWN)
         remindable = (summary.by_status[InvitationStatus.OUTSTANDING]
                       + summary.by_status[InvitationStatus.NOT_REGISTERED])
         return self._page("invitations.html", contract, "invitations", page=page, query=text, status=status,

@@ -86,12 +86,13 @@ def manage_contract(contract_id: int) -> str:
     """GET: one contract: seats and chart, title, invitation code, and its invitations (search, filter, pages)."""
     contract = _managed_contract(contract_id)
     search, status = _invitation_filters()
+    summary = services.seat_summary(contract)
     page = services.invitation_page(contract, search=search or None, status=status,
-                                    page=page_number(request.args.get("page")))
+                                    page=page_number(request.args.get("page")), counts=summary.by_status)
     title_form = TitleForm(data={"title": contract.title})
     shown = [invitation.id for invitation in page.items]
     return render_page(
-        "learning_contracts/manage/contract.html", contract=contract, summary=services.seat_summary(contract),
+        "learning_contracts/manage/contract.html", contract=contract, summary=summary,
         page=page, search=search, status=status, statuses=list(InvitationStatus), title_form=title_form,
         deliveries=services.delivery_states(shown), failed=services.failed_deliveries(shown),
         action_form=ActionForm(), next_url=current_path(), lc_show_dashboard=True)
