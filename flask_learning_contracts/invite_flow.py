@@ -106,6 +106,7 @@ ADMIN_UI: dict[str, str] = {
     "table": "table table-bordered table-sm lc-report lc-cards", "warning": "alert alert-warning",
     "problem": "alert alert-danger", "buttons": "mb-4 lc-buttons", "group": "form-group",
     "stats": "lc-report-counts mb-3", "stat": "border rounded py-2 text-center", "stat_value": "h4 mb-0", "badge": "badge", "disabled": "lc-disabled", "lead": "text-muted",
+    "pager": "lc-pager d-flex align-items-center mb-3", "outcome_filter": "lc-outcome-filter mb-2",
     "badge_invited": "badge-success", "badge_already_invited": "badge-secondary",
     "badge_not_registered": "badge-info", "badge_invalid": "badge-danger",
 }
@@ -117,6 +118,7 @@ DASHBOARD_UI: dict[str, str] = {
     "fieldset": "lc-fieldset", "legend": "", "muted": "lc-muted", "empty": "lc-empty", "table_wrap": "lc-table-wrap",
     "table": "lc-table lc-cards", "warning": "lc-note lc-note-warn", "problem": "lc-flash lc-flash-error",
     "buttons": "lc-button-row", "group": "lc-field", "stats": "lc-stats lc-stats-wide", "stat": "", "stat_value": "", "badge": "lc-badge", "disabled": "lc-disabled", "lead": "lc-lead",
+    "pager": "lc-pager", "outcome_filter": "lc-outcome-filter",
     "badge_invited": "lc-outcome-invited", "badge_already_invited": "lc-outcome-already_invited",
     "badge_not_registered": "lc-outcome-not_registered", "badge_invalid": "lc-outcome-invalid",
 }
@@ -285,7 +287,12 @@ class InvitePages:
             return self._lost()
         if run.state == "draft":
             return redirect(self.url("activities", token))
-        return self.render("report", self._context(run=run, report=run.report,
+        outcome = request.args.get("outcome", "")
+        if outcome not in OUTCOME_LABELS:
+            outcome = ""
+        page = request.args.get("page", 1, type=int)  # not a number: the first page; past the end: the last
+        rows = run.report.rows_page(page, outcome=outcome) if run.report else None
+        return self.render("report", self._context(run=run, report=run.report, rows=rows, outcome=outcome,
                                                    summary=report_summary(run.report) if run.report else ""))
 
     def _lost(self) -> Response:

@@ -555,3 +555,47 @@ def test_a_run_left_running_by_a_dead_process_says_it_was_not_sent(side, app, db
     assert "still being sent" not in page
     assert "Sending these invitations stopped before it finished: nobody was invited." in page
     assert invitations(db, app) == 0
+
+
+def test_a_long_report_is_shown_a_page_at_a_time_and_by_outcome(side, app, db, sub, make_user):
+    """A report of 100,000 lines rendered whole took seconds and tens of megabytes: it is paged like the
+    invitations list (``LEARNING_CONTRACTS_PAGE_SIZE`` rows, in the report's order), and each outcome can be shown
+    on its own (the few Invalid rows of a long file are what the admin must find); the counts stay whole."""
+    app.config["LEARNING_CONTRACTS_PAGE_SIZE"] = 50
+    make_user("known07@example.com")
+    typed = [f"p{i:03d}@example.com" for i in range(115)] + ["not-an-address", "also@bad@x"] + ["known07@example.com"]
+    location = side.post(sub, {"emails": "\n".join(typed)}).headers["Location"]
+
+    first = side.client.get(location)
+    assert [row[1] for row in report_rows(first)] == typed[:50]
+    assert "Page 1 of 3" in words(first) and "Invited 116 learners." in words(first)
+    last = side.client.get(location + "&page=3" if "?" in location else location + "?page=3")
+    assert [row[1] for row in report_rows(last)] == typed[100:]
+    beyond = side.client.get(location + ("&" if "?" in location else "?") + "page=99")
+    assert report_rows(beyond) == report_rows(last) and "Page 3 of 3" in words(beyond)
+    garbled = side.client.get(location + ("&" if "?" in location else "?") + "page=abc")
+    assert garbled.status_code == 200 and report_rows(garbled) == report_rows(first)
+
+    invalid = side.client.get(location + ("&" if "?" in location else "?") + "outcome=invalid")
+    assert [row[1] for row in report_rows(invalid)] == ["not-an-address", "also@bad@x"]
+    assert "Page 1 of" not in words(invalid) and 'aria-current="true"' in invalid.get_data(as_text=True)
+    assert "Invalid (2)" in words(first) and "All (118)" in words(first)
+    unknown = side.client.get(location + ("&" if "?" in location else "?") + "outcome=%3Cscript%3E")
+    assert unknown.status_code == 200 and report_rows(unknown) == report_rows(first)
+    assert "<script>" not in unknown.get_data(as_text=True).split("<main")[-1]
+    next_link = re.search(r'href="([^"]+)">Next →', first.get_data(as_text=True)).group(1)
+    assert [row[1] for row in report_rows(side.client.get(unescape(next_link)))] == typed[50:100]
+
+
+def test_a_stored_report_reads_back_as_it_was_written():
+    """The report is kept as JSON between the POST and the report page (and every refresh of it)."""
+    import json
+
+    rows = [services.ReportRow("zoë@example.com", "invited", "Invited.", "user", "Zoë Ångström"),
+            services.ReportRow("x", "invalid", "Not an e-mail address.", "csv", None, 7, None),
+            services.ReportRow("b@example.com", "already_invited", "Already invited.", "typed", None, None, 3)]
+    report = services.StoredReport(rows, [("zoë@example.com", "The mail server refused it.")])
+
+    again = services.StoredReport.from_json(json.loads(json.dumps(report.to_json())))
+
+    assert again == report and again.count("invalid") == 1 and again.has_csv

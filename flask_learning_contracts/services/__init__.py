@@ -30,8 +30,8 @@ from .integrity import Mismatch, MismatchKind, ReconcileReport, SeatMismatch, ch
 from .invitations import (add_invitation_activities, invitation_activity_options, link_registered_user,
                           needs_activity_choice, resend, ResendResult, revoke)
 from ..enums import ResendOutcome
-from .invite_runs import (InviteRunInfo, ReportRow, StoredReport, Submission, SubmissionCount, claim_invite_run,
-                          count_submission, finish_draft_run, get_invite_run, invite_blocker, invite_run_holds,
+from .invite_runs import (InviteRunInfo, ReportPage, ReportRow, StoredReport, Submission, SubmissionCount,
+                          claim_invite_run, count_submission, finish_draft_run, get_invite_run, invite_blocker, invite_run_holds,
                           invite_submission, is_run_token, new_run_token, start_invite_run)
 from .idempotency import (Claimed, claim_idempotency_key, release_idempotency_key,
                           store_idempotent_answer)
@@ -61,7 +61,7 @@ __all__ = [
     "invite", "invite_csv", "InviteReport", "InviteResult", "add_invitation_activities", "split_addresses",
     "invite_submission", "Submission", "SubmissionCount", "count_submission", "invite_blocker", "new_run_token",
     "is_run_token", "claim_invite_run", "start_invite_run", "finish_draft_run", "get_invite_run", "invite_run_holds",
-    "InviteRunInfo", "StoredReport", "ReportRow",
+    "InviteRunInfo", "StoredReport", "ReportRow", "ReportPage",
     "invitation_activity_options", "needs_activity_choice", "resend", "ResendResult", "ResendOutcome", "revoke",
     "link_registered_user",
     # codes, enrollment, learners
