@@ -110,11 +110,19 @@ def invitation_page(contract: Contract, *, search: str | None = None, status: In
     else:
         total = session.execute(sa.select(sa.func.count()).select_from(m.Invitation).where(*where)).scalar_one()
     page = max(1, min(int(page or 1), max(1, -(-total // per_page))))
-    items = list(session.execute(
-        sa.select(m.Invitation).where(*where).options(sa.orm.selectinload(m.Invitation.user))
-        .order_by(m.Invitation.invited_at.desc(), m.Invitation.id.desc())
-        .limit(per_page).offset((page - 1) * per_page)
-    ).scalars())
+    start = (page - 1) * per_page
+    newest_first = (m.Invitation.invited_at.desc(), m.Invitation.id.desc())
+    query = sa.select(m.Invitation).where(*where).options(sa.orm.selectinload(m.Invitation.user))
+    if start > total // 2:
+        # Past the middle the page is read from the oldest end and turned round: an OFFSET makes the database
+        # step over every row before the page, and from this end there are fewer (the last page of 100,000
+        # invitations skips 0 rows, not 99,950).
+        shown = max(0, min(per_page, total - start))
+        oldest_first = (m.Invitation.invited_at.asc(), m.Invitation.id.asc())
+        items = list(session.execute(query.order_by(*oldest_first).limit(shown).offset(total - start - shown))
+                     .scalars())[::-1]
+    else:
+        items = list(session.execute(query.order_by(*newest_first).limit(per_page).offset(start)).scalars())
     activities: dict[int, list[Any]] = {inv.id: [] for inv in items}
     if items and contract.contract_type is ContractType.SUBSCRIPTION:
         shared = list(contract.activities)
