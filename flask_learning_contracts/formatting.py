@@ -15,7 +15,7 @@ from typing import Any
 from flask import g, has_request_context, request
 from flask_login import current_user
 
-from .i18n import _l
+from .i18n import _l, format_count
 from .rules import current_rules
 
 log = logging.getLogger(__name__)
@@ -88,8 +88,8 @@ def zone_label(local: dt.datetime) -> str:
 
 
 def format_number(value: int | None, empty: str = "—") -> str:
-    """A count for people: ``12,345``."""
-    return empty if value is None else f"{value:,}"
+    """A count for people: ``12,345`` (the locale's digit grouping with Flask-Babel, as counts in sentences)."""
+    return empty if value is None else format_count(value)
 
 
 def _local(value: dt.datetime, zone: dt.tzinfo) -> dt.datetime:

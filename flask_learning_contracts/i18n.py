@@ -72,7 +72,7 @@ def _l(text: str, **variables: object) -> str:
     return text % variables if variables else text
 
 
-def _count(num: int) -> str:
+def format_count(num: int) -> str:
     """``num`` as a count is read: ``20,000`` (the locale's digit grouping with Flask-Babel), as the pages'
     own figures show it, so a sentence never says "Invited 20000 learners" under a "20,000"."""
     if _babel_format_decimal is not None:
@@ -88,12 +88,12 @@ class _Count(int):
     grouped (Flask-Babel's ``ngettext`` takes ``num`` as the one value for both)."""
 
     def __str__(self) -> str:
-        return _count(int(self))
+        return format_count(int(self))
 
 
 def _n(singular: str, plural: str, num: int, **variables: object) -> str:
     """Translate a count now: ``singular`` when ``num`` is 1, else ``plural`` (a catalogue's own plural
-    rules with Flask-Babel); ``%(num)s`` (the count with its digits grouped, see :func:`_count`) and the other
+    rules with Flask-Babel); ``%(num)s`` (the count with its digits grouped, see :func:`format_count`) and the other
     variables are interpolated."""
     num = _Count(num)
     if _babel_ngettext is not None:

@@ -34,7 +34,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from . import errors, services
 from .config import config_value
-from .i18n import _, _l, _n
+from .i18n import _, _l, _n, format_count
 from .models import Contract
 from .rules import HostActivity, HostUser
 
@@ -106,7 +106,8 @@ ADMIN_UI: dict[str, str] = {
     "table": "table table-bordered table-sm lc-report lc-cards", "warning": "alert alert-warning",
     "problem": "alert alert-danger", "buttons": "mb-4 lc-buttons", "group": "form-group",
     "stats": "lc-report-counts mb-3", "stat": "border rounded py-2 text-center", "stat_value": "h4 mb-0", "badge": "badge", "disabled": "lc-disabled", "lead": "text-muted",
-    "pager": "lc-pager d-flex align-items-center mb-3", "outcome_filter": "lc-outcome-filter mb-2",
+    "pager": "lc-report-pager d-flex flex-wrap align-items-center mb-3", "pager_link": "btn btn-sm btn-outline-secondary",
+    "outcome_filter": "lc-outcome-filter mb-2",
     "badge_invited": "badge-success", "badge_already_invited": "badge-secondary",
     "badge_not_registered": "badge-info", "badge_invalid": "badge-danger",
 }
@@ -118,7 +119,7 @@ DASHBOARD_UI: dict[str, str] = {
     "fieldset": "lc-fieldset", "legend": "", "muted": "lc-muted", "empty": "lc-empty", "table_wrap": "lc-table-wrap",
     "table": "lc-table lc-cards", "warning": "lc-note lc-note-warn", "problem": "lc-flash lc-flash-error",
     "buttons": "lc-button-row", "group": "lc-field", "stats": "lc-stats lc-stats-wide", "stat": "", "stat_value": "", "badge": "lc-badge", "disabled": "lc-disabled", "lead": "lc-lead",
-    "pager": "lc-pager", "outcome_filter": "lc-outcome-filter",
+    "pager": "lc-pager", "pager_link": "", "outcome_filter": "lc-outcome-filter",
     "badge_invited": "lc-outcome-invited", "badge_already_invited": "lc-outcome-already_invited",
     "badge_not_registered": "lc-outcome-not_registered", "badge_invalid": "lc-outcome-invalid",
 }
@@ -302,4 +303,4 @@ class InvitePages:
 
     def _context(self, **extra: Any) -> dict[str, Any]:
         return {"contract": self.contract, "invite_url": self.url, "pick_field": self.pick_field,
-                "outcome_labels": OUTCOME_LABELS, "picker_js": picker_script(), **extra}
+                "outcome_labels": OUTCOME_LABELS, "picker_js": picker_script(), "count": format_count, **extra}
