@@ -127,6 +127,11 @@ class StoredReport:
     def _counts(self) -> Counter[str]:
         return Counter(row.outcome for row in self.rows)
 
+    @functools.cached_property
+    def outcomes(self) -> list[str]:
+        """The outcomes the rows have, each once, most common first (the page offers a filter when there are two)."""
+        return [outcome for outcome, _rows in self._counts.most_common()]
+
     def count(self, outcome: str) -> int:
         """How many rows have ``outcome`` (worked out once per report: the page asks for each outcome twice)."""
         return self._counts[outcome]

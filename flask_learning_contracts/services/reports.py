@@ -5,7 +5,7 @@ import dataclasses
 import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 import sqlalchemy as sa
 
@@ -105,7 +105,7 @@ def invitation_page(contract: Contract, *, search: str | None = None, status: In
     m, st, session = _m(), _state(), _session()
     per_page = max(1, min(int(per_page or config_value("PAGE_SIZE")), 500))
     where = _invitation_filters(contract, search, status)
-    if counts is not None and not (search and search.strip()):
+    if counts is not None and not _searching(search):
         total = counts.get(InvitationStatus(status), 0) if status else sum(counts.values())
     else:
         total = session.execute(sa.select(sa.func.count()).select_from(m.Invitation).where(*where)).scalar_one()
@@ -137,12 +137,17 @@ def invitation_page(contract: Contract, *, search: str | None = None, status: In
     return InvitationPage(items, activities, total, page, per_page)
 
 
+def _searching(search: str | None) -> TypeGuard[str]:
+    """Whether ``search`` filters the list by e-mail text (blank text does not)."""
+    return bool(search and search.strip())
+
+
 def _invitation_filters(contract: Contract, search: str | None, status: InvitationStatus | str | None
                         ) -> list[sa.ColumnElement[bool]]:
     """The WHERE clauses of a contract's invitation list: e-mail text (case-insensitive) and status."""
     m = _m()
     where = [m.Invitation.contract_id == contract.id]
-    if search and search.strip():
+    if _searching(search):
         where.append(m.Invitation.email.contains(search.strip().lower(), autoescape=True))
     if status:
         where.append(m.Invitation.status == InvitationStatus(status))

@@ -133,8 +133,8 @@ def _checked(url: str, *, resolve: bool) -> tuple[str | None, tuple[str, ...] | 
 def _post(url: str, body: bytes, headers: dict[str, str], timeout: float,
           addresses: tuple[str, ...] | None = None) -> str | None:
     """POST ``body``; ``None`` when the receiver answered 2xx, else why the attempt failed. With ``addresses``
-    the connection goes to the first of these (checked) addresses that answers; the URL's host name still names the site (``Host`` and TLS
-    server name, certificate check).
+    the connection goes to the first of these (checked) addresses that answers; the URL's host name still names
+    the site (``Host`` and TLS server name, certificate check).
 
     ``timeout`` bounds the whole attempt (connecting, sending, the answer's status line and headers): a
     watchdog shuts the socket down when it runs out, so a receiver trickling its answer a byte at a time
